@@ -1,0 +1,195 @@
+//! The storage port: what a cache store must do, and nothing more.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// What a backend stores for a key: encoded bytes, or — for in-process stores — the decoded
+/// entry itself, so that a hit costs a pointer clone instead of a deserialization.
+#[derive(Clone)]
+pub enum Payload {
+    /// An encoded envelope (see [`crate::envelope`]).
+    Bytes(Arc<[u8]>),
+    /// A decoded envelope (`Arc<Envelope<T>>`) kept by an in-process backend.
+    Object(ObjectPayload),
+}
+
+/// A decoded entry shared by an in-process backend, with the size it would have when encoded
+/// (used by byte-bounded stores as the entry's weight).
+#[derive(Clone)]
+pub struct ObjectPayload {
+    /// The `Arc<Envelope<T>>`, type-erased.
+    pub value: Arc<dyn Any + Send + Sync>,
+    /// Encoded size of the entry in bytes, measured when it was written.
+    pub size: usize,
+}
+
+impl Payload {
+    /// Size in bytes (encoded size for objects).
+    pub fn size(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Object(o) => o.size,
+        }
+    }
+}
+
+impl Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Payload::Bytes({} bytes)", b.len()),
+            Payload::Object(o) => write!(f, "Payload::Object(~{} bytes)", o.size),
+        }
+    }
+}
+
+/// Which payload form a backend wants to receive on `set`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// Encoded bytes (any out-of-process store).
+    Bytes,
+    /// Decoded objects (in-process stores: a hit pays no deserialization).
+    Object,
+}
+
+/// A stored value and how long it still lives physically, measured on the backend's own clock.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// The stored payload.
+    pub payload: Payload,
+    /// Remaining physical lifetime (`PTTL` on Redis); `None` when the key has no expiry.
+    pub remaining: Option<Duration>,
+}
+
+/// Result of trying to take a fleet-wide refresh lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// The lock is ours until released or until its lifetime ends.
+    Acquired,
+    /// Another process holds the lock.
+    Held,
+    /// This backend has no fleet lock (in-process stores: single-flight already coalesces).
+    Unsupported,
+}
+
+/// The storage port of smartcache: an async, object-safe key-value store with lifetimes.
+///
+/// Implementations are adapters (Redis, moka, a fake); decorators may wrap any of them. Every
+/// backend runs the shared conformance suite (`cache_core::testing`, feature `testing`).
+///
+/// Keys are arbitrary UTF-8 strings; patterns are Redis globs (see [`crate::glob`]).
+#[async_trait]
+pub trait CacheBackend: Send + Sync + Debug + 'static {
+    /// Short name for logs and errors (`redis`, `memory`, `fake`).
+    fn name(&self) -> &'static str;
+
+    /// The payload form this backend wants on [`set`](Self::set).
+    fn payload_kind(&self) -> PayloadKind {
+        PayloadKind::Bytes
+    }
+
+    /// Reads a key with its remaining physical lifetime; `Ok(None)` when absent or expired.
+    async fn get(&self, key: &str) -> Result<Option<StoredEntry>>;
+
+    /// Stores a payload that lives for `lifetime` (physical: the cache adds its grace period).
+    async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()>;
+
+    /// Removes a key; returns whether it existed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Removes every key matching the Redis glob `pattern`; returns how many went.
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64>;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Reads several keys; the default calls [`get`](Self::get) for each.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes several entries; the default calls [`set`](Self::set) for each.
+    async fn set_many(&self, entries: &[(&str, Payload, Duration)]) -> Result<()> {
+        for (key, payload, lifetime) in entries {
+            self.set(key, payload.clone(), *lifetime).await?;
+        }
+        Ok(())
+    }
+
+    /// Tries to take the fleet-wide refresh lock for `key` with `token`, for at most `lifetime`.
+    async fn try_lock(&self, _key: &str, _token: &str, _lifetime: Duration) -> Result<LockOutcome> {
+        Ok(LockOutcome::Unsupported)
+    }
+
+    /// Releases the lock for `key` if (and only if) it is still held with `token`.
+    async fn unlock(&self, _key: &str, _token: &str) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Waits until `key` is written by the lock holder, or `timeout` passes; returns the entry
+    /// if it appeared. The default polls with a bounded backoff; Redis may use pub/sub.
+    async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(entry) = self.get(key).await? {
+                return Ok(Some(entry));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+}
+
+#[async_trait]
+impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn payload_kind(&self) -> PayloadKind {
+        (**self).payload_kind()
+    }
+    async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
+        (**self).get(key).await
+    }
+    async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
+        (**self).set(key, payload, lifetime).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        (**self).delete(key).await
+    }
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        (**self).invalidate_pattern(pattern).await
+    }
+    async fn ping(&self) -> Result<()> {
+        (**self).ping().await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
+        (**self).get_many(keys).await
+    }
+    async fn set_many(&self, entries: &[(&str, Payload, Duration)]) -> Result<()> {
+        (**self).set_many(entries).await
+    }
+    async fn try_lock(&self, key: &str, token: &str, lifetime: Duration) -> Result<LockOutcome> {
+        (**self).try_lock(key, token, lifetime).await
+    }
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        (**self).unlock(key, token).await
+    }
+    async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
+        (**self).wait_for_value(key, timeout).await
+    }
+}

@@ -1,0 +1,80 @@
+//! The versioned entry envelope: a value and the metadata the refresh policy needs.
+//!
+//! Under the default JSON codec an entry reads well in `redis-cli`:
+//! `{"v":1,"ttl_ms":60000,"grace_ms":30000,"delta_us":152000,"stored_at_ms":1764000000000,"value":…}`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The envelope format this build writes and reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// A cached value with its metadata, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Format version ([`ENVELOPE_VERSION`]).
+    #[serde(rename = "v")]
+    pub version: u32,
+    /// Logical lifetime in milliseconds: the entry is fresh this long after it was written.
+    pub ttl_ms: u64,
+    /// Grace period in milliseconds: how long the entry stays servable as stale after its TTL.
+    pub grace_ms: u64,
+    /// Δ: how long the computation of this value took, in microseconds (X-Fetch's input).
+    pub delta_us: u64,
+    /// Writer's wall-clock time in Unix milliseconds. Diagnostics only: freshness decisions use
+    /// the backend's clock, never this field.
+    pub stored_at_ms: u64,
+    /// The cached value.
+    pub value: T,
+}
+
+impl<T> Envelope<T> {
+    /// A new envelope stamped with the current wall-clock time.
+    pub fn new(value: T, ttl: Duration, grace: Duration, delta: Duration) -> Self {
+        Envelope {
+            version: ENVELOPE_VERSION,
+            ttl_ms: duration_ms(ttl),
+            grace_ms: duration_ms(grace),
+            delta_us: u64::try_from(delta.as_micros()).unwrap_or(u64::MAX),
+            stored_at_ms: unix_ms_now(),
+            value,
+        }
+    }
+
+    /// The timing metadata the refresh policy reads.
+    pub fn timing(&self) -> EntryTiming {
+        EntryTiming {
+            ttl: Duration::from_millis(self.ttl_ms),
+            grace: Duration::from_millis(self.grace_ms),
+            delta: Duration::from_micros(self.delta_us),
+        }
+    }
+
+    /// The physical lifetime a backend must keep this entry: `ttl + grace`.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms.saturating_add(self.grace_ms))
+    }
+}
+
+/// Timing metadata of an entry: what a [`RefreshPolicy`](crate::policy::RefreshPolicy) decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryTiming {
+    /// Logical lifetime.
+    pub ttl: Duration,
+    /// Stale-serving period after the TTL.
+    pub grace: Duration,
+    /// Measured recompute time Δ.
+    pub delta: Duration,
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(duration_ms)
+        .unwrap_or(0)
+}

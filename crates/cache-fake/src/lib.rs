@@ -1,0 +1,1 @@
+//! A fake backend for tests.

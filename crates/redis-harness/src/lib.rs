@@ -1,0 +1,1 @@
+//! Redis test harness.
