@@ -1,1 +1,183 @@
-fn main() {}
+//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load>`.
+
+mod bench_summary;
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command> [args]
+
+commands:
+  ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings
+  bench [filter]     criterion benchmarks, then one summary table of ratios and absolute times
+  stampede [args]    the stampede simulator (model and live modes); --help for its options
+  redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
+  load [args]        the HTTP load generator against a running prediction service; --help";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest.to_vec()),
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command {
+        "ci" => ci(),
+        "bench" => bench(&rest),
+        "stampede" => cargo(
+            &["run", "--release", "--quiet", "-p", "cache-sim", "--"],
+            &rest,
+        ),
+        "redis" => cargo(
+            &[
+                "run",
+                "--quiet",
+                "-p",
+                "redis-harness",
+                "--bin",
+                "redis-dev",
+                "--",
+            ],
+            &rest,
+        ),
+        "load" => cargo(
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "brain-integration",
+                "--bin",
+                "brain-load",
+                "--",
+            ],
+            &rest,
+        ),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    step("format", &["fmt", "--all", "--", "--check"], &[])?;
+    step(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    if has_nextest() {
+        step(
+            "tests",
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ],
+            &[],
+        )?;
+    } else {
+        step(
+            "tests",
+            &[
+                "test",
+                "--workspace",
+                "--locked",
+                "--lib",
+                "--bins",
+                "--tests",
+            ],
+            &[],
+        )?;
+    }
+    step(
+        "doctests",
+        &["test", "--workspace", "--locked", "--doc"],
+        &[],
+    )?;
+    step(
+        "docs",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    println!("\nxtask ci: all green");
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut cargo_args = vec!["bench", "--workspace", "--locked"];
+    if let Some(filter) = args.first() {
+        cargo_args.extend(["--", filter.as_str()]);
+    }
+    step("benchmarks", &cargo_args, &[])?;
+    bench_summary::print(&workspace_root().join("target/criterion"))
+}
+
+fn has_nextest() -> bool {
+    Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn step(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    println!("\n==> {name}: cargo {}", args.join(" "));
+    let started = std::time::Instant::now();
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    println!(
+        "<== {name}: {} in {:.0?}",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed"))
+    }
+}
+
+fn cargo(prefix: &[&str], rest: &[String]) -> Result<(), String> {
+    let status = Command::new(env!("CARGO"))
+        .args(prefix)
+        .args(rest)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed", prefix.join(" ")))
+    }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Into::into)
+        .unwrap_or_default()
+}

@@ -46,7 +46,9 @@ impl Codec for JsonCodec {
             Err(err) => Err(match serde_json::from_slice::<VersionProbe>(bytes) {
                 Ok(p) if p.v != ENVELOPE_VERSION => unsupported(p.v),
                 Ok(_) if serde_json::from_slice::<Envelope<IgnoredAny>>(bytes).is_ok() => {
-                    CacheError::TypeMismatch { expected: std::any::type_name::<T>() }
+                    CacheError::TypeMismatch {
+                        expected: std::any::type_name::<T>(),
+                    }
                 }
                 _ => CacheError::Corrupt(err.to_string()),
             }),
@@ -55,13 +57,17 @@ impl Codec for JsonCodec {
 
     fn encoded_len<T: Serialize>(&self, envelope: &Envelope<T>) -> Result<usize> {
         let mut counter = ByteCounter(0);
-        serde_json::to_writer(&mut counter, envelope).map_err(|e| CacheError::Encode(e.to_string()))?;
+        serde_json::to_writer(&mut counter, envelope)
+            .map_err(|e| CacheError::Encode(e.to_string()))?;
         Ok(counter.0)
     }
 }
 
 fn unsupported(found: u32) -> CacheError {
-    CacheError::UnsupportedVersion { found, supported: ENVELOPE_VERSION }
+    CacheError::UnsupportedVersion {
+        found,
+        supported: ENVELOPE_VERSION,
+    }
 }
 
 /// A writer that only counts, so weighing an entry allocates nothing.
@@ -113,10 +119,20 @@ mod tests {
 
     #[test]
     fn typed_errors() {
-        let env = Envelope::new(42u32, Duration::from_secs(1), Duration::ZERO, Duration::ZERO);
+        let env = Envelope::new(
+            42u32,
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
         let bytes = JsonCodec.encode(&env).unwrap();
-        assert!(matches!(JsonCodec.decode::<String>(&bytes), Err(CacheError::TypeMismatch { .. })));
-        let future = String::from_utf8(bytes).unwrap().replace("\"v\":1", "\"v\":7");
+        assert!(matches!(
+            JsonCodec.decode::<String>(&bytes),
+            Err(CacheError::TypeMismatch { .. })
+        ));
+        let future = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"v\":1", "\"v\":7");
         assert!(matches!(
             JsonCodec.decode::<u32>(future.as_bytes()),
             Err(CacheError::UnsupportedVersion { found: 7, .. })
@@ -126,6 +142,9 @@ mod tests {
             JsonCodec.decode::<u32>(future_shape),
             Err(CacheError::UnsupportedVersion { found: 2, .. })
         ));
-        assert!(matches!(JsonCodec.decode::<u32>(b"\xff\x00garbage"), Err(CacheError::Corrupt(_))));
+        assert!(matches!(
+            JsonCodec.decode::<u32>(b"\xff\x00garbage"),
+            Err(CacheError::Corrupt(_))
+        ));
     }
 }

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A boxed error, as returned by a compute function.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A boxed error from user code (a compute) or a backend driver, shareable between waiters.
 pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -90,12 +93,18 @@ pub enum CacheError {
 impl CacheError {
     /// Wraps a driver error as [`CacheError::Unavailable`].
     pub fn unavailable(backend: &'static str, err: impl std::fmt::Display) -> Self {
-        CacheError::Unavailable { backend, message: err.to_string() }
+        CacheError::Unavailable {
+            backend,
+            message: err.to_string(),
+        }
     }
 
     /// True for errors that say the backend is unhealthy (they feed the circuit breaker).
     pub fn is_backend_failure(&self) -> bool {
-        matches!(self, CacheError::Unavailable { .. } | CacheError::Timeout { .. })
+        matches!(
+            self,
+            CacheError::Unavailable { .. } | CacheError::Timeout { .. }
+        )
     }
 }
 

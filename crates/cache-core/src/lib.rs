@@ -1,17 +1,81 @@
-//! smartcache core: the ports and the use cases.
+//! smartcache: an application cache that does not stampede, does not go down with its store,
+//! and does not serve wrong data.
+//!
+//! Put a [`SmartCache`] in front of something expensive (a model, a database, a remote API) and
+//! ask it for values with [`get_or_compute`](SmartCache::get_or_compute):
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::{EntryOptions, SmartCache, Source};
+//! use cache_memory::MemoryBackend;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), cache_core::CacheError> {
+//! // Any backend: in-process (moka), Redis, or a fake for tests.
+//! let cache = SmartCache::builder(MemoryBackend::new(10_000))
+//!     .default_ttl(Duration::from_secs(60))
+//!     .build();
+//!
+//! let options = EntryOptions::new().ttl(Duration::from_secs(30));
+//! let first = cache
+//!     .get_or_compute_detailed("prediction:42", &options, || async {
+//!         // The expensive part. Its duration (Δ) is measured and stored with the value.
+//!         Ok::<_, std::io::Error>(vec![0.51, 0.27, 0.22])
+//!     })
+//!     .await?;
+//! assert_eq!(first.source, Source::Miss);
+//!
+//! let again = cache
+//!     .get_or_compute_detailed("prediction:42", &options, || async {
+//!         Ok::<_, std::io::Error>(vec![])
+//!     })
+//!     .await?;
+//! assert_eq!((again.value, again.source), (vec![0.51, 0.27, 0.22], Source::Hit));
+//! assert_eq!(cache.stats().computes, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What happens on each call (see `DESIGN.md`):
+//!
+//! - **fresh** entry: returned. Shortly before it expires, [X-Fetch](XFetch) picks a reader with
+//!   probability `exp(-r / (βΔ))` to refresh it in the background — `r` the remaining time on
+//!   the *store's* clock, `Δ` the measured compute time — so expiry never causes a stampede;
+//! - **stale** entry (past its TTL, inside its grace period): returned at once while one
+//!   background refresh runs;
+//! - **miss**: computed once however many callers ask (single-flight), once per fleet with the
+//!   backend's refresh lock ([`CacheConfig::fleet_lock`]);
+//! - **compute fails**: the last good value is served (fail-safe), soft and hard timeouts apply;
+//! - **store down**: values are computed and returned; a circuit breaker stops paying timeouts and
+//!   closes on its own when the store is back.
+//!
+//! The pieces are ports and adapters: [`CacheBackend`] (the store), [`RefreshPolicy`] (when to
+//! refresh: [`XFetch`], [`PlainTtl`], [`RefreshAhead`]), [`Codec`] (the wire format, JSON by
+//! default). Every backend runs the same conformance suite (`testing`, feature `testing`).
 #![warn(missing_docs)]
 
 pub mod backend;
+mod breaker;
+mod cache;
 pub mod codec;
+pub mod config;
 pub mod envelope;
 pub mod error;
+mod flight;
 pub mod glob;
+mod options;
 pub mod policy;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backend::{CacheBackend, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry};
+pub use breaker::BreakerState;
+pub use cache::{Health, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
+pub use config::CacheConfig;
 pub use envelope::{ENVELOPE_VERSION, EntryTiming, Envelope};
-pub use error::{CacheError, Result, SharedError};
+pub use error::{BoxError, CacheError, Result, SharedError};
+pub use options::{Cached, EntryOptions, Lookup, Source};
 pub use policy::{Freshness, PlainTtl, RefreshAhead, RefreshPolicy, XFetch};
+pub use stats::StatsSnapshot;

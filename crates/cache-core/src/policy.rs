@@ -28,7 +28,12 @@ pub enum Freshness {
 pub trait RefreshPolicy: Send + Sync + Debug + 'static {
     /// Whether an entry that is still fresh, with logical remaining time `remaining` (> 0),
     /// should be refreshed now.
-    fn refresh_early(&self, timing: &EntryTiming, remaining: Duration, rng: &mut dyn RngCore) -> bool;
+    fn refresh_early(
+        &self,
+        timing: &EntryTiming,
+        remaining: Duration,
+        rng: &mut dyn RngCore,
+    ) -> bool;
 
     /// Classifies an entry from its metadata and its remaining physical lifetime (`None`: the
     /// store keeps it forever).
@@ -85,7 +90,12 @@ impl XFetch {
 }
 
 impl RefreshPolicy for XFetch {
-    fn refresh_early(&self, timing: &EntryTiming, remaining: Duration, rng: &mut dyn RngCore) -> bool {
+    fn refresh_early(
+        &self,
+        timing: &EntryTiming,
+        remaining: Duration,
+        rng: &mut dyn RngCore,
+    ) -> bool {
         let scale = self.beta * timing.delta.as_secs_f64();
         if scale <= 0.0 || !scale.is_finite() {
             return false;
@@ -115,7 +125,12 @@ pub struct RefreshAhead {
 }
 
 impl RefreshPolicy for RefreshAhead {
-    fn refresh_early(&self, timing: &EntryTiming, remaining: Duration, _: &mut dyn RngCore) -> bool {
+    fn refresh_early(
+        &self,
+        timing: &EntryTiming,
+        remaining: Duration,
+        _: &mut dyn RngCore,
+    ) -> bool {
         let ahead = timing.ttl.as_secs_f64() * (1.0 - self.fraction.clamp(0.0, 1.0));
         remaining.as_secs_f64() <= ahead
     }
@@ -130,13 +145,19 @@ mod tests {
     const N: u64 = 1_000_000;
 
     fn timing(ttl: Duration, delta: Duration) -> EntryTiming {
-        EntryTiming { ttl, grace: Duration::from_secs(10), delta }
+        EntryTiming {
+            ttl,
+            grace: Duration::from_secs(10),
+            delta,
+        }
     }
 
     /// Count of early refreshes in N seeded draws.
     fn count(policy: &XFetch, t: &EntryTiming, remaining: Duration, seed: u64) -> u64 {
         let mut rng = StdRng::seed_from_u64(seed);
-        (0..N).filter(|_| policy.refresh_early(t, remaining, &mut rng)).count() as u64
+        (0..N)
+            .filter(|_| policy.refresh_early(t, remaining, &mut rng))
+            .count() as u64
     }
 
     /// Asserts `k` successes in N draws lie within 4.5 standard deviations of N·p.
@@ -156,7 +177,10 @@ mod tests {
         let delta = Duration::from_millis(100);
         let policy = XFetch { beta: 1.0 };
         let t = timing(Duration::from_secs(60), delta);
-        for (i, rho) in [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0].into_iter().enumerate() {
+        for (i, rho) in [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0]
+            .into_iter()
+            .enumerate()
+        {
             let r = delta.mul_f64(rho);
             let k = count(&policy, &t, r, 1000 + i as u64);
             let p = (-rho).exp();
@@ -173,7 +197,11 @@ mod tests {
         let delta = Duration::from_millis(100);
         let r = Duration::from_millis(150);
         let p = (-1.5f64).exp();
-        for ttl in [Duration::from_secs(1), Duration::from_secs(60), Duration::from_secs(86_400)] {
+        for ttl in [
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(86_400),
+        ] {
             let k = count(&XFetch { beta: 1.0 }, &timing(ttl, delta), r, 7);
             assert_binomial(k, p, &format!("ttl={ttl:?}"));
         }
@@ -184,12 +212,27 @@ mod tests {
         let r = Duration::from_millis(200);
         let ttl = Duration::from_secs(60);
         // (β, Δ) → (2β, Δ/2): same βΔ, same probability e^-2.
-        let a = count(&XFetch { beta: 1.0 }, &timing(ttl, Duration::from_millis(100)), r, 11);
-        let b = count(&XFetch { beta: 2.0 }, &timing(ttl, Duration::from_millis(50)), r, 12);
+        let a = count(
+            &XFetch { beta: 1.0 },
+            &timing(ttl, Duration::from_millis(100)),
+            r,
+            11,
+        );
+        let b = count(
+            &XFetch { beta: 2.0 },
+            &timing(ttl, Duration::from_millis(50)),
+            r,
+            12,
+        );
         assert_binomial(a, (-2.0f64).exp(), "beta=1 delta=100ms");
         assert_binomial(b, (-2.0f64).exp(), "beta=2 delta=50ms");
         // Doubling Δ changes it as predicted: e^-1.
-        let c = count(&XFetch { beta: 1.0 }, &timing(ttl, Duration::from_millis(200)), r, 13);
+        let c = count(
+            &XFetch { beta: 1.0 },
+            &timing(ttl, Duration::from_millis(200)),
+            r,
+            13,
+        );
         assert_binomial(c, (-1.0f64).exp(), "beta=1 delta=200ms");
     }
 
@@ -213,14 +256,39 @@ mod tests {
             delta: Duration::from_millis(1),
         };
         let p = XFetch::default();
-        assert_eq!(p.decide(&t, Some(Duration::from_secs(40)), &mut rng), Freshness::Fresh);
-        assert_eq!(p.decide(&t, Some(Duration::from_secs(10)), &mut rng), Freshness::Stale);
-        assert_eq!(p.decide(&t, Some(Duration::from_secs(1)), &mut rng), Freshness::Stale);
-        assert_eq!(p.decide(&t, Some(Duration::ZERO), &mut rng), Freshness::Expired);
+        assert_eq!(
+            p.decide(&t, Some(Duration::from_secs(40)), &mut rng),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            p.decide(&t, Some(Duration::from_secs(10)), &mut rng),
+            Freshness::Stale
+        );
+        assert_eq!(
+            p.decide(&t, Some(Duration::from_secs(1)), &mut rng),
+            Freshness::Stale
+        );
+        assert_eq!(
+            p.decide(&t, Some(Duration::ZERO), &mut rng),
+            Freshness::Expired
+        );
         assert_eq!(p.decide(&t, None, &mut rng), Freshness::Fresh);
         let ahead = RefreshAhead { fraction: 0.8 };
-        assert_eq!(ahead.decide(&t, Some(Duration::from_secs(30)), &mut rng), Freshness::RefreshEarly);
-        assert_eq!(ahead.decide(&t, Some(Duration::from_secs(40)), &mut rng), Freshness::Fresh);
-        assert_eq!(PlainTtl.decide(&t, Some(Duration::from_secs(10) + Duration::from_nanos(1)), &mut rng), Freshness::Fresh);
+        assert_eq!(
+            ahead.decide(&t, Some(Duration::from_secs(20)), &mut rng),
+            Freshness::RefreshEarly
+        );
+        assert_eq!(
+            ahead.decide(&t, Some(Duration::from_secs(40)), &mut rng),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            PlainTtl.decide(
+                &t,
+                Some(Duration::from_secs(10) + Duration::from_nanos(1)),
+                &mut rng
+            ),
+            Freshness::Fresh
+        );
     }
 }

@@ -1,1 +1,44 @@
-//! In-memory backend.
+//! An in-process [`CacheBackend`](cache_core::CacheBackend) on [`moka`].
+//!
+//! [`MemoryBackend`] is bounded by entries or by bytes, keeps a lifetime per entry, answers the
+//! remaining lifetime from its own clock, and invalidates by Redis glob pattern. It stores
+//! decoded values ([`PayloadKind::Object`](cache_core::PayloadKind::Object)): a hit is an `Arc`
+//! clone, never a deserialization.
+//!
+//! ```
+//! use std::any::Any;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use cache_core::{CacheBackend, Envelope, ObjectPayload, Payload};
+//! use cache_memory::MemoryBackend;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> cache_core::Result<()> {
+//! let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build();
+//!
+//! let envelope = Arc::new(Envelope::new(
+//!     vec![1.5_f64, 2.5],
+//!     Duration::from_secs(60),  // ttl
+//!     Duration::from_secs(10),  // grace
+//!     Duration::from_millis(3), // how long the value took to compute
+//! ));
+//! let value: Arc<dyn Any + Send + Sync> = envelope.clone();
+//! let payload = Payload::Object(ObjectPayload { value, size: 64 });
+//! backend.set("prediction:42", payload, envelope.lifetime()).await?;
+//!
+//! let hit = backend.get("prediction:42").await?.expect("just written");
+//! assert!(hit.remaining.is_some_and(|left| left <= envelope.lifetime()));
+//! let Payload::Object(object) = hit.payload else { unreachable!("written as an object") };
+//! let back = object.value.downcast::<Envelope<Vec<f64>>>().expect("same type");
+//! assert!(Arc::ptr_eq(&back, &envelope)); // the same allocation: nothing was copied
+//!
+//! assert_eq!(backend.invalidate_pattern("prediction:*").await?, 1);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod backend;
+mod entry;
+
+pub use backend::{Bound, DEFAULT_MAX_ENTRIES, MemoryBackend, MemoryBackendBuilder};

@@ -1,0 +1,252 @@
+//! `SmartCache`: the use cases (get, set, delete, invalidate, ping, get_or_compute).
+
+mod builder;
+mod read_path;
+mod refresh;
+mod store;
+
+use std::sync::{Arc, Mutex};
+
+use rand::RngCore;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::{CacheBackend, PayloadKind};
+use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::codec::{Codec, JsonCodec};
+use crate::config::CacheConfig;
+use crate::envelope::Envelope;
+use crate::error::{CacheError, Result};
+use crate::flight::Flights;
+use crate::options::{Cached, EntryOptions};
+use crate::policy::{Freshness, RefreshPolicy};
+use crate::stats::{Stats, StatsSnapshot};
+
+pub use builder::SmartCacheBuilder;
+use store::Read;
+
+/// Keys longer than this are rejected (Redis allows 512 MB; nobody means it).
+const MAX_KEY_BYTES: usize = 64 * 1024;
+
+/// A stampede-safe cache over any [`CacheBackend`]. Cheap to clone: clones share everything.
+///
+/// See the [crate documentation](crate) for an example.
+pub struct SmartCache<C: Codec = JsonCodec> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for SmartCache<C> {
+    fn clone(&self) -> Self {
+        SmartCache {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Codec> std::fmt::Debug for SmartCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmartCache")
+            .field("backend", &self.inner.backend)
+            .field("policy", &self.inner.policy)
+            .field("config", &self.inner.config)
+            .field("breaker", &self.inner.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner<C> {
+    backend: Arc<dyn CacheBackend>,
+    payload_kind: PayloadKind,
+    policy: Arc<dyn RefreshPolicy>,
+    codec: C,
+    config: CacheConfig,
+    stats: Stats,
+    breaker: CircuitBreaker,
+    flights: Arc<Flights>,
+    rng: RngSource,
+}
+
+/// Thread-local randomness by default; one seeded generator when a test asks for determinism.
+enum RngSource {
+    Thread,
+    Seeded(Box<Mutex<StdRng>>),
+}
+
+impl RngSource {
+    fn with<R>(&self, f: impl FnOnce(&mut dyn RngCore) -> R) -> R {
+        match self {
+            RngSource::Thread => f(&mut rand::rng()),
+            RngSource::Seeded(rng) => f(&mut *rng.lock().unwrap_or_else(|p| p.into_inner())),
+        }
+    }
+}
+
+/// What [`SmartCache::health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Backend name.
+    pub backend: &'static str,
+    /// Whether the cache is enabled.
+    pub enabled: bool,
+    /// Whether the backend answered a ping (false while the breaker is open).
+    pub reachable: bool,
+    /// Circuit breaker state.
+    pub breaker: BreakerState,
+    /// The ping's error, when it failed.
+    pub error: Option<String>,
+}
+
+impl SmartCache<JsonCodec> {
+    /// Starts building a cache over `backend` (any backend, or an `Arc<dyn CacheBackend>`).
+    pub fn builder(backend: impl CacheBackend) -> SmartCacheBuilder<JsonCodec> {
+        SmartCacheBuilder::new(Arc::new(backend))
+    }
+
+    /// A cache over `backend` with the default configuration and X-Fetch (β = 1).
+    pub fn new(backend: impl CacheBackend) -> Self {
+        Self::builder(backend).build()
+    }
+}
+
+impl<C: Codec> SmartCache<C> {
+    /// The backend this cache stores into.
+    pub fn backend(&self) -> &Arc<dyn CacheBackend> {
+        &self.inner.backend
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot(self.inner.breaker.state())
+    }
+
+    /// Reads a value without computing anything. Returns it with its freshness (fresh, or stale
+    /// inside its grace period). A backend error or an undecodable entry reads as `None` (and is
+    /// counted), as everywhere in the read path.
+    pub async fn get<T>(&self, key: &str) -> Result<Option<Cached<T>>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        validate_key(key)?;
+        if !self.inner.config.enabled {
+            return Ok(None);
+        }
+        Ok(match self.inner.read::<T>(key).await {
+            Read::Found(found) => {
+                let stale = found
+                    .remaining
+                    .is_some_and(|r| r <= found.env.timing().grace);
+                let stats = &self.inner.stats;
+                Stats::bump(if stale {
+                    &stats.stale_served
+                } else {
+                    &stats.hits
+                });
+                let freshness = if stale {
+                    Freshness::Stale
+                } else {
+                    Freshness::Fresh
+                };
+                Some(Cached {
+                    value: store::into_value(found.env),
+                    freshness,
+                })
+            }
+            Read::Absent | Read::Unavailable => {
+                Stats::bump(&self.inner.stats.misses);
+                None
+            }
+        })
+    }
+
+    /// Stores a value. Its Δ is unknown, so it is stored as 0: X-Fetch will not refresh it early
+    /// (use [`get_or_compute`](Self::get_or_compute) to have Δ measured). A compute of this key
+    /// running in this process will not overwrite it.
+    pub async fn set<T>(&self, key: &str, value: T, options: &EntryOptions) -> Result<()>
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        validate_key(key)?;
+        if !self.inner.config.enabled {
+            return Ok(());
+        }
+        self.inner.flights.invalidate(|k| k == key);
+        let o = options.resolve(&self.inner.config);
+        let env = Envelope::new(value, o.ttl, o.grace, std::time::Duration::ZERO);
+        let lifetime = env.lifetime();
+        let payload = self.inner.payload(Arc::new(env))?;
+        self.inner
+            .call("set", self.inner.backend.set(key, payload, lifetime))
+            .await
+    }
+
+    /// Deletes a key; returns whether it existed. A compute of this key running in this process
+    /// returns its value to its callers but does not store it.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        if !self.inner.config.enabled {
+            return Ok(false);
+        }
+        self.inner.flights.invalidate(|k| k == key);
+        self.inner
+            .call("delete", self.inner.backend.delete(key))
+            .await
+    }
+
+    /// Deletes every key matching the Redis glob `pattern` (build patterns from user data with
+    /// [`glob::escape`](crate::glob::escape)); returns how many went.
+    pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        if !self.inner.config.enabled {
+            return Ok(0);
+        }
+        self.inner
+            .flights
+            .invalidate(|k| crate::glob::matches(pattern, k));
+        self.inner
+            .call(
+                "invalidate_pattern",
+                self.inner.backend.invalidate_pattern(pattern),
+            )
+            .await
+    }
+
+    /// Pings the backend (through the breaker and the operation timeout).
+    pub async fn ping(&self) -> Result<()> {
+        self.inner.call("ping", self.inner.backend.ping()).await
+    }
+
+    /// Backend reachability and breaker state, for health endpoints.
+    pub async fn health(&self) -> Health {
+        let inner = &self.inner;
+        let ping = if inner.config.enabled {
+            self.ping().await
+        } else {
+            Ok(())
+        };
+        Health {
+            backend: inner.backend.name(),
+            enabled: inner.config.enabled,
+            reachable: inner.config.enabled && ping.is_ok(),
+            breaker: inner.breaker.state(),
+            error: ping.err().map(|e| e.to_string()),
+        }
+    }
+}
+
+fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(CacheError::InvalidKey("the key is empty".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(CacheError::InvalidKey(format!(
+            "the key is {} bytes long; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}

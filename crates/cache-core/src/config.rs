@@ -1,0 +1,277 @@
+//! Cache configuration, from code or from the environment.
+
+use std::time::Duration;
+
+use crate::error::{CacheError, Result};
+
+/// Settings shared by every call of a [`SmartCache`](crate::SmartCache); per-call overrides live
+/// in [`EntryOptions`](crate::EntryOptions).
+///
+/// [`CacheConfig::from_env`] reads these variables (all optional; durations accept `90s`,
+/// `250ms`, `5m`, `1h`, `2d` or plain seconds such as `30` or `0.5`; booleans accept
+/// `true/false/1/0/yes/no/on/off`):
+///
+/// | variable | field | default |
+/// |---|---|---|
+/// | `CACHE_ENABLED` | `enabled` | `true` |
+/// | `CACHE_DEFAULT_TTL` | `default_ttl` | `300s` |
+/// | `CACHE_GRACE` | `grace` | `60s` |
+/// | `CACHE_XFETCH_BETA` | `xfetch_beta` | `1.0` |
+/// | `CACHE_OP_TIMEOUT` | `op_timeout` | `250ms` |
+/// | `CACHE_SOFT_TIMEOUT` | `soft_timeout` | none |
+/// | `CACHE_HARD_TIMEOUT` | `hard_timeout` | none |
+/// | `CACHE_FAIL_SAFE` | `fail_safe` | `true` |
+/// | `CACHE_FAIL_SAFE_TTL` | `fail_safe_ttl` | `30s` |
+/// | `CACHE_STALE_WHILE_REVALIDATE` | `stale_while_revalidate` | `true` |
+/// | `CACHE_FLEET_LOCK` | `fleet_lock` | `false` |
+/// | `CACHE_LOCK_TTL` | `lock_ttl` | `10s` |
+/// | `CACHE_LOCK_WAIT` | `lock_wait` | `5s` |
+/// | `CACHE_BREAKER_THRESHOLD` | `breaker_threshold` | `5` |
+/// | `CACHE_BREAKER_COOLDOWN` | `breaker_cooldown` | `5s` |
+/// | `CACHE_MAX_VALUE_BYTES` | `max_value_bytes` | `8388608` |
+///
+/// Variables that do not start with `CACHE_`, or that this table does not name, are ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// When false every call computes and the backend is never called.
+    pub enabled: bool,
+    /// Logical lifetime of an entry unless the call says otherwise.
+    pub default_ttl: Duration,
+    /// How long an entry stays servable as stale after its TTL.
+    pub grace: Duration,
+    /// X-Fetch β used when the builder is given no policy (0 disables early refresh).
+    pub xfetch_beta: f64,
+    /// Timeout of each backend operation.
+    pub op_timeout: Duration,
+    /// With a stale value at hand, wait this long for a compute before serving the stale value
+    /// (the compute goes on in the background).
+    pub soft_timeout: Option<Duration>,
+    /// Abort a compute after this long.
+    pub hard_timeout: Option<Duration>,
+    /// Serve the last good value when a compute fails.
+    pub fail_safe: bool,
+    /// How long a stale value served by fail-safe is kept (as fresh) before the next retry.
+    pub fail_safe_ttl: Duration,
+    /// Serve a stale entry at once while one background refresh runs.
+    pub stale_while_revalidate: bool,
+    /// Take the backend's fleet-wide refresh lock on a miss (backends without one ignore it).
+    pub fleet_lock: bool,
+    /// Lifetime of the fleet lock (a crashed holder blocks nobody longer than this).
+    pub lock_ttl: Duration,
+    /// How long a process that lost the lock waits for the winner's value before computing.
+    pub lock_wait: Duration,
+    /// Consecutive backend failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long the open breaker suspends backend calls before a probe.
+    pub breaker_cooldown: Duration,
+    /// Values whose encoding exceeds this are returned but not stored.
+    pub max_value_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            default_ttl: Duration::from_secs(300),
+            grace: Duration::from_secs(60),
+            xfetch_beta: 1.0,
+            op_timeout: Duration::from_millis(250),
+            soft_timeout: None,
+            hard_timeout: None,
+            fail_safe: true,
+            fail_safe_ttl: Duration::from_secs(30),
+            stale_while_revalidate: true,
+            fleet_lock: false,
+            lock_ttl: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(5),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(5),
+            max_value_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Reads the configuration from the process environment (see the table above).
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the configuration from `(name, value)` pairs; unknown names are ignored.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = CacheConfig::default();
+        for (name, value) in vars {
+            let (name, value) = (name.as_ref(), value.as_ref().trim());
+            match name {
+                "CACHE_ENABLED" => c.enabled = parse_bool(name, value)?,
+                "CACHE_DEFAULT_TTL" => c.default_ttl = parse_duration_var(name, value)?,
+                "CACHE_GRACE" => c.grace = parse_duration_var(name, value)?,
+                "CACHE_XFETCH_BETA" => c.xfetch_beta = parse_beta(name, value)?,
+                "CACHE_OP_TIMEOUT" => c.op_timeout = parse_duration_var(name, value)?,
+                "CACHE_SOFT_TIMEOUT" => c.soft_timeout = Some(parse_duration_var(name, value)?),
+                "CACHE_HARD_TIMEOUT" => c.hard_timeout = Some(parse_duration_var(name, value)?),
+                "CACHE_FAIL_SAFE" => c.fail_safe = parse_bool(name, value)?,
+                "CACHE_FAIL_SAFE_TTL" => c.fail_safe_ttl = parse_duration_var(name, value)?,
+                "CACHE_STALE_WHILE_REVALIDATE" => {
+                    c.stale_while_revalidate = parse_bool(name, value)?
+                }
+                "CACHE_FLEET_LOCK" => c.fleet_lock = parse_bool(name, value)?,
+                "CACHE_LOCK_TTL" => c.lock_ttl = parse_duration_var(name, value)?,
+                "CACHE_LOCK_WAIT" => c.lock_wait = parse_duration_var(name, value)?,
+                "CACHE_BREAKER_THRESHOLD" => {
+                    c.breaker_threshold = parse_number(name, value, "a whole number ≥ 1")?
+                }
+                "CACHE_BREAKER_COOLDOWN" => c.breaker_cooldown = parse_duration_var(name, value)?,
+                "CACHE_MAX_VALUE_BYTES" => {
+                    c.max_value_bytes = parse_number(name, value, "a size in bytes")?
+                }
+                _ => {}
+            }
+        }
+        if c.breaker_threshold == 0 {
+            return Err(config_error(
+                "CACHE_BREAKER_THRESHOLD",
+                "0",
+                "a whole number ≥ 1",
+            ));
+        }
+        Ok(c)
+    }
+}
+
+/// Parses a duration: `250ms`, `90s`, `5m`, `1h`, `2d`, or plain (possibly fractional) seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::config::parse_duration;
+/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+/// assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+/// assert_eq!(parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds_per_unit = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 0.001,
+        "us" | "µs" => 0.000_001,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+}
+
+/// The error every config reader returns for a malformed value.
+pub fn config_error(variable: &str, value: &str, expected: &str) -> CacheError {
+    CacheError::Config {
+        variable: variable.to_owned(),
+        value: value.to_owned(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// Parses a duration variable, naming it in the error.
+pub fn parse_duration_var(name: &str, value: &str) -> Result<Duration> {
+    parse_duration(value).ok_or_else(|| {
+        config_error(
+            name,
+            value,
+            "a duration such as 250ms, 90s, 5m, 1h or plain seconds",
+        )
+    })
+}
+
+/// Parses a boolean variable, naming it in the error.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(config_error(name, value, "true or false")),
+    }
+}
+
+/// Parses an unsigned number variable, naming it in the error.
+pub fn parse_number<N: std::str::FromStr>(name: &str, value: &str, expected: &str) -> Result<N> {
+    value
+        .parse()
+        .map_err(|_| config_error(name, value, expected))
+}
+
+fn parse_beta(name: &str, value: &str) -> Result<f64> {
+    match value.parse::<f64>() {
+        Ok(b) if b.is_finite() && b >= 0.0 => Ok(b),
+        _ => Err(config_error(
+            name,
+            value,
+            "a number ≥ 0 (1.0 is the X-Fetch default, 0 disables early refresh)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_known_variables_and_ignores_the_rest() {
+        let c = CacheConfig::from_vars([
+            ("CACHE_ENABLED", "false"),
+            ("CACHE_DEFAULT_TTL", "90s"),
+            ("CACHE_GRACE", "1h"),
+            ("CACHE_XFETCH_BETA", "1.5"),
+            ("CACHE_OP_TIMEOUT", "250ms"),
+            ("CACHE_LOCK_WAIT", "2"),
+            ("PATH", "/usr/bin"),
+            ("CACHE_SOMETHING_ELSE", "whatever"),
+        ])
+        .unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.default_ttl, Duration::from_secs(90));
+        assert_eq!(c.grace, Duration::from_secs(3600));
+        assert_eq!(c.xfetch_beta, 1.5);
+        assert_eq!(c.op_timeout, Duration::from_millis(250));
+        assert_eq!(c.lock_wait, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn malformed_values_name_variable_value_and_expectation() {
+        for (var, value) in [
+            ("CACHE_DEFAULT_TTL", "ten minutes"),
+            ("CACHE_ENABLED", "maybe"),
+            ("CACHE_XFETCH_BETA", "-1"),
+            ("CACHE_BREAKER_THRESHOLD", "0"),
+            ("CACHE_MAX_VALUE_BYTES", "1e9x"),
+        ] {
+            let err = CacheConfig::from_vars([(var, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(var) && err.contains(value) && err.contains("expected"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        for bad in ["", "s", "-1s", "1x", "1e400", "NaN"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Per-call options and what a lookup reports back.
+
+use std::time::Duration;
+
+use crate::config::CacheConfig;
+use crate::policy::Freshness;
+
+/// Per-call overrides of the [`CacheConfig`]; unset fields use the cache's configuration.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::EntryOptions;
+/// let opts = EntryOptions::new().ttl(Duration::from_secs(60)).hard_timeout(Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryOptions {
+    /// Logical lifetime.
+    pub ttl: Option<Duration>,
+    /// Stale-serving period after the TTL.
+    pub grace: Option<Duration>,
+    /// See [`CacheConfig::soft_timeout`].
+    pub soft_timeout: Option<Duration>,
+    /// See [`CacheConfig::hard_timeout`].
+    pub hard_timeout: Option<Duration>,
+    /// See [`CacheConfig::fail_safe`].
+    pub fail_safe: Option<bool>,
+    /// See [`CacheConfig::stale_while_revalidate`].
+    pub stale_while_revalidate: Option<bool>,
+    /// See [`CacheConfig::fleet_lock`].
+    pub fleet_lock: Option<bool>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        impl EntryOptions {
+            $($(#[$doc])* pub fn $name(mut self, $name: $ty) -> Self {
+                self.$name = Some($name);
+                self
+            })*
+        }
+    };
+}
+
+setters! {
+    /// Sets the logical lifetime.
+    ttl: Duration,
+    /// Sets the grace period.
+    grace: Duration,
+    /// Sets the soft compute timeout.
+    soft_timeout: Duration,
+    /// Sets the hard compute timeout.
+    hard_timeout: Duration,
+    /// Turns fail-safe on or off.
+    fail_safe: bool,
+    /// Turns stale-while-revalidate on or off.
+    stale_while_revalidate: bool,
+    /// Turns the fleet-wide refresh lock on or off.
+    fleet_lock: bool,
+}
+
+impl EntryOptions {
+    /// Options that defer everything to the cache's configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn resolve(&self, c: &CacheConfig) -> Resolved {
+        Resolved {
+            ttl: self.ttl.unwrap_or(c.default_ttl),
+            grace: self.grace.unwrap_or(c.grace),
+            soft_timeout: self.soft_timeout.or(c.soft_timeout),
+            hard_timeout: self.hard_timeout.or(c.hard_timeout),
+            fail_safe: self.fail_safe.unwrap_or(c.fail_safe),
+            stale_while_revalidate: self
+                .stale_while_revalidate
+                .unwrap_or(c.stale_while_revalidate),
+            fleet_lock: self.fleet_lock.unwrap_or(c.fleet_lock),
+        }
+    }
+}
+
+/// Options with every default applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resolved {
+    pub ttl: Duration,
+    pub grace: Duration,
+    pub soft_timeout: Option<Duration>,
+    pub hard_timeout: Option<Duration>,
+    pub fail_safe: bool,
+    pub stale_while_revalidate: bool,
+    pub fleet_lock: bool,
+}
+
+/// Where the value returned by [`get_or_compute_detailed`](crate::SmartCache::get_or_compute_detailed)
+/// came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A fresh entry.
+    Hit,
+    /// A fresh entry; an early (X-Fetch) refresh was started in the background.
+    EarlyRefresh,
+    /// A stale entry, served while a refresh runs (or after the soft timeout).
+    Stale,
+    /// Computed by this caller.
+    Miss,
+    /// Computed by a concurrent caller (single-flight) or by another process (fleet lock).
+    Coalesced,
+    /// The compute failed; the last good value was served.
+    FailSafe,
+    /// Computed without the store: the cache is disabled or the backend is unavailable.
+    Bypass,
+}
+
+impl Source {
+    /// Lowercase name, e.g. for an `x-cache` response header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Hit => "hit",
+            Source::EarlyRefresh => "early-refresh",
+            Source::Stale => "stale",
+            Source::Miss => "miss",
+            Source::Coalesced => "coalesced",
+            Source::FailSafe => "fail-safe",
+            Source::Bypass => "bypass",
+        }
+    }
+}
+
+/// A value with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+    /// How long the compute took, when this call computed it.
+    pub compute_time: Option<Duration>,
+}
+
+/// A value read by [`SmartCache::get`](crate::SmartCache::get), with its freshness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached<T> {
+    /// The value.
+    pub value: T,
+    /// [`Freshness::Fresh`] or [`Freshness::Stale`] (past its TTL, inside its grace period).
+    pub freshness: Freshness,
+}
+
+impl<T> Cached<T> {
+    /// True when the entry is past its TTL (the original API's `is_stale`).
+    pub fn is_stale(&self) -> bool {
+        self.freshness == Freshness::Stale
+    }
+}

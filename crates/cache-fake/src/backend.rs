@@ -1,0 +1,333 @@
+//! [`FakeBackend`]: the handle tests hold, its builder, and its [`CacheBackend`] implementation.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cache_core::{
+    CacheBackend, CacheError, LockOutcome, Payload, PayloadKind, Result, StoredEntry,
+};
+use tokio::sync::Notify;
+
+use crate::corruption::Corruption;
+use crate::faults::Faults;
+use crate::ops::{Op, OpKind, OpLog};
+use crate::store::Store;
+
+/// An in-memory [`CacheBackend`] for tests, on tokio's clock.
+///
+/// Cheap to clone: clones share the same store, faults and log, so a test keeps one handle while
+/// the cache under test owns another. See the [crate docs](crate) for an example.
+#[derive(Clone)]
+pub struct FakeBackend {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    encode_values: bool,
+    locks: bool,
+    state: Mutex<State>,
+    /// Woken on every write, for [`CacheBackend::wait_for_value`].
+    written: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    store: Store,
+    faults: Faults,
+    log: OpLog,
+}
+
+/// Builds a [`FakeBackend`]; start with [`FakeBackend::builder`].
+#[derive(Debug, Clone)]
+pub struct FakeBackendBuilder {
+    encode_values: bool,
+    locks: bool,
+}
+
+impl FakeBackendBuilder {
+    /// When true, the backend asks for encoded values ([`PayloadKind::Bytes`]), so every value
+    /// goes through the cache's codec as it would with Redis, and a type that does not serialize
+    /// fails the test. A `set` of an object payload is then an error. Default: false (objects,
+    /// like the memory backend).
+    pub fn encode_values(mut self, on: bool) -> Self {
+        self.encode_values = on;
+        self
+    }
+
+    /// Whether the backend offers the fleet refresh lock (`try_lock`/`unlock`). When false it
+    /// answers [`LockOutcome::Unsupported`], like an in-process store. Default: true.
+    pub fn locks(mut self, on: bool) -> Self {
+        self.locks = on;
+        self
+    }
+
+    /// Builds the backend.
+    pub fn build(self) -> FakeBackend {
+        FakeBackend {
+            shared: Arc::new(Shared {
+                encode_values: self.encode_values,
+                locks: self.locks,
+                state: Mutex::new(State::default()),
+                written: Notify::new(),
+            }),
+        }
+    }
+}
+
+impl Default for FakeBackend {
+    fn default() -> Self {
+        FakeBackend::new()
+    }
+}
+
+impl FakeBackend {
+    /// A fake that keeps objects (no codec round trip), with locks and no faults.
+    pub fn new() -> Self {
+        FakeBackend::builder().build()
+    }
+
+    /// A builder with the defaults of [`FakeBackend::new`].
+    pub fn builder() -> FakeBackendBuilder {
+        FakeBackendBuilder {
+            encode_values: false,
+            locks: true,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock leaves consistent data behind (every
+        // critical section is a single map operation), so a poisoned lock is still usable.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    // ---- fault injection ----
+
+    /// Makes the next `n` operations fail (on top of any already armed).
+    pub fn fail_next(&self, n: u64) {
+        let mut state = self.state();
+        state.faults.fail_next = state.faults.fail_next.saturating_add(n);
+    }
+
+    /// Makes every operation fail until called again with `false`.
+    pub fn fail_always(&self, on: bool) {
+        self.state().faults.fail_always = on;
+    }
+
+    /// Adds `latency` (on tokio's clock) to every operation, failing ones included.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().faults.latency = latency;
+    }
+
+    /// The error injected faults return. Default: [`CacheError::Unavailable`] with backend
+    /// `fake`, which counts as a backend failure.
+    pub fn set_injected_error(&self, error: CacheError) {
+        self.state().faults.error = error;
+    }
+
+    /// Disarms every fault: no failures, no latency, the default error.
+    pub fn heal(&self) {
+        self.state().faults = Faults::default();
+    }
+
+    /// Replaces the stored entry of `key` as `corruption` says, keeping its remaining lifetime.
+    /// Returns false (and changes nothing) when the key holds no live entry. Not logged.
+    pub fn corrupt(&self, key: &str, corruption: Corruption) -> bool {
+        self.state()
+            .store
+            .replace_payload(key, corruption.payload())
+    }
+
+    // ---- inspection (never logged, never faulted) ----
+
+    /// Every operation since creation or the last [`clear_ops`](Self::clear_ops), in order.
+    pub fn ops(&self) -> Vec<Op> {
+        self.state().log.ops()
+    }
+
+    /// Empties the operation log and resets the counts.
+    pub fn clear_ops(&self) {
+        self.state().log.clear();
+    }
+
+    /// How many calls of `kind` were made (a batch counts once).
+    pub fn count(&self, kind: OpKind) -> u64 {
+        self.state().log.calls(kind)
+    }
+
+    /// How many calls of any kind were made.
+    pub fn total_calls(&self) -> u64 {
+        self.state().log.total_calls()
+    }
+
+    /// Reads an entry like `get`, without logging it or applying faults.
+    pub fn peek(&self, key: &str) -> Option<StoredEntry> {
+        self.state().store.get(key)
+    }
+
+    /// The live keys, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.state().store.keys()
+    }
+
+    /// How many live entries are stored.
+    pub fn len(&self) -> usize {
+        self.keys().len()
+    }
+
+    /// Whether no live entry is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The token holding the refresh lock of `key`, if any.
+    pub fn lock_holder(&self, key: &str) -> Option<String> {
+        self.state().store.lock_holder(key)
+    }
+
+    // ---- the operation pipeline ----
+
+    /// Logs a call, applies latency, and fails it if a fault is armed.
+    async fn begin(&self, kind: OpKind, keys: &[&str]) -> Result<()> {
+        let (fault, latency) = {
+            let mut state = self.state();
+            let fault = state.faults.take();
+            state.log.record(kind, keys, fault.is_some());
+            (fault, state.faults.latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match fault {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn check_payload(&self, payload: &Payload) -> Result<()> {
+        if self.shared.encode_values && matches!(payload, Payload::Object(_)) {
+            return Err(CacheError::Encode(
+                "the fake backend was built with encode_values(true) and accepts only encoded bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FakeBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeBackend")
+            .field("encode_values", &self.shared.encode_values)
+            .field("locks", &self.shared.locks)
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl CacheBackend for FakeBackend {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn payload_kind(&self) -> PayloadKind {
+        if self.shared.encode_values {
+            PayloadKind::Bytes
+        } else {
+            PayloadKind::Object
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
+        self.begin(OpKind::Get, &[key]).await?;
+        Ok(self.state().store.get(key))
+    }
+
+    async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
+        self.begin(OpKind::Set, &[key]).await?;
+        self.check_payload(&payload)?;
+        self.state().store.set(key, payload, lifetime);
+        self.shared.written.notify_waiters();
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.begin(OpKind::Delete, &[key]).await?;
+        Ok(self.state().store.delete(key))
+    }
+
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        self.begin(OpKind::InvalidatePattern, &[pattern]).await?;
+        Ok(self.state().store.invalidate_pattern(pattern))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.begin(OpKind::Ping, &[]).await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
+        self.begin(OpKind::GetMany, keys).await?;
+        let mut state = self.state();
+        Ok(keys.iter().map(|key| state.store.get(key)).collect())
+    }
+
+    async fn set_many(&self, entries: &[(&str, Payload, Duration)]) -> Result<()> {
+        let keys: Vec<&str> = entries.iter().map(|(key, _, _)| *key).collect();
+        self.begin(OpKind::SetMany, &keys).await?;
+        for (_, payload, _) in entries {
+            self.check_payload(payload)?;
+        }
+        {
+            let mut state = self.state();
+            for (key, payload, lifetime) in entries {
+                state.store.set(key, payload.clone(), *lifetime);
+            }
+        }
+        self.shared.written.notify_waiters();
+        Ok(())
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, lifetime: Duration) -> Result<LockOutcome> {
+        self.begin(OpKind::TryLock, &[key]).await?;
+        if !self.shared.locks {
+            return Ok(LockOutcome::Unsupported);
+        }
+        if self.state().store.try_lock(key, token, lifetime) {
+            Ok(LockOutcome::Acquired)
+        } else {
+            Ok(LockOutcome::Held)
+        }
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        self.begin(OpKind::Unlock, &[key]).await?;
+        Ok(self.shared.locks && self.state().store.unlock(key, token))
+    }
+
+    /// Waits on a notification of every write instead of polling, so the wait logs one
+    /// operation and wakes at the exact (virtual) instant the value is written.
+    async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
+        self.begin(OpKind::WaitForValue, &[key]).await?;
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        loop {
+            // Register for the next write before looking, so a write in between is not missed.
+            let mut written = std::pin::pin!(self.shared.written.notified());
+            written.as_mut().enable();
+            if let Some(entry) = self.state().store.get(key) {
+                return Ok(Some(entry));
+            }
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, written).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+                None => written.await,
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The memory backend: the shared conformance suite, its bounds, and moka's own expiry.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::testing::{run_all, unique_prefix};
+use cache_core::{CacheBackend, Envelope, ObjectPayload, Payload, PayloadKind};
+use cache_memory::{Bound, MemoryBackend};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn bytes(len: usize) -> Payload {
+    Payload::Bytes(Arc::from(vec![7u8; len]))
+}
+
+fn object(size: usize) -> Payload {
+    let envelope = Envelope::new(size, MINUTE, Duration::ZERO, Duration::ZERO);
+    let value: Arc<dyn Any + Send + Sync> = Arc::new(envelope);
+    Payload::Object(ObjectPayload { value, size })
+}
+
+#[tokio::test]
+async fn conformance() {
+    let backend = MemoryBackend::new(10_000);
+    assert_eq!(backend.payload_kind(), PayloadKind::Object);
+    run_all(&backend, &unique_prefix("memory")).await;
+}
+
+#[tokio::test]
+async fn conformance_when_byte_bounded() {
+    // Room for the suite's 1 MiB value and everything else it writes.
+    let backend = MemoryBackend::builder().max_bytes(8 << 20).build();
+    run_all(&backend, &unique_prefix("memory:bytes")).await;
+}
+
+#[tokio::test]
+async fn conformance_without_reclaiming_expired_entries() {
+    let backend = MemoryBackend::builder().reclaim_expired(false).build();
+    run_all(&backend, &unique_prefix("memory:lazy")).await;
+}
+
+#[tokio::test]
+async fn conformance_through_a_trait_object() {
+    let backend: Arc<dyn CacheBackend> = Arc::new(MemoryBackend::new(10_000));
+    run_all(&*backend, &unique_prefix("memory:dyn")).await;
+}
+
+#[tokio::test]
+async fn entry_bound_evicts() {
+    let backend = MemoryBackend::new(50);
+    assert_eq!(backend.bound(), Bound::Entries(50));
+    for i in 0..500 {
+        backend
+            .set(&format!("k{i}"), bytes(10), MINUTE)
+            .await
+            .unwrap();
+    }
+    backend.run_pending_tasks().await;
+    let count = backend.entry_count();
+    assert!(count <= 50, "{count} entries in a store bounded to 50");
+    assert!(count > 0, "the store kept nothing");
+
+    let mut readable = 0;
+    for i in 0..500 {
+        readable += usize::from(backend.get(&format!("k{i}")).await.unwrap().is_some());
+    }
+    assert!(
+        readable <= 50,
+        "{readable} keys readable from a store bounded to 50"
+    );
+}
+
+#[tokio::test]
+async fn byte_bound_evicts_by_weight() {
+    let backend = MemoryBackend::builder()
+        .max_entries(1)
+        .max_bytes(10_000)
+        .build();
+    assert_eq!(
+        backend.bound(),
+        Bound::Bytes(10_000),
+        "the last bound set wins"
+    );
+    for i in 0..100 {
+        // Key "k00".."k99": 3 bytes + 997 payload bytes = 1,000 bytes per entry.
+        backend
+            .set(&format!("k{i:02}"), bytes(997), MINUTE)
+            .await
+            .unwrap();
+    }
+    backend.run_pending_tasks().await;
+    let weight = backend.weighted_size();
+    let count = backend.entry_count();
+    assert!(
+        weight <= 10_000,
+        "weighted size {weight} over the 10,000-byte bound"
+    );
+    assert!(
+        count <= 10,
+        "{count} entries of 1,000 bytes in 10,000 bytes"
+    );
+    assert!(count > 1, "the byte bound was applied as an entry bound");
+    assert_eq!(
+        weight,
+        count * 1_000,
+        "an entry must weigh its key plus its payload"
+    );
+}
+
+#[tokio::test]
+async fn objects_weigh_their_declared_size() {
+    let backend = MemoryBackend::builder().max_bytes(10_000).build();
+    for i in 0..40 {
+        backend
+            .set(&format!("o{i:02}"), object(1_997), MINUTE)
+            .await
+            .unwrap();
+    }
+    backend.run_pending_tasks().await;
+    let (weight, count) = (backend.weighted_size(), backend.entry_count());
+    assert!(weight <= 10_000, "weighted size {weight}");
+    assert!(
+        (1..=5).contains(&count),
+        "{count} entries of 2,000 bytes in 10,000 bytes"
+    );
+    assert_eq!(weight, count * 2_000);
+}
+
+#[tokio::test]
+async fn an_entry_larger_than_the_byte_bound_is_not_kept() {
+    let backend = MemoryBackend::builder().max_bytes(1_000).build();
+    backend.set("huge", bytes(5_000), MINUTE).await.unwrap();
+    backend.run_pending_tasks().await;
+    assert!(backend.get("huge").await.unwrap().is_none());
+    assert_eq!(backend.weighted_size(), 0);
+}
+
+/// With `reclaim_expired` (the default) moka itself drops an entry after its deadline, not only
+/// our read check hides it, and an overwrite with a shorter lifetime moves moka's expiry too.
+/// Without it, expired entries stay in moka but are never served. Moka's timer wheel ticks every
+/// 2^30 ns (about 1.07 s), so reclamation may lag the deadline by up to a tick.
+#[tokio::test]
+async fn expired_entries_are_hidden_and_reclaimed_when_asked() {
+    let eager = MemoryBackend::new(100);
+    let lazy = MemoryBackend::builder()
+        .max_entries(100)
+        .reclaim_expired(false)
+        .build();
+    for backend in [&eager, &lazy] {
+        backend
+            .set("short", bytes(1), Duration::from_millis(100))
+            .await
+            .unwrap();
+        backend.set("shortened", bytes(1), MINUTE).await.unwrap();
+        backend
+            .set("shortened", bytes(1), Duration::from_millis(100))
+            .await
+            .unwrap();
+        backend.set("long", bytes(1), MINUTE).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for backend in [&eager, &lazy] {
+        assert!(backend.get("short").await.unwrap().is_none());
+        assert!(backend.get("shortened").await.unwrap().is_none());
+        assert!(!backend.delete("short").await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    eager.run_pending_tasks().await;
+    lazy.run_pending_tasks().await;
+    assert_eq!(eager.entry_count(), 1, "moka kept expired entries");
+    assert_eq!(
+        lazy.entry_count(),
+        2,
+        "without reclaim_expired, moka keeps them until evicted"
+    );
+    assert!(lazy.get("shortened").await.unwrap().is_none());
+    assert!(eager.get("long").await.unwrap().is_some());
+    assert!(lazy.get("long").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_unrepresentable_lifetime_means_no_expiry() {
+    let backend = MemoryBackend::new(100);
+    backend
+        .set("forever", bytes(3), Duration::MAX)
+        .await
+        .unwrap();
+    let entry = backend.get("forever").await.unwrap().expect("present");
+    assert_eq!(entry.remaining, None);
+}
+
+#[tokio::test]
+async fn clones_share_the_store_and_clear_empties_it() {
+    let backend = MemoryBackend::new(100);
+    let clone = backend.clone();
+    clone.set("k", bytes(3), MINUTE).await.unwrap();
+    assert!(backend.get("k").await.unwrap().is_some());
+    backend.clear();
+    assert!(clone.get("k").await.unwrap().is_none());
+}
