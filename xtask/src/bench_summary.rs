@@ -3,8 +3,25 @@
 
 use std::path::Path;
 
-/// `(benchmark id, baseline id)`: ratios the issues set targets for.
-const RATIOS: &[(&str, &str, &str)] = &[];
+/// `(benchmark id, baseline id, target)`: ratios against a baseline measured in the same run.
+const RATIOS: &[(&str, &str, &str)] = &[
+    (
+        "memory_hit/smartcache_get",
+        "memory_hit/raw_moka",
+        "<= 1.5x",
+    ),
+    ("memory_hit/smartcache", "memory_hit/raw_moka", "<= 2x"),
+    ("memory_hit/memory_backend", "memory_hit/raw_moka", "-"),
+    ("get_or_compute/early_refresh", "get_or_compute/fresh", "-"),
+    ("get_or_compute/stale", "get_or_compute/fresh", "-"),
+    ("get_or_compute/miss", "get_or_compute/fresh", "-"),
+    ("redis_hit/smartcache", "redis_hit/raw_fred_get", "<= 1.15x"),
+    (
+        "redis_throughput/smartcache_64_tasks",
+        "redis_throughput/raw_fred_64_tasks",
+        ">= 0.9x (time ratio <= 1.11x)",
+    ),
+];
 
 pub fn print(criterion_dir: &Path) -> Result<(), String> {
     let mut rows = Vec::new();

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cache_core::{EntryOptions, PlainTtl, RefreshAhead, SmartCache};
+use cache_core::{EntryOptions, PlainTtl, RefreshAhead, SmartCache, Source};
 use cache_memory::MemoryBackend;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::future::join_all;
@@ -25,6 +25,23 @@ async fn compute() -> Result<u64, std::io::Error> {
     Ok(7)
 }
 
+/// Checks, before measuring, that a call takes the path the benchmark is named after.
+fn assert_path(
+    rt: &tokio::runtime::Runtime,
+    cache: &SmartCache,
+    key: &str,
+    options: &EntryOptions,
+    path: Source,
+) {
+    let lookup = rt
+        .block_on(cache.get_or_compute_detailed(key, options, compute))
+        .unwrap();
+    assert_eq!(
+        lookup.source, path,
+        "benchmark setup does not take the {path:?} path"
+    );
+}
+
 fn paths(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("get_or_compute");
@@ -35,6 +52,7 @@ fn paths(c: &mut Criterion) {
         .build();
     let long = EntryOptions::new().ttl(HOUR);
     rt.block_on(fresh.set("k", 1u64, &long)).unwrap();
+    assert_path(&rt, &fresh, "k", &long, Source::Hit);
     group.bench_function("fresh", |b| {
         b.to_async(&rt)
             .iter(|| async { fresh.get_or_compute("k", &long, compute).await.unwrap() })
@@ -48,6 +66,7 @@ fn paths(c: &mut Criterion) {
         })
         .build();
     rt.block_on(early.set("k", 1u64, &long)).unwrap();
+    assert_path(&rt, &early, "k", &long, Source::EarlyRefresh);
     group.bench_function("early_refresh", |b| {
         b.to_async(&rt)
             .iter(|| async { early.get_or_compute("k", &long, compute).await.unwrap() })
@@ -62,6 +81,7 @@ fn paths(c: &mut Criterion) {
         .grace(HOUR)
         .stale_while_revalidate(true);
     rt.block_on(stale.set("k", 1u64, &zero_ttl)).unwrap();
+    assert_path(&rt, &stale, "k", &zero_ttl, Source::Stale);
     group.bench_function("stale", |b| {
         b.to_async(&rt)
             .iter(|| async { stale.get_or_compute("k", &zero_ttl, compute).await.unwrap() })
@@ -71,6 +91,7 @@ fn paths(c: &mut Criterion) {
     let miss = SmartCache::builder(MemoryBackend::new(10_000))
         .policy(PlainTtl)
         .build();
+    assert_path(&rt, &miss, "first-miss", &long, Source::Miss);
     let next = AtomicU64::new(0);
     group.bench_function("miss", |b| {
         b.to_async(&rt).iter(|| async {
@@ -89,6 +110,15 @@ fn single_flight(c: &mut Criterion) {
         .build();
     let options = EntryOptions::new().ttl(HOUR);
     let next = AtomicU64::new(0);
+    // One flight, one computation, whatever the number of callers.
+    let before = cache.stats().computes;
+    let calls = (0..100).map(|_| cache.get_or_compute("flight:check", &options, compute));
+    rt.block_on(join_all(calls));
+    assert_eq!(
+        cache.stats().computes - before,
+        1,
+        "100 concurrent callers must share one computation"
+    );
     for waiters in [1usize, 100, 10_000] {
         group.throughput(Throughput::Elements(waiters as u64));
         group.bench_with_input(

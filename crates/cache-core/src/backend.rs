@@ -93,6 +93,12 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
         PayloadKind::Bytes
     }
 
+    /// True for stores that answer from memory without I/O (they cannot hang): the cache then
+    /// skips the per-operation timeout, which costs more than such a lookup.
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// Reads a key with its remaining physical lifetime; `Ok(None)` when absent or expired.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>>;
 
@@ -154,6 +160,24 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
     }
 }
 
+/// The future type `#[async_trait]` methods return.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Forwards a method to the shared backend, handing back *its* boxed future instead of boxing it
+/// again (as `#[async_trait]` would): an `Arc<dyn CacheBackend>` costs nothing extra on the hot path.
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        $(fn $name<'s, 'a, 'f>(&'s self, $($arg: $ty),*) -> BoxFuture<'f, Result<$out>>
+        where
+            's: 'f,
+            'a: 'f,
+            Self: 'f,
+        {
+            (**self).$name($($arg),*)
+        })*
+    };
+}
+
 #[async_trait]
 impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     fn name(&self) -> &'static str {
@@ -162,21 +186,17 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     fn payload_kind(&self) -> PayloadKind {
         (**self).payload_kind()
     }
-    async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        (**self).get(key).await
+    fn is_local(&self) -> bool {
+        (**self).is_local()
     }
-    async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
-        (**self).set(key, payload, lifetime).await
+    forward! {
+        get(key: &'a str) -> Option<StoredEntry>;
+        set(key: &'a str, payload: Payload, lifetime: Duration) -> ();
+        delete(key: &'a str) -> bool;
+        invalidate_pattern(pattern: &'a str) -> u64;
+        wait_for_value(key: &'a str, timeout: Duration) -> Option<StoredEntry>;
     }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        (**self).delete(key).await
-    }
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        (**self).invalidate_pattern(pattern).await
-    }
-    async fn ping(&self) -> Result<()> {
-        (**self).ping().await
-    }
+    // Rarely called: the extra box of `#[async_trait]` does not matter here.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
         (**self).get_many(keys).await
     }
@@ -189,7 +209,11 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
         (**self).unlock(key, token).await
     }
-    async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
-        (**self).wait_for_value(key, timeout).await
+    fn ping<'s, 'f>(&'s self) -> BoxFuture<'f, Result<()>>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        (**self).ping()
     }
 }

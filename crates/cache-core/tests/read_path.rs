@@ -421,3 +421,29 @@ async fn fleet_lock_makes_two_caches_compute_once() {
         "the winner released its lock"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_miss_that_raced_another_instances_write_does_not_compute_again() {
+    // Every backend operation takes 100 ms. A: read 0–100 ms, double-check 100–200, compute
+    // 200–700, write lands at 800. B: read 650–750 misses; its double-check (750–850) finds A's
+    // value.
+    let fake = FakeBackend::new();
+    fake.set_latency(Duration::from_millis(100));
+    let (a, b) = (cache(&fake), cache(&fake));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let first = {
+        let runs = runs.clone();
+        tokio::spawn(async move {
+            a.get_or_compute_detailed("k", &opts(), counted(&runs, 1))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(650)).await;
+    let second = b
+        .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!(first.await.unwrap().unwrap().source, Source::Miss);
+    assert_eq!((second.value, second.source), (1, Source::Coalesced));
+    assert_eq!(count(&runs), 1);
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cache_core::{CacheBackend, Payload, PayloadKind, Result, StoredEntry};
-use moka::future::Cache;
+use moka::sync::Cache;
 
 use crate::entry::{DeadlineExpiry, Stored, weigh};
 
@@ -125,8 +125,8 @@ impl MemoryBackend {
 
     /// Runs moka's pending maintenance now (evictions, expirations, counters). Moka otherwise
     /// runs it in small steps as the cache is used.
-    pub async fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks().await;
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
     }
 
     /// Drops every entry.
@@ -155,10 +155,14 @@ impl CacheBackend for MemoryBackend {
         PayloadKind::Object
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     /// The hit path: a moka lookup, one `Arc` clone and a clock read; nothing is decoded, and
     /// nothing is allocated beyond the boxed future every `async_trait` call returns.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let Some(stored) = self.cache.get(key).await else {
+        let Some(stored) = self.cache.get(key) else {
             return Ok(None);
         };
         // The deadline check is what hides an expired entry: moka drops it up to a timer tick
@@ -173,8 +177,7 @@ impl CacheBackend for MemoryBackend {
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
         self.cache
-            .insert(key.to_owned(), Stored::new(payload, lifetime))
-            .await;
+            .insert(key.to_owned(), Stored::new(payload, lifetime));
         Ok(())
     }
 
@@ -183,7 +186,6 @@ impl CacheBackend for MemoryBackend {
         Ok(self
             .cache
             .remove(key)
-            .await
             .is_some_and(|stored| stored.is_live(Instant::now())))
     }
 
@@ -196,7 +198,7 @@ impl CacheBackend for MemoryBackend {
             .collect();
         let mut removed = 0;
         for key in matching {
-            if let Some(stored) = self.cache.remove(key.as_str()).await {
+            if let Some(stored) = self.cache.remove(key.as_str()) {
                 removed += u64::from(stored.is_live(Instant::now()));
             }
         }

@@ -56,7 +56,7 @@ async fn entry_bound_evicts() {
             .await
             .unwrap();
     }
-    backend.run_pending_tasks().await;
+    backend.run_pending_tasks();
     let count = backend.entry_count();
     assert!(count <= 50, "{count} entries in a store bounded to 50");
     assert!(count > 0, "the store kept nothing");
@@ -89,7 +89,7 @@ async fn byte_bound_evicts_by_weight() {
             .await
             .unwrap();
     }
-    backend.run_pending_tasks().await;
+    backend.run_pending_tasks();
     let weight = backend.weighted_size();
     let count = backend.entry_count();
     assert!(
@@ -117,7 +117,7 @@ async fn objects_weigh_their_declared_size() {
             .await
             .unwrap();
     }
-    backend.run_pending_tasks().await;
+    backend.run_pending_tasks();
     let (weight, count) = (backend.weighted_size(), backend.entry_count());
     assert!(weight <= 10_000, "weighted size {weight}");
     assert!(
@@ -131,7 +131,7 @@ async fn objects_weigh_their_declared_size() {
 async fn an_entry_larger_than_the_byte_bound_is_not_kept() {
     let backend = MemoryBackend::builder().max_bytes(1_000).build();
     backend.set("huge", bytes(5_000), MINUTE).await.unwrap();
-    backend.run_pending_tasks().await;
+    backend.run_pending_tasks();
     assert!(backend.get("huge").await.unwrap().is_none());
     assert_eq!(backend.weighted_size(), 0);
 }
@@ -166,8 +166,8 @@ async fn expired_entries_are_hidden_and_reclaimed_when_asked() {
         assert!(!backend.delete("short").await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(1_300)).await;
-    eager.run_pending_tasks().await;
-    lazy.run_pending_tasks().await;
+    eager.run_pending_tasks();
+    lazy.run_pending_tasks();
     assert_eq!(eager.entry_count(), 1, "moka kept expired entries");
     assert_eq!(
         lazy.entry_count(),

@@ -58,6 +58,8 @@ impl<C: Codec> std::fmt::Debug for SmartCache<C> {
 pub(crate) struct Inner<C> {
     backend: Arc<dyn CacheBackend>,
     payload_kind: PayloadKind,
+    /// The backend cannot hang: no per-operation timeout.
+    is_local: bool,
     policy: Arc<dyn RefreshPolicy>,
     codec: C,
     config: CacheConfig,

@@ -94,6 +94,17 @@ impl<C: Codec> Inner<C> {
             }
         }
 
+        // Double-check before a foreground compute: a read that missed just before another
+        // flight (here or, holding the lock, elsewhere in the fleet) stored its value would
+        // otherwise compute it a second time.
+        if stale.is_none() && store_up {
+            if let Some(value) = self.fresh_value::<T>(&key).await {
+                leader.publish(Ok((value, Origin::Fleet)));
+                self.unlock(&key, lock_token).await;
+                return;
+            }
+        }
+
         Stats::bump(&self.stats.computes);
         match run_compute(compute, opts.hard_timeout).await {
             Ok((value, delta)) => {
@@ -122,9 +133,25 @@ impl<C: Codec> Inner<C> {
                 }
             }
         }
-        if let Some(token) = lock_token {
-            let _ = self.call("unlock", self.backend.unlock(&key, &token)).await;
+        self.unlock(&key, lock_token).await;
+    }
+
+    async fn unlock(&self, key: &str, token: Option<String>) {
+        if let Some(token) = token {
+            let _ = self.call("unlock", self.backend.unlock(key, &token)).await;
         }
+    }
+
+    /// The stored value, if it is there and still inside its TTL.
+    async fn fresh_value<T>(&self, key: &str) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        // Not `read`: the caller's read already counted (and logged) a bad entry.
+        let entry = self.call("get", self.backend.get(key)).await.ok()??;
+        let env = self.decode::<T>(entry.payload).ok()?;
+        let fresh = entry.remaining.is_none_or(|r| r > env.timing().grace);
+        fresh.then(|| into_value(env))
     }
 
     /// Another process holds the fleet lock: serve the stale value at hand, or wait (bounded)

@@ -47,12 +47,16 @@ impl<C: Codec> Inner<C> {
             Stats::bump(&self.stats.breaker_rejections);
             return Err(CacheError::CircuitOpen);
         }
-        let result = match tokio::time::timeout(self.config.op_timeout, fut).await {
-            Ok(result) => result,
-            Err(_) => Err(CacheError::Timeout {
-                operation,
-                after: self.config.op_timeout,
-            }),
+        let result = if self.is_local {
+            fut.await
+        } else {
+            match tokio::time::timeout(self.config.op_timeout, fut).await {
+                Ok(result) => result,
+                Err(_) => Err(CacheError::Timeout {
+                    operation,
+                    after: self.config.op_timeout,
+                }),
+            }
         };
         match &result {
             Err(err) if err.is_backend_failure() => {
