@@ -29,18 +29,7 @@ fn main() -> ExitCode {
             &["run", "--release", "--quiet", "-p", "cache-sim", "--"],
             &rest,
         ),
-        "redis" => cargo(
-            &[
-                "run",
-                "--quiet",
-                "-p",
-                "redis-harness",
-                "--bin",
-                "redis-dev",
-                "--",
-            ],
-            &rest,
-        ),
+        "redis" => redis(&rest),
         "load" => cargo(
             &[
                 "run",
@@ -131,6 +120,15 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     step("benchmarks", &cargo_args, &[])?;
     bench_summary::print(&workspace_root().join("target/criterion"))
+}
+
+fn redis(args: &[String]) -> Result<(), String> {
+    let cluster = match args {
+        [] => false,
+        [flag] if flag == "--cluster" => true,
+        _ => return Err("usage: cargo xtask redis [--cluster]".into()),
+    };
+    redis_harness::dev::run(cluster).map_err(|e| e.to_string())
 }
 
 fn has_nextest() -> bool {

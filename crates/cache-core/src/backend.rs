@@ -93,9 +93,11 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
         PayloadKind::Bytes
     }
 
-    /// True for stores that answer from memory without I/O (they cannot hang): the cache then
-    /// skips the per-operation timeout, which costs more than such a lookup.
-    fn is_local(&self) -> bool {
+    /// True when every operation ends within a bound the backend enforces itself: an in-memory
+    /// store, or a client with its own command timeout (the Redis adapter). The cache then skips
+    /// its own per-operation timeout, whose timer costs more than an in-memory lookup and a
+    /// measurable share of a Redis round trip under load.
+    fn bounds_own_latency(&self) -> bool {
         false
     }
 
@@ -186,8 +188,8 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     fn payload_kind(&self) -> PayloadKind {
         (**self).payload_kind()
     }
-    fn is_local(&self) -> bool {
-        (**self).is_local()
+    fn bounds_own_latency(&self) -> bool {
+        (**self).bounds_own_latency()
     }
     forward! {
         get(key: &'a str) -> Option<StoredEntry>;

@@ -41,7 +41,9 @@ pub struct CacheConfig {
     pub grace: Duration,
     /// X-Fetch β used when the builder is given no policy (0 disables early refresh).
     pub xfetch_beta: f64,
-    /// Timeout of each backend operation.
+    /// Timeout of each backend operation, for backends that do not bound their own latency
+    /// (see [`CacheBackend::bounds_own_latency`](crate::CacheBackend::bounds_own_latency); the
+    /// Redis adapter applies `REDIS_COMMAND_TIMEOUT` itself).
     pub op_timeout: Duration,
     /// With a stale value at hand, wait this long for a compute before serving the stale value
     /// (the compute goes on in the background).

@@ -155,7 +155,7 @@ impl CacheBackend for MemoryBackend {
         PayloadKind::Object
     }
 
-    fn is_local(&self) -> bool {
+    fn bounds_own_latency(&self) -> bool {
         true
     }
 

@@ -108,7 +108,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
         SmartCache {
             inner: Arc::new(Inner {
                 payload_kind: self.backend.payload_kind(),
-                is_local: self.backend.is_local(),
+                bounds_own_latency: self.backend.bounds_own_latency(),
                 backend: self.backend,
                 policy,
                 codec: self.codec,

@@ -58,8 +58,8 @@ impl<C: Codec> std::fmt::Debug for SmartCache<C> {
 pub(crate) struct Inner<C> {
     backend: Arc<dyn CacheBackend>,
     payload_kind: PayloadKind,
-    /// The backend cannot hang: no per-operation timeout.
-    is_local: bool,
+    /// The backend enforces its own operation timeout: no timer of ours.
+    bounds_own_latency: bool,
     policy: Arc<dyn RefreshPolicy>,
     codec: C,
     config: CacheConfig,

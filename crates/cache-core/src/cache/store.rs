@@ -47,7 +47,7 @@ impl<C: Codec> Inner<C> {
             Stats::bump(&self.stats.breaker_rejections);
             return Err(CacheError::CircuitOpen);
         }
-        let result = if self.is_local {
+        let result = if self.bounds_own_latency {
             fut.await
         } else {
             match tokio::time::timeout(self.config.op_timeout, fut).await {

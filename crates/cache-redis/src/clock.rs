@@ -1,0 +1,245 @@
+//! An estimate of each Redis server's clock, so a read needs no second command to learn how
+//! long a value still lives.
+//!
+//! NTP-style: `TIME` is sent a few times; the sample with the shortest round trip wins, and the
+//! server's time at the midpoint of that round trip is remembered together with a *monotonic*
+//! [`Instant`]. From then on, the server's time is `sample + elapsed`: the reader's wall clock is
+//! never consulted, so a reader whose clock is off by hours still judges entries by the server's
+//! time. The error is at most half the round trip of the best sample (tens of microseconds on a
+//! LAN) plus monotonic drift until the next sync (a few ppm: microseconds per sync interval).
+//!
+//! On a cluster, every primary has a sample of its own and a slot table says which primary
+//! owns a key, so that each key is judged on the clock of the server that will expire it.
+
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fred::prelude::*;
+use fred::types::{ClusterHash, CustomCommand};
+
+/// One measurement of a server's clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// Our monotonic time at the midpoint of the round trip.
+    at: Instant,
+    /// The server's Unix time in milliseconds, at `at`.
+    server_ms: f64,
+    /// The round trip of the measurement (its error bound is half of it).
+    rtt: Duration,
+}
+
+impl Sample {
+    /// A sample saying that the server's clock read `server_ms` at `at`.
+    #[cfg(test)]
+    pub(crate) fn new(at: Instant, server_ms: f64, rtt: Duration) -> Self {
+        Sample { at, server_ms, rtt }
+    }
+
+    /// The server's time now, in Unix milliseconds.
+    fn now_ms(&self) -> f64 {
+        self.server_ms + self.at.elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+/// The samples of every server, and which server owns each hash slot (empty off a cluster).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClockTable {
+    /// `slot_owner[slot]` is an index into `samples` (cluster only).
+    pub(crate) slot_owner: Vec<u16>,
+    /// One sample per server.
+    pub(crate) samples: Vec<Sample>,
+}
+
+/// The shared estimate, re-measured every `interval` by whoever reads it after that.
+#[derive(Debug)]
+pub(crate) struct ServerClock {
+    table: RwLock<ClockTable>,
+    base: Instant,
+    /// Nanoseconds after `base` when the next sync is due.
+    next_sync_ns: AtomicU64,
+    syncing: AtomicBool,
+    interval: Duration,
+}
+
+/// After a failed sync, wait this long before the next try (the old estimate stays in use).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+impl ServerClock {
+    pub(crate) fn new(table: ClockTable, interval: Duration) -> Self {
+        let clock = ServerClock {
+            table: RwLock::new(table),
+            base: Instant::now(),
+            next_sync_ns: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
+            interval,
+        };
+        clock.schedule(interval);
+        clock
+    }
+
+    /// The server's time now, in Unix milliseconds, on the server that owns `key`.
+    pub(crate) fn server_now_ms(&self, key: &[u8]) -> f64 {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let index = match table.slot_owner.len() {
+            0 => 0,
+            n => table
+                .slot_owner
+                .get(usize::from(fred::util::redis_keyslot(key)) % n)
+                .copied()
+                .unwrap_or(0),
+        };
+        match table
+            .samples
+            .get(usize::from(index))
+            .or(table.samples.first())
+        {
+            Some(sample) => sample.now_ms(),
+            // Never measured (cannot happen after connect): fall back to our own clock.
+            None => unix_ms_now(),
+        }
+    }
+
+    /// Whether a sync is due; if so the caller owns it and must call [`finish`](Self::finish).
+    pub(crate) fn claim_sync(&self) -> bool {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        now >= self.next_sync_ns.load(Ordering::Relaxed)
+            && self
+                .syncing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Ends a sync claimed with [`claim_sync`](Self::claim_sync), installing its table if it
+    /// succeeded.
+    pub(crate) fn finish(&self, table: Option<ClockTable>) {
+        let next = match table {
+            Some(table) => {
+                *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
+                self.interval
+            }
+            None => RETRY_AFTER_FAILURE,
+        };
+        self.schedule(next);
+        self.syncing.store(false, Ordering::Release);
+    }
+
+    fn schedule(&self, after: Duration) {
+        let at = self.base.elapsed() + after;
+        self.next_sync_ns.store(
+            u64::try_from(at.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The largest error bound (half round trip) among the current samples.
+    pub(crate) fn uncertainty(&self) -> Duration {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        table
+            .samples
+            .iter()
+            .map(|s| s.rtt / 2)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// How many `TIME` round trips one measurement takes (the fastest one wins).
+const PROBES: usize = 3;
+
+/// Measures the clock of the server `client` sends to.
+pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> {
+    let mut best: Option<Sample> = None;
+    for _ in 0..PROBES {
+        let sample = probe(client).await?;
+        if best.is_none_or(|b| sample.rtt < b.rtt) {
+            best = Some(sample);
+        }
+    }
+    best.ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
+}
+
+async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
+    let time = CustomCommand::new_static("TIME", ClusterHash::Random, false);
+    let sent = Instant::now();
+    let reply: Vec<String> = client.custom(time, Vec::<String>::new()).await?;
+    let rtt = sent.elapsed();
+    let parse = |i: usize| reply.get(i).and_then(|s| s.parse::<u64>().ok());
+    let (Some(secs), Some(micros)) = (parse(0), parse(1)) else {
+        return Err(Error::new(ErrorKind::Protocol, "malformed TIME reply"));
+    };
+    let server_ms = secs as f64 * 1000.0 + micros as f64 / 1000.0;
+    Ok(Sample {
+        at: sent + rtt / 2,
+        server_ms,
+        rtt,
+    })
+}
+
+fn unix_ms_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_follows_the_sample_not_the_local_wall_clock() {
+        // A server whose clock is a year behind ours.
+        let year_ago = unix_ms_now() - 365.0 * 86_400_000.0;
+        let table = ClockTable {
+            slot_owner: vec![],
+            samples: vec![Sample::new(Instant::now(), year_ago, Duration::ZERO)],
+        };
+        let clock = ServerClock::new(table, Duration::from_secs(10));
+        let estimate = clock.server_now_ms(b"any");
+        assert!(
+            (estimate - year_ago).abs() < 5_000.0,
+            "estimate {estimate} vs server {year_ago}"
+        );
+    }
+
+    #[test]
+    fn cluster_keys_use_their_owner_sample() {
+        let now = Instant::now();
+        let samples = vec![
+            Sample::new(now, 1_000_000.0, Duration::ZERO),
+            Sample::new(now, 9_000_000.0, Duration::ZERO),
+        ];
+        // Slots below 8192 on server 0, the rest on server 1.
+        let slot_owner = (0..16_384u32).map(|s| u16::from(s >= 8192)).collect();
+        let clock = ServerClock::new(
+            ClockTable {
+                slot_owner,
+                samples,
+            },
+            Duration::from_secs(10),
+        );
+        for key in ["a", "b", "c", "user:1", "{tag}x"] {
+            let slot = fred::util::redis_keyslot(key.as_bytes());
+            let expected = if slot >= 8192 {
+                9_000_000.0
+            } else {
+                1_000_000.0
+            };
+            let got = clock.server_now_ms(key.as_bytes());
+            assert!(
+                (got - expected).abs() < 5_000.0,
+                "{key} (slot {slot}): {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_sync_at_a_time_and_retry_after_failure() {
+        let clock = ServerClock::new(ClockTable::default(), Duration::ZERO);
+        assert!(clock.claim_sync());
+        assert!(!clock.claim_sync(), "a second claim while syncing");
+        clock.finish(None);
+        assert!(!clock.claim_sync(), "a failed sync waits before retrying");
+    }
+}

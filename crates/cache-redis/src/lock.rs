@@ -1,0 +1,172 @@
+//! The fleet-wide refresh lock: `SET lock token NX PX`, released by a compare-and-delete script
+//! that also announces the release on a pub/sub channel, so waiters need not poll hard.
+
+use std::time::Duration;
+
+use cache_core::{LockOutcome, Result, StoredEntry};
+use fred::bytes::Bytes;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use fred::types::{Expiration, SetOptions};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::backend::RedisBackend;
+use crate::lock_key::lock_key;
+
+/// Deletes the lock only if it still holds our token; always announces the key, so waiters
+/// look again (for the value, or for a free lock) at once.
+pub(crate) const UNLOCK_SCRIPT: &str = r#"
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  released = 1
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return released
+"#;
+
+/// First and largest pause between two looks while waiting, when no notification comes.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE: Duration = Duration::from_millis(250);
+
+pub(crate) async fn try_lock(
+    backend: &RedisBackend,
+    key: &str,
+    token: &str,
+    lifetime: Duration,
+) -> Result<LockOutcome> {
+    let px = i64::try_from(lifetime.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let reply: Option<String> = backend
+        .client()
+        .set(
+            lock_key(key),
+            token,
+            Some(Expiration::PX(px)),
+            Some(SetOptions::NX),
+            false,
+        )
+        .await
+        .map_err(|e| backend.failure("try_lock", &e))?;
+    Ok(if reply.is_some() {
+        LockOutcome::Acquired
+    } else {
+        LockOutcome::Held
+    })
+}
+
+pub(crate) async fn unlock(backend: &RedisBackend, key: &str, token: &str) -> Result<bool> {
+    let inner = &backend.inner;
+    let released: i64 = inner
+        .unlock_script
+        .evalsha_with_reload(
+            inner.pool.next(),
+            vec![lock_key(key)],
+            vec![token, &inner.config.lock_channel, key],
+        )
+        .await
+        .map_err(|e| backend.failure("unlock", &e))?;
+    Ok(released == 1)
+}
+
+/// Waits for `key` to be written while its lock is held. Returns the entry when it appears,
+/// `None` when the lock is gone without a value (the holder failed, or died and its lock
+/// expired) or when `timeout` passes.
+///
+/// Each look is one `MGET key lock` (same slot). Between looks it waits for a release
+/// notification, or at most a pause growing from 20 ms to 250 ms, so a dead holder is noticed
+/// soon after its lock expires without hammering Redis.
+pub(crate) async fn wait_for_value(
+    backend: &RedisBackend,
+    key: &str,
+    timeout: Duration,
+) -> Result<Option<StoredEntry>> {
+    let deadline = Instant::now() + timeout;
+    // Listen before the first look, so a release between the look and the wait is not missed.
+    // Starting the subscriber (first wait only) counts against the wait too.
+    let mut notifications = tokio::time::timeout_at(deadline, subscriber(backend))
+        .await
+        .ok()
+        .flatten()
+        .map(|s| s.message_rx());
+    let lock = lock_key(key);
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let found: Vec<Option<Bytes>> = backend
+            .client()
+            .mget(vec![key, lock.as_str()])
+            .await
+            .map_err(|e| backend.failure("wait_for_value", &e))?;
+        let mut found = found.into_iter();
+        let (value, holder) = (found.next().flatten(), found.next().flatten());
+        if let Some(value) = value {
+            if let Some(entry) = backend.entry_from(key, value).await? {
+                return Ok(Some(entry));
+            }
+        }
+        if holder.is_none() {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        let nap = pause.min(deadline - now);
+        pause = (pause * 2).min(LONGEST_PAUSE);
+        match notifications.as_mut() {
+            Some(rx) => {
+                let heard = tokio::time::timeout(nap, async {
+                    loop {
+                        match rx.recv().await {
+                            Ok(message) if message.value.as_bytes() == Some(key.as_bytes()) => {
+                                return true;
+                            }
+                            Ok(_) => continue,
+                            // Missed messages may include ours: look again.
+                            Err(RecvError::Lagged(_)) => return true,
+                            Err(RecvError::Closed) => return false,
+                        }
+                    }
+                })
+                .await;
+                if heard == Ok(false) {
+                    notifications = None;
+                }
+            }
+            None => tokio::time::sleep(nap).await,
+        }
+    }
+}
+
+/// The shared subscriber (started on first use, resubscribing after reconnects), or `None`
+/// if it cannot start now — waiting then falls back to polling.
+async fn subscriber(backend: &RedisBackend) -> Option<&SubscriberClient> {
+    let inner = &backend.inner;
+    let started = inner
+        .subscriber
+        .get_or_try_init(|| async {
+            let client = crate::connect::builder(&inner.config, &inner.redactor)?
+                .build_subscriber_client()
+                .map_err(|e| backend.failure("subscribe", &e))?;
+            client
+                .init()
+                .await
+                .map_err(|e| backend.failure("subscribe", &e))?;
+            client
+                .subscribe(inner.config.lock_channel.as_str())
+                .await
+                .map_err(|e| backend.failure("subscribe", &e))?;
+            let _resubscriber = client.manage_subscriptions();
+            Ok::<_, cache_core::CacheError>(client)
+        })
+        .await;
+    match started {
+        Ok(client) => Some(client),
+        Err(err) => {
+            tracing::debug!(error = %err, "lock notifications unavailable; waiting by polling");
+            None
+        }
+    }
+}
