@@ -25,10 +25,20 @@ fn main() -> ExitCode {
     let result = match command {
         "ci" => ci(),
         "bench" => bench(&rest),
-        "stampede" => cargo(
-            &["run", "--release", "--quiet", "-p", "cache-sim", "--"],
-            &rest,
-        ),
+        "stampede" => {
+            // Live mode against Redis needs the simulator's `redis` feature (it pulls in fred).
+            let redis = rest
+                .iter()
+                .any(|a| a.starts_with("redis") || a.starts_with("rediss"));
+            let features: &[&str] = if redis { &["--features", "redis"] } else { &[] };
+            let prefix = [
+                &["run", "--release", "--quiet", "-p", "cache-sim"],
+                features,
+                &["--"],
+            ]
+            .concat();
+            cargo(&prefix, &rest)
+        }
         "redis" => redis(&rest),
         "load" => cargo(
             &[

@@ -109,6 +109,9 @@ impl CacheConfig {
         let mut c = CacheConfig::default();
         for (name, value) in vars {
             let (name, value) = (name.as_ref(), value.as_ref().trim());
+            if value.is_empty() {
+                continue; // `CACHE_GRACE=` means "unset", as in most shells' idiom
+            }
             match name {
                 "CACHE_ENABLED" => c.enabled = parse_bool(name, value)?,
                 "CACHE_DEFAULT_TTL" => c.default_ttl = parse_duration_var(name, value)?,

@@ -42,6 +42,10 @@ struct Entry {
 pub(crate) struct Flights {
     map: Mutex<HashMap<String, Entry>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Bumped by every invalidation (before and after its backend operation), so that work
+    /// started from a read taken before an invalidation can tell, even when no flight of the key
+    /// existed to be marked (see [`Flights::invalidated_since`]).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Flights {
@@ -112,13 +116,34 @@ impl Flights {
     }
 
     /// Marks the flights whose key satisfies `affected` as invalidated: their results are still
-    /// returned to their callers but not stored.
+    /// returned to the callers already waiting but not stored. They also leave the map, so a
+    /// caller arriving after the invalidation starts a new flight instead of being handed a value
+    /// that may have been computed from the data just invalidated. (The leader keeps its sender:
+    /// its waiters still get the result; its `Drop` only removes an entry with its own id.)
     pub(crate) fn invalidate(&self, affected: impl Fn(&str) -> bool) {
-        for (key, entry) in self.lock().iter() {
-            if affected(key) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.lock().retain(|key, entry| {
+            let hit = affected(key);
+            if hit {
                 entry.invalidated.store(true, Ordering::Release);
             }
-        }
+            !hit
+        });
+    }
+
+    /// The invalidation epoch; take it before a backend read.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Called once the backend has applied an invalidation (its write landed or failed).
+    pub(crate) fn invalidation_done(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether any invalidation (of any key: conservative) started or ended since `epoch`.
+    pub(crate) fn invalidated_since(&self, epoch: u64) -> bool {
+        self.epoch() != epoch
     }
 
     #[cfg(test)]
@@ -203,6 +228,33 @@ mod tests {
         for w in waiters {
             assert_eq!(w.wait().await.unwrap().0, 7);
         }
+    }
+
+    #[tokio::test]
+    async fn invalidation_detaches_the_flight_but_its_waiters_still_get_the_result() {
+        let flights = Arc::new(Flights::default());
+        let Join::Lead(old) = flights.join::<u32>("k") else {
+            panic!("first caller leads")
+        };
+        let Join::Wait(w) = flights.join::<u32>("k") else {
+            panic!("second caller waits")
+        };
+        flights.invalidate(|k| k == "k");
+        assert!(old.invalidated());
+        let Join::Lead(new) = flights.join::<u32>("k") else {
+            panic!("a caller after the invalidation starts a new flight")
+        };
+        old.publish(Ok((1, Origin::Fleet)));
+        drop(old);
+        assert_eq!(
+            flights.len(),
+            1,
+            "the old leader must not remove the new flight"
+        );
+        assert_eq!(w.wait().await.unwrap().0, 1);
+        assert!(!new.invalidated());
+        drop(new);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test]

@@ -60,6 +60,9 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
     }
 }
 
+/// The largest `-ln(u)` a draw can give: `u = 1 - x` with `x < 1` a multiple of 2⁻⁵³.
+const MAX_NEG_LN_U: f64 = 36.8;
+
 /// X-Fetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): refresh early when
 /// `-Δ·β·ln(u) >= r`, with `Δ` the measured recompute time, `r` the remaining time and `u`
 /// uniform in (0, 1]. So `P(refresh) = min(1, exp(-r / (βΔ)))`, and under Poisson reads the
@@ -98,6 +101,11 @@ impl RefreshPolicy for XFetch {
     ) -> bool {
         let scale = self.beta * timing.delta.as_secs_f64();
         if scale <= 0.0 || !scale.is_finite() {
+            return false;
+        }
+        // u ≥ 2⁻⁵³, so -ln(u) ≤ 36.74: far from expiry no draw can refresh. Skipping the draw
+        // there changes no decision and keeps the common fresh hit cheap.
+        if remaining.as_secs_f64() > MAX_NEG_LN_U * scale {
             return false;
         }
         // `random::<f64>()` is in [0, 1); `1 - x` is in (0, 1], so ln(u) is finite.

@@ -36,13 +36,14 @@ macro_rules! counters {
 }
 
 counters! {
-    /// Fresh entries served.
+    /// Fresh entries served (including those that also started an early refresh).
     hits,
     /// Lookups that found no usable entry.
     misses,
     /// Stale entries served (stale-while-revalidate or soft timeout).
     stale_served,
-    /// Fresh entries served while X-Fetch (or the policy) started an early refresh.
+    /// Fresh entries the policy marked for an early refresh (the refresh starts unless one
+    /// already runs for the key: see `background_refreshes`).
     early_refreshes,
     /// Background refreshes started (early or stale).
     background_refreshes,

@@ -447,3 +447,92 @@ async fn a_miss_that_raced_another_instances_write_does_not_compute_again() {
     assert_eq!((second.value, second.source), (1, Source::Coalesced));
     assert_eq!(count(&runs), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn callers_arriving_after_an_invalidation_do_not_join_the_invalidated_compute() {
+    // A compute that started before `delete` may have read the old data: its callers get its
+    // value, but a caller that arrives after the invalidation must not be handed that value.
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let before = {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        tokio::spawn(async move { cache.get_or_compute("k", &opts(), counted(&runs, 1)).await })
+    };
+    settle().await;
+    tokio::time::advance(DELTA / 2).await;
+    cache.delete("k").await.unwrap();
+    let after = {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
+                .await
+        })
+    };
+    assert_eq!(before.await.unwrap().unwrap(), 1);
+    let after = after.await.unwrap().unwrap();
+    assert_eq!(
+        (after.value, after.source),
+        (2, Source::Miss),
+        "a caller arriving after the invalidation gets a new compute"
+    );
+    assert_eq!(count(&runs), 2);
+    settle().await;
+    assert_eq!(stored::<u64>(&fake, "k").unwrap().value, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_safe_does_not_resurrect_a_value_deleted_before_the_refresh_started() {
+    // Every backend operation takes 100 ms. The reader's GET sees the stale value at 100 ms;
+    // `delete`, called at 50 ms, lands at 150 ms — after the read, before the refresh fails.
+    // No flight existed when `delete` was called, so nothing marked the refresh invalidated.
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    stored_then_advance(&cache, "k", 1, TTL + Duration::from_secs(1)).await;
+    fake.set_latency(Duration::from_millis(100));
+    let reader = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get_or_compute_detailed("k", &opts(), failing()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(cache.delete("k").await.unwrap());
+    let got = reader.await.unwrap().unwrap();
+    assert_eq!((got.value, got.source), (1, Source::Stale));
+    tokio::time::sleep(DELTA + Duration::from_secs(1)).await;
+    settle().await;
+    assert!(
+        fake.peek("k").is_none(),
+        "the deleted value came back: {:?}",
+        stored::<u64>(&fake, "k")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_early_refresh_leaves_the_fresh_entry_alone() {
+    let fake = FakeBackend::new();
+    let cache = builder(&fake)
+        .policy(RefreshAhead { fraction: 0.5 })
+        .build();
+    stored_then_advance(&cache, "k", 1, TTL.mul_f64(0.6)).await;
+    let before = fake.peek("k").unwrap().remaining;
+    let got = cache
+        .get_or_compute_detailed("k", &opts(), failing())
+        .await
+        .unwrap();
+    assert_eq!((got.value, got.source), (1, Source::EarlyRefresh));
+    settle().await;
+    tokio::time::advance(DELTA).await;
+    settle().await;
+    assert_eq!(cache.stats().compute_errors, 1);
+    assert_eq!(
+        stored::<u64>(&fake, "k").unwrap().ttl_ms,
+        TTL.as_millis() as u64,
+        "not rewritten"
+    );
+    assert_eq!(
+        fake.peek("k").unwrap().remaining,
+        before.map(|r| r - DELTA),
+        "lifetime not shortened"
+    );
+}

@@ -182,9 +182,12 @@ impl<C: Codec> SmartCache<C> {
         let env = Envelope::new(value, o.ttl, o.grace, std::time::Duration::ZERO);
         let lifetime = env.lifetime();
         let payload = self.inner.payload(Arc::new(env))?;
-        self.inner
+        let result = self
+            .inner
             .call("set", self.inner.backend.set(key, payload, lifetime))
-            .await
+            .await;
+        self.inner.flights.invalidation_done();
+        result
     }
 
     /// Deletes a key; returns whether it existed. A compute of this key running in this process
@@ -195,9 +198,12 @@ impl<C: Codec> SmartCache<C> {
             return Ok(false);
         }
         self.inner.flights.invalidate(|k| k == key);
-        self.inner
+        let result = self
+            .inner
             .call("delete", self.inner.backend.delete(key))
-            .await
+            .await;
+        self.inner.flights.invalidation_done();
+        result
     }
 
     /// Deletes every key matching the Redis glob `pattern` (build patterns from user data with
@@ -209,12 +215,15 @@ impl<C: Codec> SmartCache<C> {
         self.inner
             .flights
             .invalidate(|k| crate::glob::matches(pattern, k));
-        self.inner
+        let result = self
+            .inner
             .call(
                 "invalidate_pattern",
                 self.inner.backend.invalidate_pattern(pattern),
             )
-            .await
+            .await;
+        self.inner.flights.invalidation_done();
+        result
     }
 
     /// Pings the backend (through the breaker and the operation timeout).

@@ -29,6 +29,8 @@ impl<C: Codec> SmartCache<C> {
     ///   (fail-safe), otherwise the error is returned;
     /// - backend down: the value is computed and returned (the breaker stops paying timeouts).
     ///
+    /// Needs a Tokio runtime (computes and refreshes are spawned as tasks).
+    ///
     /// `compute` runs in its own task: dropping this future never cancels it, so other waiters
     /// still get the value, and it is stored.
     pub async fn get_or_compute<T, F, Fut, E>(
@@ -79,6 +81,9 @@ impl<C: Codec> SmartCache<C> {
             });
         }
 
+        // Taken before the read: a fail-safe write must not bring back a value that an
+        // invalidation removed after we read it (one relaxed-cost load on the hit path).
+        let read_epoch = inner.flights.epoch();
         let (stale, store_up) = match inner.read::<T>(key).await {
             Read::Found(found) => {
                 let timing = found.env.timing();
@@ -98,8 +103,18 @@ impl<C: Codec> SmartCache<C> {
                 match serve_now {
                     Some((counter, source)) => {
                         Stats::bump(counter);
+                        if source == Source::EarlyRefresh {
+                            Stats::bump(&inner.stats.hits); // still a fresh hit
+                        }
                         if source != Source::Hit {
-                            self.refresh_in_background(key, opts, compute(), found.env.clone());
+                            self.refresh_in_background(
+                                key,
+                                opts,
+                                compute(),
+                                found.env.clone(),
+                                source == Source::EarlyRefresh,
+                                read_epoch,
+                            );
                         }
                         return Ok(hit(found.env, source));
                     }
@@ -113,7 +128,7 @@ impl<C: Codec> SmartCache<C> {
         if !store_up {
             Stats::bump(&inner.stats.bypasses);
         }
-        self.compute_on_miss(key, opts, compute(), stale, store_up)
+        self.compute_on_miss(key, opts, compute(), stale, store_up, read_epoch)
             .await
     }
 
@@ -124,6 +139,8 @@ impl<C: Codec> SmartCache<C> {
         opts: crate::options::Resolved,
         compute: Compute<T>,
         current: Arc<Envelope<T>>,
+        current_is_fresh: bool,
+        read_epoch: u64,
     ) where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -133,8 +150,12 @@ impl<C: Codec> SmartCache<C> {
                 leader,
                 compute,
                 opts,
+                // A failed early refresh leaves a still-fresh entry alone; a failed stale
+                // refresh keeps the last good value a little longer.
+                extend_last_good: !current_is_fresh,
                 stale: Some(current),
                 store_up: true,
+                read_epoch,
             };
             tokio::spawn(self.inner.clone().drive(job));
         }
@@ -147,6 +168,7 @@ impl<C: Codec> SmartCache<C> {
         compute: Compute<T>,
         stale: Option<Arc<Envelope<T>>>,
         store_up: bool,
+        read_epoch: u64,
     ) -> Result<Lookup<T>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -159,8 +181,10 @@ impl<C: Codec> SmartCache<C> {
                     leader,
                     compute,
                     opts,
+                    extend_last_good: true,
                     stale: stale.clone(),
                     store_up,
+                    read_epoch,
                 };
                 tokio::spawn(inner.clone().drive(job));
                 (waiter, true)

@@ -33,8 +33,13 @@ pub(crate) struct Job<T: Send + Sync + 'static> {
     pub opts: Resolved,
     /// The last good value, for fail-safe (and to serve when another process holds the lock).
     pub stale: Option<Arc<Envelope<T>>>,
+    /// Whether fail-safe rewrites `stale` with `fail_safe_ttl` (false while it is still fresh:
+    /// rewriting would shorten it).
+    pub extend_last_good: bool,
     /// False when the read failed: skip the fleet lock, the store is probably down.
     pub store_up: bool,
+    /// [`Flights::epoch`](crate::flight::Flights::epoch) before the read that found `stale`.
+    pub read_epoch: u64,
 }
 
 /// Runs a compute with panic capture and the hard timeout; returns the value and Δ.
@@ -70,7 +75,9 @@ impl<C: Codec> Inner<C> {
             compute,
             opts,
             stale,
+            extend_last_good,
             store_up,
+            read_epoch,
         } = job;
         let key = leader.key().to_owned();
         let mut lock_token = None;
@@ -113,6 +120,7 @@ impl<C: Codec> Inner<C> {
                 self.store_unless_invalidated(
                     &leader,
                     Envelope::new(value, opts.ttl, opts.grace, delta),
+                    None,
                 )
                 .await;
             }
@@ -122,12 +130,20 @@ impl<C: Codec> Inner<C> {
                 match stale.filter(|_| opts.fail_safe) {
                     Some(last_good) => {
                         leader.publish(Ok((last_good.value.clone(), Origin::FailSafe)));
+                        if !extend_last_good {
+                            self.unlock(&key, lock_token).await;
+                            return;
+                        }
                         // Keep the last good value a little longer, so the next callers are not
                         // all sent to a failing compute.
                         let mut kept = (*last_good).clone();
                         kept.ttl_ms = u64::try_from(self.config.fail_safe_ttl.as_millis())
                             .unwrap_or(u64::MAX);
-                        self.store_unless_invalidated(&leader, kept).await;
+                        // The last good value was read before this flight existed: an
+                        // invalidation in between marked no flight, so check the epoch too,
+                        // or a deleted (or newly `set`) key would get the old value back.
+                        self.store_unless_invalidated(&leader, kept, Some(read_epoch))
+                            .await;
                     }
                     None => leader.publish(Err(err)),
                 }
@@ -180,12 +196,22 @@ impl<C: Codec> Inner<C> {
         None
     }
 
-    async fn store_unless_invalidated<T>(&self, leader: &Leader<T>, env: Envelope<T>)
-    where
+    /// Stores `env` unless the flight was invalidated (checked again after the write, which is
+    /// then undone). With `read_epoch`, the write is also skipped when any invalidation (of any
+    /// key: the epoch is process-wide) happened since that read; skipping a fail-safe write only
+    /// leaves the existing entry as it is, so that check is not followed by an undo, which could
+    /// delete the stale fallback because of another key's invalidation.
+    async fn store_unless_invalidated<T>(
+        &self,
+        leader: &Leader<T>,
+        env: Envelope<T>,
+        read_epoch: Option<u64>,
+    ) where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let key = leader.key();
-        if !leader.invalidated() {
+        let since_read = read_epoch.is_some_and(|e| self.flights.invalidated_since(e));
+        if !leader.invalidated() && !since_read {
             self.store(key, env).await;
             if !leader.invalidated() {
                 return;
