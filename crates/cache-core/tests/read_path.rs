@@ -24,8 +24,7 @@ async fn miss_stores_with_measured_delta_then_hits() {
         (first.value, first.source, first.compute_time),
         (7, Source::Miss, Some(DELTA))
     );
-    settle().await;
-    let env = stored::<u64>(&fake, "k").expect("stored");
+    let env = stored::<u64>(&fake, "k").expect("stored before the miss returns");
     assert_eq!(
         env.delta_us,
         DELTA.as_micros() as u64,

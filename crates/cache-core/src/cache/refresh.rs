@@ -115,14 +115,16 @@ impl<C: Codec> Inner<C> {
         Stats::bump(&self.stats.computes);
         match run_compute(compute, opts.hard_timeout).await {
             Ok((value, delta)) => {
-                leader.publish(Ok((value.clone(), Origin::Computed(delta))));
                 tracing::debug!(key, delta_us = delta.as_micros() as u64, "computed");
-                self.store_unless_invalidated(
-                    &leader,
-                    Envelope::new(value, opts.ttl, opts.grace, delta),
-                    None,
-                )
-                .await;
+                // Stored before it is published: when `get_or_compute` returns a miss, the next
+                // read (or a delete) sees the entry. Not stored when the read found the store
+                // down: a write queued in a dead connection could land after a later
+                // invalidation.
+                if store_up {
+                    let env = Envelope::new(value.clone(), opts.ttl, opts.grace, delta);
+                    self.store_unless_invalidated(&leader, env, None).await;
+                }
+                leader.publish(Ok((value, Origin::Computed(delta))));
             }
             Err(err) => {
                 Stats::bump(&self.stats.compute_errors);

@@ -1,0 +1,155 @@
+//! Start-up: from [`Settings`] to a running service. This is the edge where adapters are
+//! chosen: the match store, the cache backend (memory or Redis), the engine.
+
+use std::sync::Arc;
+
+use cache_core::{CacheBackend, EntryOptions, SmartCache};
+use cache_keys::KeyFactory;
+use cache_memory::MemoryBackend;
+use cache_redis::{RedisBackend, RedisConfig};
+use tokio::net::TcpListener;
+
+use crate::domain::{InMemoryMatchStore, MatchStore, load_csv_file, synthetic_league};
+use crate::engine::DixonColesEngine;
+use crate::service::{self, AppState};
+use crate::settings::{DataSource, Settings};
+
+/// Namespace of every key the service writes.
+pub const KEY_NAMESPACE: &str = "brain";
+/// Schema version of the cached value; bump it when [`Prediction`](crate::engine::Prediction)
+/// changes shape, and no old entry is read again.
+pub const KEY_SCHEMA_VERSION: u32 = 1;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The match data could not be loaded.
+    #[error("cannot load matches: {0}")]
+    Data(String),
+    /// The cache backend could not be set up.
+    #[error("cannot set up the cache backend: {0}")]
+    Backend(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Loads the match store the settings name.
+pub fn build_store(data: &DataSource) -> Result<Arc<dyn MatchStore>, StartupError> {
+    let (results, fixtures) = match data {
+        DataSource::Synthetic(config) => {
+            let league = synthetic_league(config).map_err(|e| StartupError::Data(e.to_string()))?;
+            (league.results, league.fixtures)
+        }
+        DataSource::Csv(path) => {
+            let data = load_csv_file(path).map_err(|e| StartupError::Data(e.to_string()))?;
+            (data.results, data.fixtures)
+        }
+    };
+    let store = InMemoryMatchStore::new(&results, fixtures)
+        .map_err(|e| StartupError::Data(e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
+/// The cache backend the settings name: Redis with `REDIS_URL`, otherwise in-process memory.
+pub async fn build_backend(settings: &Settings) -> Result<Arc<dyn CacheBackend>, StartupError> {
+    match &settings.redis_url {
+        None => Ok(Arc::new(MemoryBackend::new(settings.memory_max_entries))),
+        Some(url) => {
+            // The REDIS_* tuning variables come along; the URL is the one of the settings.
+            let vars = settings.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let config = RedisConfig::from_vars(vars.chain([("REDIS_URL", url.expose())]))
+                .map_err(|e| StartupError::Backend(e.to_string()))?;
+            let backend = RedisBackend::connect(config)
+                .await
+                .map_err(|e| StartupError::Backend(format!("{e} (is Redis running at {url}?)")))?;
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
+/// The application state over `backend`, with the engine and the key factory.
+pub fn build_state(
+    store: Arc<dyn MatchStore>,
+    backend: Arc<dyn CacheBackend>,
+    settings: &Settings,
+) -> Result<AppState, StartupError> {
+    let cache = SmartCache::builder(backend)
+        .config(settings.cache.clone())
+        .build();
+    let keys = KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION)
+        .map_err(|e| StartupError::Backend(e.to_string()))?;
+    Ok(AppState::new(
+        store,
+        Arc::new(DixonColesEngine::default()),
+        cache,
+        keys,
+        EntryOptions::new(),
+    ))
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+pub async fn run(settings: Settings) -> Result<(), StartupError> {
+    let store = build_store(&settings.data)?;
+    let backend = build_backend(&settings).await?;
+    let fixtures = store.fixtures().await.map(|f| f.len()).unwrap_or(0);
+    let state = build_state(store, backend, &settings)?;
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(settings.bind);
+    let backend_name = match &settings.redis_url {
+        Some(url) => format!("redis ({url})"),
+        None => format!("memory (max {} entries)", settings.memory_max_entries),
+    };
+    tracing::info!(%addr, backend = %backend_name, fixtures, ttl = ?settings.cache.default_ttl, "brain-integration listening");
+    println!(
+        "brain-integration listening on http://{addr}  backend: {backend_name}  fixtures: {fixtures}"
+    );
+    println!("  try: curl http://{addr}/v1/matches/1/predictions");
+    service::serve(listener, service::router(state), service::shutdown_signal())
+        .await
+        .map_err(StartupError::Serve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_constants_are_valid() {
+        assert!(KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION).is_ok());
+    }
+
+    #[tokio::test]
+    async fn default_settings_build_a_memory_backed_store() {
+        let settings = Settings::from_vars(Vec::<(String, String)>::new()).unwrap();
+        let store = build_store(&settings.data).unwrap();
+        assert_eq!(store.fixtures().await.unwrap().len(), 552);
+        let backend = build_backend(&settings).await.unwrap();
+        assert_eq!(backend.name(), "memory");
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_fails_with_a_redacted_message() {
+        let settings = Settings::from_vars([
+            ("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0"),
+            ("REDIS_CONNECT_TIMEOUT", "200ms"),
+        ])
+        .unwrap();
+        let err = build_backend(&settings).await.unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(err.contains("127.0.0.1"), "{err}");
+    }
+}

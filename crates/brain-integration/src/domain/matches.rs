@@ -1,0 +1,129 @@
+//! Matches: fixtures to predict, played results, and the indexed data set a model is fitted on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::date::Date;
+
+/// A match to predict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fixture {
+    /// Identifier used in URLs and cache keys (any string; glob characters are escaped in keys).
+    pub id: String,
+    /// Match day.
+    pub date: Date,
+    /// Home team name.
+    pub home: String,
+    /// Away team name.
+    pub away: String,
+}
+
+/// A played match with its full-time score.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayedMatch {
+    /// Match day.
+    pub date: Date,
+    /// Home team name.
+    pub home: String,
+    /// Away team name.
+    pub away: String,
+    /// Full-time home goals.
+    pub home_goals: u16,
+    /// Full-time away goals.
+    pub away_goals: u16,
+}
+
+/// A played match with team indices into [`Dataset::teams`]: what the engine iterates over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexedResult {
+    /// Match day.
+    pub date: Date,
+    /// Index of the home team.
+    pub home: u32,
+    /// Index of the away team.
+    pub away: u32,
+    /// Full-time home goals.
+    pub home_goals: u16,
+    /// Full-time away goals.
+    pub away_goals: u16,
+}
+
+/// An immutable snapshot of the played results, with a version that changes whenever a result
+/// is added. Shared by `Arc`, so a fit never holds a lock.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    version: u64,
+    teams: Vec<String>,
+    index: HashMap<String, u32>,
+    results: Vec<IndexedResult>,
+}
+
+impl Dataset {
+    /// An empty data set at version 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A data set holding `results` (teams indexed in order of first appearance), version 0.
+    pub fn from_results<'a>(results: impl IntoIterator<Item = &'a PlayedMatch>) -> Self {
+        let mut data = Dataset::new();
+        for r in results {
+            data.push(r);
+        }
+        data
+    }
+
+    /// The version: 0 for the initial data, plus one for each added result.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Team names; a team's index is its position here.
+    pub fn teams(&self) -> &[String] {
+        &self.teams
+    }
+
+    /// The index of a team, if it appears in the data.
+    pub fn team_index(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// The played results.
+    pub fn results(&self) -> &[IndexedResult] {
+        &self.results
+    }
+
+    /// Registers a team (no result needed, e.g. one that only appears in fixtures so far).
+    pub fn ensure_team(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.teams.len() as u32;
+        self.teams.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+
+    /// Adds a result without changing the version (loading).
+    pub fn push(&mut self, result: &PlayedMatch) {
+        let home = self.ensure_team(&result.home);
+        let away = self.ensure_team(&result.away);
+        self.results.push(IndexedResult {
+            date: result.date,
+            home,
+            away,
+            home_goals: result.home_goals,
+            away_goals: result.away_goals,
+        });
+    }
+
+    /// A copy with `result` added and the version increased by one.
+    pub fn with_result(&self, result: &PlayedMatch) -> Arc<Dataset> {
+        let mut next = self.clone();
+        next.push(result);
+        next.version = self.version + 1;
+        Arc::new(next)
+    }
+}

@@ -1,0 +1,16 @@
+//! The domain: dates, matches, the match store port and its in-memory adapter, the CSV loader and
+//! the synthetic league.
+
+mod csv;
+mod date;
+mod matches;
+mod store;
+mod synthetic;
+
+pub use csv::{CsvError, LeagueData, load_csv_file, parse_csv};
+pub use date::{Date, DateError};
+pub use matches::{Dataset, Fixture, IndexedResult, PlayedMatch};
+pub use store::{InMemoryMatchStore, MatchStore, NewResult, RecordedResult, StoreError};
+pub use synthetic::{
+    SyntheticLeague, SyntheticLeagueConfig, SyntheticLeagueError, TrueStrengths, synthetic_league,
+};

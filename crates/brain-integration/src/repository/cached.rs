@@ -1,0 +1,159 @@
+//! Cache-aside as a decorator: the same port, answered through [`SmartCache`].
+//!
+//! Key: `KeyFactory::key_with_params("prediction", match_id, {data, config})` — the match id is
+//! the (escaped) hash tag, and the digest covers the whole configuration and the version of the
+//! results, so two configurations never share an entry, and a computation that started before a
+//! result was recorded can only write under the old version's key, which nobody reads again.
+//! Recording a result also deletes every prediction (entity pattern), so the old entries do not
+//! wait for their TTL; one match's predictions go with the id pattern, escaped, so an id such as
+//! `1*` reaches only the match `1*`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cache_core::{CacheError, EntryOptions, SmartCache};
+use cache_keys::KeyFactory;
+use serde::Serialize;
+
+use super::{PredictionOutcome, PredictionRepository, RepositoryError, SharedPrediction};
+use crate::domain::MatchStore;
+use crate::engine::ModelConfig;
+
+/// The entity name of prediction keys.
+pub const PREDICTION_ENTITY: &str = "prediction";
+
+#[derive(Serialize)]
+struct KeyParams<'a> {
+    data: u64,
+    config: &'a ModelConfig,
+}
+
+/// A [`PredictionRepository`] that answers from a [`SmartCache`] and asks `inner` on a miss.
+///
+/// Cache trouble never fails a request: a store that is down makes the cache compute
+/// ([`Source::Bypass`](super::Source::Bypass)), and any other cache error falls back to `inner`.
+#[derive(Debug, Clone)]
+pub struct CachedPredictionRepository {
+    inner: Arc<dyn PredictionRepository>,
+    store: Arc<dyn MatchStore>,
+    cache: SmartCache,
+    keys: KeyFactory,
+    options: EntryOptions,
+}
+
+impl CachedPredictionRepository {
+    /// Decorates `inner`; `store` gives the data version and the fixture check, `keys` the key
+    /// namespace, `options` the per-entry settings (TTL, grace, ...).
+    pub fn new(
+        inner: Arc<dyn PredictionRepository>,
+        store: Arc<dyn MatchStore>,
+        cache: SmartCache,
+        keys: KeyFactory,
+        options: EntryOptions,
+    ) -> Self {
+        CachedPredictionRepository {
+            inner,
+            store,
+            cache,
+            keys,
+            options,
+        }
+    }
+
+    /// The cache in front of the engine.
+    pub fn cache(&self) -> &SmartCache {
+        &self.cache
+    }
+
+    /// The key a prediction is stored under for the current data version.
+    pub async fn key_for(
+        &self,
+        match_id: &str,
+        config: &ModelConfig,
+    ) -> Result<String, RepositoryError> {
+        let data = self.store.dataset().await?.version();
+        self.keys
+            .key_with_params(PREDICTION_ENTITY, match_id, &KeyParams { data, config })
+            .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))
+    }
+
+    async fn fallback(
+        &self,
+        match_id: &str,
+        config: &ModelConfig,
+        why: String,
+    ) -> Result<PredictionOutcome, RepositoryError> {
+        tracing::warn!(match_id, error = %why, "cache unusable for this request; computing directly");
+        self.inner.calculate_predictions(match_id, config).await
+    }
+}
+
+#[async_trait]
+impl PredictionRepository for CachedPredictionRepository {
+    async fn calculate_predictions(
+        &self,
+        match_id: &str,
+        config: &ModelConfig,
+    ) -> Result<PredictionOutcome, RepositoryError> {
+        config.validate().map_err(RepositoryError::InvalidConfig)?;
+        // Unknown ids are answered before the cache: nothing to store, nothing to stampede.
+        if !self.store.contains_fixture(match_id).await? {
+            return Err(RepositoryError::UnknownMatch(match_id.to_owned()));
+        }
+        let key = match self.key_for(match_id, config).await {
+            Ok(key) => key,
+            Err(RepositoryError::Cache(e)) => {
+                return self.fallback(match_id, config, e.to_string()).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let (inner, id, cfg) = (self.inner.clone(), match_id.to_owned(), *config);
+        let compute = move || async move {
+            inner
+                .calculate_predictions(&id, &cfg)
+                .await
+                .map(|outcome| outcome.prediction)
+        };
+        match self
+            .cache
+            .get_or_compute_detailed::<SharedPrediction, _, _, _>(&key, &self.options, compute)
+            .await
+        {
+            Ok(lookup) => Ok(PredictionOutcome {
+                prediction: lookup.value,
+                source: lookup.source,
+                compute_time: lookup.compute_time,
+            }),
+            Err(CacheError::Compute(err)) => match err.downcast_ref::<RepositoryError>() {
+                Some(e) => Err(e.clone()),
+                None => Err(RepositoryError::Task(err.to_string())),
+            },
+            Err(e @ (CacheError::ComputePanicked | CacheError::ComputeTimeout(_))) => {
+                Err(RepositoryError::Task(e.to_string()))
+            }
+            Err(e) => self.fallback(match_id, config, e.to_string()).await,
+        }
+    }
+
+    async fn invalidate_match(&self, match_id: &str) -> Result<u64, RepositoryError> {
+        let pattern = self
+            .keys
+            .id_pattern(PREDICTION_ENTITY, match_id)
+            .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))?;
+        self.cache
+            .invalidate_pattern(&pattern)
+            .await
+            .map_err(RepositoryError::Cache)
+    }
+
+    async fn invalidate_all(&self) -> Result<u64, RepositoryError> {
+        let pattern = self
+            .keys
+            .entity_pattern(PREDICTION_ENTITY)
+            .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))?;
+        self.cache
+            .invalidate_pattern(&pattern)
+            .await
+            .map_err(RepositoryError::Cache)
+    }
+}

@@ -1,0 +1,125 @@
+//! JSON error responses: `{"error": {"code": ..., "message": ..., "parameter": ...}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::StoreError;
+use crate::engine::ParamError;
+use crate::repository::RepositoryError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`unknown_match`, `invalid_parameter`, ...).
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request parameter or body field at fault, when there is one.
+    pub parameter: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A 400 naming the parameter at fault.
+    pub fn bad_parameter(parameter: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_parameter",
+            message: message.into(),
+            parameter: Some(parameter.to_owned()),
+        }
+    }
+
+    /// A 404 for a match id no fixture has.
+    pub fn unknown_match(id: &str) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "unknown_match",
+            message: format!("no fixture has the id {id:?}"),
+            parameter: Some("id".to_owned()),
+        }
+    }
+
+    /// An error of ours, with a status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            parameter: None,
+        }
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::bad_parameter(&e.parameter, e.to_string())
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::UnknownMatch(id) => ApiError::unknown_match(&id),
+            RepositoryError::InvalidConfig(p) => p.into(),
+            RepositoryError::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "prediction failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "prediction_failed",
+                    other.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::UnknownMatch(id) => ApiError::unknown_match(id),
+            StoreError::UnknownTeam(_) | StoreError::SameTeam(_) => ApiError {
+                parameter: Some("home/away".into()),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_team", e.to_string())
+            },
+            StoreError::DuplicateId(_) => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_id", e.to_string())
+            }
+            StoreError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Detail {
+                code: self.code,
+                message: &self.message,
+                parameter: self.parameter.as_deref(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
