@@ -60,14 +60,22 @@ pub fn build_store(data: &DataSource) -> Result<Arc<dyn MatchStore>, StartupErro
 }
 
 /// The cache backend the settings name: Redis with `REDIS_URL`, otherwise in-process memory.
+///
+/// Redis is connected lazily unless `REDIS_LAZY_CONNECT=false`: a service deployed while Redis
+/// restarts starts anyway and answers without the store (`x-cache: bypass`, `/healthz`
+/// degraded) until Redis is back, then serves hits without a restart. Settings that a running
+/// server rejects (password, TLS) still stop the start.
 pub async fn build_backend(settings: &Settings) -> Result<Arc<dyn CacheBackend>, StartupError> {
     match &settings.redis_url {
         None => Ok(Arc::new(MemoryBackend::new(settings.memory_max_entries))),
         Some(url) => {
             // The REDIS_* tuning variables come along; the URL is the one of the settings.
             let vars = settings.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            let config = RedisConfig::from_vars(vars.chain([("REDIS_URL", url.expose())]))
+            let mut config = RedisConfig::from_vars(vars.chain([("REDIS_URL", url.expose())]))
                 .map_err(|e| StartupError::Backend(e.to_string()))?;
+            if !settings.vars.iter().any(|(k, _)| k == "REDIS_LAZY_CONNECT") {
+                config.lazy_connect = true;
+            }
             let backend = RedisBackend::connect(config)
                 .await
                 .map_err(|e| StartupError::Backend(format!("{e} (is Redis running at {url}?)")))?;
@@ -142,10 +150,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreachable_redis_fails_with_a_redacted_message() {
+    async fn unreachable_redis_starts_lazily_by_default() {
         let settings = Settings::from_vars([
             ("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0"),
             ("REDIS_CONNECT_TIMEOUT", "200ms"),
+        ])
+        .unwrap();
+        let backend = build_backend(&settings).await.unwrap();
+        assert_eq!(backend.name(), "redis");
+        assert!(backend.ping().await.is_err(), "nothing listens on port 1");
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_fails_with_a_redacted_message_when_eager() {
+        let settings = Settings::from_vars([
+            ("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0"),
+            ("REDIS_CONNECT_TIMEOUT", "200ms"),
+            ("REDIS_LAZY_CONNECT", "false"),
         ])
         .unwrap();
         let err = build_backend(&settings).await.unwrap_err().to_string();

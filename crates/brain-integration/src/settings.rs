@@ -5,6 +5,7 @@
 //! | `BIND_ADDR` | listen address, `host:port` or just `host` | `127.0.0.1:8080` |
 //! | `PORT` | listen port (with `BIND_ADDR` holding only a host, or alone) | `8080` |
 //! | `REDIS_URL` | use Redis (`redis://`, `rediss://`, ...) with the fleet lock; unset: in-process memory | unset |
+//! | `REDIS_LAZY_CONNECT` | with `REDIS_URL`: start even if Redis is down (answers bypass the store until it is up); `false`: exit instead | `true` |
 //! | `BRAIN_DATA_CSV` | football-data CSV to load; unset: the built-in synthetic league | unset |
 //! | `BRAIN_SEED`, `BRAIN_TEAMS`, `BRAIN_SEASONS` | synthetic league shape | `2025`, `24`, `4` |
 //! | `BRAIN_MEMORY_MAX_ENTRIES` | bound of the in-memory backend | `100000` |

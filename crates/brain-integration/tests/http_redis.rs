@@ -183,3 +183,77 @@ async fn redis_outage_keeps_answering_then_back_to_hits() {
     assert_eq!(health["status"], "ok", "{health}");
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_with_redis_down_answers_bypass_then_hits_once_it_is_up() {
+    let server = RedisServer::start().unwrap();
+    server.kill();
+    // The application's own start-up path, as `main` runs it.
+    let settings = brain_integration::settings::Settings::from_vars([
+        ("REDIS_URL", server.url().as_str()),
+        ("REDIS_CONNECT_TIMEOUT", "300ms"),
+        ("REDIS_COMMAND_TIMEOUT", "500ms"),
+    ])
+    .unwrap();
+    let backend = brain_integration::app::build_backend(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("the service did not start with Redis down: {e}"));
+    let cache = CacheConfig {
+        fleet_lock: true,
+        ..test_cache_config()
+    };
+    let svc = TestService::start(small_store(&[]), backend, cache).await;
+    let mut c = svc.client();
+
+    let mut body = None;
+    for round in 0..3 {
+        let r = c.get(&predictions("5")).await;
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(r.x_cache(), Some("bypass"), "round {round}");
+        if let Some(body) = &body {
+            assert_eq!(&r.body, body, "round {round}: the prediction changed");
+        }
+        body = Some(r.body);
+    }
+    let health = json(&c.get("/healthz").await);
+    assert_eq!(
+        (
+            health["status"].as_str(),
+            health["reachable"].as_bool(),
+            health["breaker"].as_str()
+        ),
+        (Some("degraded"), Some(false), Some("open")),
+        "{health}"
+    );
+
+    server.restart().unwrap();
+    // fred reconnects with its backoff (at most 2 s between attempts), the breaker probes
+    // after its cooldown: then a miss stores the prediction, and hits follow.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let r = c.get(&predictions("5")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(Some(&r.body), body.as_ref());
+        let source = r.x_cache().unwrap_or("none").to_owned();
+        if seen.last() != Some(&source) {
+            seen.push(source.clone());
+        }
+        if source == "hit" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hit 20 s after Redis came up; sources seen: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(prediction_keys(&server), 1);
+    let health = json(&c.get("/healthz").await);
+    assert_eq!(
+        (health["status"].as_str(), health["breaker"].as_str()),
+        (Some("ok"), Some("closed")),
+        "{health}"
+    );
+    svc.stop().await;
+}

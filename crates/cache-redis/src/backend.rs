@@ -23,6 +23,7 @@ use crate::connect;
 use crate::frame::{self, Header};
 use crate::secret::Redactor;
 use crate::url::Topology;
+use crate::watch::ConnectionLog;
 
 /// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
 const MAX_PX_MS: u64 = 1_000_000_000_000_000;
@@ -49,6 +50,83 @@ pub(crate) struct Inner {
     pub(crate) config: RedisConfig,
     pub(crate) subscriber: OnceCell<SubscriberClient>,
     pub(crate) unlock_script: Script,
+    pub(crate) connection: ConnectionLog,
+    /// Dropped with the backend: the event watchers see their receivers close and end (fred
+    /// does not close its event streams when a never-connected client quits).
+    pub(crate) alive: tokio::sync::watch::Sender<()>,
+}
+
+impl Inner {
+    /// The shared state over an opened (or still connecting) pool.
+    pub(crate) fn new(
+        pool: Pool,
+        config: RedisConfig,
+        redactor: Redactor,
+        clock: ServerClock,
+    ) -> Arc<Self> {
+        let fail_fast = Options {
+            fail_fast: true,
+            ..Options::default()
+        };
+        let data = pool
+            .clients()
+            .iter()
+            .map(|c| c.with_options(&fail_fast))
+            .collect();
+        Arc::new(Inner {
+            clock,
+            data,
+            next: AtomicUsize::new(0),
+            clustered: matches!(config.topology, Topology::Cluster { .. }),
+            pool,
+            redactor,
+            config,
+            subscriber: OnceCell::new(),
+            unlock_script: Script::from_lua(crate::lock::UNLOCK_SCRIPT),
+            connection: ConnectionLog::default(),
+            alive: tokio::sync::watch::Sender::new(()),
+        })
+    }
+
+    /// Re-measures the server clocks in the background if a sync is due (and none running).
+    pub(crate) fn spawn_clock_sync(inner: &Arc<Self>) {
+        if inner.clock.claim_sync() {
+            let inner = Arc::clone(inner);
+            tokio::spawn(async move {
+                let table = measure_clocks(&inner.pool, inner.clustered).await;
+                if let Err(err) = &table {
+                    tracing::debug!(error = %inner.redactor.clean(&err.to_string()), "redis clock sync failed");
+                }
+                inner.clock.finish(table.ok());
+            });
+        }
+    }
+
+    /// Measures the server clocks now if they never were (lazy start), so that a write can
+    /// state its deadline on the server's clock. Fails fast while disconnected.
+    async fn ensure_clock(&self) -> Result<()> {
+        if self.clock.is_known() {
+            return Ok(());
+        }
+        if !self.pool.clients().iter().any(|c| c.is_connected()) {
+            return Err(CacheError::Unavailable {
+                backend: "redis",
+                message: "not connected yet".into(),
+            });
+        }
+        match measure_clocks(&self.pool, self.clustered).await {
+            Ok(table) => {
+                self.clock.install(table);
+                Ok(())
+            }
+            Err(err) => Err(CacheError::Unavailable {
+                backend: "redis",
+                message: self
+                    .redactor
+                    .clean(&format!("measuring the server clock: {err}")),
+            }),
+        }
+    }
 }
 
 impl fmt::Debug for RedisBackend {
@@ -80,13 +158,23 @@ impl RedisBackend {
     /// Connects with `config`: opens the pool, authenticates, and measures the server clock.
     ///
     /// A wrong password or an unreachable server fails here, with an error that names the
-    /// server (password redacted) and says what went wrong.
+    /// server (password redacted) and says what went wrong — unless
+    /// [`lazy_connect`](RedisConfig::lazy_connect) is set: then an unreachable server gives a
+    /// backend at once, whose commands fail fast with [`CacheError::Unavailable`] (so
+    /// `SmartCache` computes, and its breaker opens) until the background reconnection
+    /// succeeds. The first attempt is still awaited for up to
+    /// [`connect_timeout`](RedisConfig::connect_timeout), so that a wrong password or a TLS
+    /// failure from a server that is up is reported here in both modes; one seen only later is
+    /// logged and kept in [`connection_error`](Self::connection_error).
     pub async fn connect(config: RedisConfig) -> Result<Self> {
         config.validate()?;
         let redactor = Redactor::for_password(config.password.as_ref());
-        let pool = connect::builder(&config, &redactor)?
+        let pool = connect::builder(&config, &redactor, config.lazy_connect)?
             .build_pool(config.pool_size)
             .map_err(|e| connect_error(&config, &redactor, &e))?;
+        if config.lazy_connect {
+            return crate::lazy::start(pool, config, redactor).await;
+        }
         // fred bounds each attempt by `connect_timeout`; this bounds the whole handshake
         // (cluster discovery, sentinel lookup) as well.
         let limit = config.connect_timeout * 3;
@@ -115,30 +203,11 @@ impl RedisBackend {
                 return Err(connect_error(&config, &redactor, &err));
             }
         };
-        let fail_fast = Options {
-            fail_fast: true,
-            ..Options::default()
-        };
-        let data = pool
-            .clients()
-            .iter()
-            .map(|c| c.with_options(&fail_fast))
-            .collect();
-        let inner = Inner {
-            clock: ServerClock::new(table, config.clock_sync_interval),
-            pool,
-            data,
-            next: AtomicUsize::new(0),
-            clustered,
-            redactor,
-            config,
-            subscriber: OnceCell::new(),
-            unlock_script: Script::from_lua(crate::lock::UNLOCK_SCRIPT),
-        };
+        let clock = ServerClock::new(table, config.clock_sync_interval);
+        let inner = Inner::new(pool, config, redactor, clock);
+        crate::watch::watch(&inner);
         tracing::debug!(url = %inner.config.redacted_url(), "connected to redis");
-        Ok(RedisBackend {
-            inner: Arc::new(inner),
-        })
+        Ok(RedisBackend { inner })
     }
 
     /// Connects to `url` (see [`crate::url`]) with default settings.
@@ -161,9 +230,24 @@ impl RedisBackend {
         &self.inner.pool
     }
 
-    /// The error bound of the current server-clock estimate (half the best `TIME` round trip).
+    /// The error bound of the current server-clock estimate (half the best `TIME` round trip);
+    /// zero while the clock has not been measured (a lazy start before Redis came up).
     pub fn clock_uncertainty(&self) -> Duration {
         self.inner.clock.uncertainty()
+    }
+
+    /// Whether every pooled connection is up now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.pool.clients().iter().all(|c| c.is_connected())
+    }
+
+    /// Why the last connection attempt failed (password redacted), or `None` once a connection
+    /// has succeeded since. With [`lazy_connect`](RedisConfig::lazy_connect) this is where a
+    /// wrong password shows up when the server was down at start; [`ping`] errors quote it.
+    ///
+    /// [`ping`]: cache_core::CacheBackend::ping
+    pub fn connection_error(&self) -> Option<String> {
+        self.inner.connection.last_error()
     }
 
     /// Closes every connection now (dropping the last handle does it in the background).
@@ -197,37 +281,34 @@ impl RedisBackend {
         }
     }
 
-    /// Re-measures the server clocks in the background when the interval has passed.
-    fn maybe_resync_clock(&self) {
-        if self.inner.clock.claim_sync() {
-            let inner = Arc::clone(&self.inner);
-            tokio::spawn(async move {
-                let table = measure_clocks(&inner.pool, inner.clustered).await;
-                if let Err(err) = &table {
-                    tracing::debug!(error = %inner.redactor.clean(&err.to_string()), "redis clock sync failed");
-                }
-                inner.clock.finish(table.ok());
-            });
-        }
-    }
-
-    /// The remaining lifetime of a framed value, on the owning server's clock.
-    fn remaining(&self, key: &str, header: Header) -> Duration {
-        self.maybe_resync_clock();
-        let left_ms = header.expires_at_ms as f64 - self.inner.clock.server_now_ms(key.as_bytes());
+    /// The remaining lifetime of a framed value, on the owning server's clock; `None` while
+    /// that clock has not been measured.
+    fn remaining(&self, key: &str, header: Header) -> Option<Duration> {
+        Inner::spawn_clock_sync(&self.inner);
+        let now = self.inner.clock.server_now_ms(key.as_bytes())?;
+        let left_ms = header.expires_at_ms as f64 - now;
         // Never more than it was written with, even if a re-sync moved the estimate.
         let left_ms = left_ms.clamp(0.0, header.lifetime_ms as f64);
-        Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or_default()
+        Some(Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or_default())
     }
 
-    /// An entry from stored bytes: framed values carry their deadline; others ask `PTTL`.
+    /// An entry from stored bytes: framed values carry their deadline (judged on the server's
+    /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        if let Some((header, payload)) = frame::decode(&stored) {
-            return Ok(Some(StoredEntry {
-                payload: Payload::Bytes(Arc::from(payload)),
-                remaining: Some(self.remaining(key, header)),
-            }));
+        match frame::decode(&stored) {
+            Some((header, payload)) => match self.remaining(key, header) {
+                Some(remaining) => Ok(Some(StoredEntry {
+                    payload: Payload::Bytes(Arc::from(payload)),
+                    remaining: Some(remaining),
+                })),
+                None => self.entry_with_pttl(key, payload).await,
+            },
+            None => self.entry_with_pttl(key, &stored).await,
         }
+    }
+
+    /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
+    async fn entry_with_pttl(&self, key: &str, payload: &[u8]) -> Result<Option<StoredEntry>> {
         let pttl: i64 = self
             .client()
             .pttl(key)
@@ -239,7 +320,7 @@ impl RedisBackend {
             ms => Some(Duration::from_millis(ms.unsigned_abs())),
         };
         Ok(Some(StoredEntry {
-            payload: Payload::Bytes(Arc::from(&stored[..])),
+            payload: Payload::Bytes(Arc::from(payload)),
             remaining,
         }))
     }
@@ -252,7 +333,14 @@ impl RedisBackend {
             ));
         };
         let px = lifetime_ms(lifetime);
-        let now = self.inner.clock.server_now_ms(key.as_bytes()).max(0.0) as u64;
+        // Callers run `ensure_clock` first; a clock still unknown is a store that is not ready.
+        let Some(now) = self.inner.clock.server_now_ms(key.as_bytes()) else {
+            return Err(CacheError::Unavailable {
+                backend: "redis",
+                message: "the server clock is not measured yet".into(),
+            });
+        };
+        let now = now.max(0.0) as u64;
         let header = Header {
             expires_at_ms: now.saturating_add(px),
             lifetime_ms: px,
@@ -289,7 +377,7 @@ fn lifetime_ms(lifetime: Duration) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_PX_MS)
 }
 
-fn connect_error(config: &RedisConfig, redactor: &Redactor, err: &Error) -> CacheError {
+pub(crate) fn connect_error(config: &RedisConfig, redactor: &Redactor, err: &Error) -> CacheError {
     let hint = match err.kind() {
         ErrorKind::Auth => " (check the user name and password)",
         ErrorKind::Tls => " (check the TLS setting and the CA certificate)",
@@ -308,8 +396,8 @@ fn connect_error(config: &RedisConfig, redactor: &Redactor, err: &Error) -> Cach
 }
 
 /// Measures every primary's clock; on a cluster also maps each slot to its primary.
-async fn measure_clocks(pool: &Pool, clustered: bool) -> Result<ClockTable, Error> {
-    let client = pool.next();
+pub(crate) async fn measure_clocks(pool: &Pool, clustered: bool) -> Result<ClockTable, Error> {
+    let client = pool.next_connected();
     if !clustered {
         return Ok(ClockTable {
             slot_owner: Vec::new(),
@@ -366,6 +454,7 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
+        self.inner.ensure_clock().await?;
         let (stored, px) = self.framed(key, &payload, lifetime)?;
         self.client()
             .set::<(), _, _>(key, stored, Some(Expiration::PX(px)), None, false)
@@ -386,13 +475,24 @@ impl CacheBackend for RedisBackend {
         crate::invalidate::invalidate_pattern(self, pattern).await
     }
 
+    /// Fails while disconnected; the error then quotes why connecting failed last (so a wrong
+    /// password reaches `SmartCache::health` even after a lazy start).
     async fn ping(&self) -> Result<()> {
-        let _: String = self
-            .client()
-            .ping(None)
-            .await
-            .map_err(|e| self.failure("ping", &e))?;
-        Ok(())
+        let reply: std::result::Result<String, Error> = self.client().ping(None).await;
+        match reply {
+            Ok(_) => Ok(()),
+            Err(err) => Err(
+                match (self.failure("ping", &err), self.connection_error()) {
+                    (CacheError::Unavailable { backend, message }, Some(cause)) => {
+                        CacheError::Unavailable {
+                            backend,
+                            message: format!("{message} (last connection error: {cause})"),
+                        }
+                    }
+                    (other, _) => other,
+                },
+            ),
+        }
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
@@ -436,6 +536,7 @@ impl CacheBackend for RedisBackend {
     async fn set_many(&self, entries: &[(&str, Payload, Duration)]) -> Result<()> {
         // Concurrent commands on one connection are pipelined by fred (and routed per slot on a
         // cluster): one round trip per server, without MULTI.
+        self.inner.ensure_clock().await?;
         let client = self.client();
         try_join_all(entries.iter().map(|(key, payload, lifetime)| async move {
             let (stored, px) = self.framed(key, payload, *lifetime)?;

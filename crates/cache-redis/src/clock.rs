@@ -78,8 +78,29 @@ impl ServerClock {
         clock
     }
 
-    /// The server's time now, in Unix milliseconds, on the server that owns `key`.
-    pub(crate) fn server_now_ms(&self, key: &[u8]) -> f64 {
+    /// A clock not measured yet (a lazy connection to a server that is down): reads fall back
+    /// to `PTTL` and writes measure first, until a sync installs a table.
+    pub(crate) fn unknown(interval: Duration) -> Self {
+        let clock = Self::new(ClockTable::default(), interval);
+        clock.schedule(Duration::ZERO);
+        clock
+    }
+
+    /// Whether a measurement has been installed.
+    pub(crate) fn is_known(&self) -> bool {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        !table.samples.is_empty()
+    }
+
+    /// Makes the next [`claim_sync`](Self::claim_sync) succeed (after a reconnection the server
+    /// may be another machine, with another clock).
+    pub(crate) fn sync_now(&self) {
+        self.schedule(Duration::ZERO);
+    }
+
+    /// The server's time now, in Unix milliseconds, on the server that owns `key`; `None` until
+    /// the clock has been measured.
+    pub(crate) fn server_now_ms(&self, key: &[u8]) -> Option<f64> {
         let table = self.table.read().unwrap_or_else(|p| p.into_inner());
         let index = match table.slot_owner.len() {
             0 => 0,
@@ -89,15 +110,11 @@ impl ServerClock {
                 .copied()
                 .unwrap_or(0),
         };
-        match table
+        table
             .samples
             .get(usize::from(index))
             .or(table.samples.first())
-        {
-            Some(sample) => sample.now_ms(),
-            // Never measured (cannot happen after connect): fall back to our own clock.
-            None => unix_ms_now(),
-        }
+            .map(Sample::now_ms)
     }
 
     /// Whether a sync is due; if so the caller owns it and must call [`finish`](Self::finish).
@@ -115,13 +132,20 @@ impl ServerClock {
     pub(crate) fn finish(&self, table: Option<ClockTable>) {
         let next = match table {
             Some(table) => {
-                *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
+                self.install(table);
                 self.interval
             }
             None => RETRY_AFTER_FAILURE,
         };
         self.schedule(next);
         self.syncing.store(false, Ordering::Release);
+    }
+
+    /// Installs a measurement (a sync's, or one taken by a writer that found the clock unknown).
+    pub(crate) fn install(&self, table: ClockTable) {
+        if !table.samples.is_empty() {
+            *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
+        }
     }
 
     fn schedule(&self, after: Duration) {
@@ -176,6 +200,7 @@ async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     })
 }
 
+#[cfg(test)]
 fn unix_ms_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -196,7 +221,7 @@ mod tests {
             samples: vec![Sample::new(Instant::now(), year_ago, Duration::ZERO)],
         };
         let clock = ServerClock::new(table, Duration::from_secs(10));
-        let estimate = clock.server_now_ms(b"any");
+        let estimate = clock.server_now_ms(b"any").unwrap();
         assert!(
             (estimate - year_ago).abs() < 5_000.0,
             "estimate {estimate} vs server {year_ago}"
@@ -226,7 +251,7 @@ mod tests {
             } else {
                 1_000_000.0
             };
-            let got = clock.server_now_ms(key.as_bytes());
+            let got = clock.server_now_ms(key.as_bytes()).unwrap();
             assert!(
                 (got - expected).abs() < 5_000.0,
                 "{key} (slot {slot}): {got}"
@@ -241,5 +266,29 @@ mod tests {
         assert!(!clock.claim_sync(), "a second claim while syncing");
         clock.finish(None);
         assert!(!clock.claim_sync(), "a failed sync waits before retrying");
+        clock.sync_now();
+        assert!(clock.claim_sync(), "a reconnection asks for a sync at once");
+    }
+
+    #[test]
+    fn an_unknown_clock_gives_no_time_until_measured() {
+        let clock = ServerClock::unknown(Duration::from_secs(10));
+        assert!(!clock.is_known());
+        assert_eq!(clock.server_now_ms(b"k"), None);
+        assert!(
+            clock.claim_sync(),
+            "an unknown clock is due for a sync at once"
+        );
+        let server_ms = unix_ms_now() - 3_600_000.0;
+        clock.finish(Some(ClockTable {
+            slot_owner: vec![],
+            samples: vec![Sample::new(Instant::now(), server_ms, Duration::ZERO)],
+        }));
+        assert!(clock.is_known());
+        let now = clock.server_now_ms(b"k").unwrap();
+        assert!((now - server_ms).abs() < 5_000.0, "{now} vs {server_ms}");
+        // An empty table (a failed measurement) never replaces a known one.
+        clock.install(ClockTable::default());
+        assert!(clock.is_known());
     }
 }

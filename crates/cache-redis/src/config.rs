@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cache_core::config::{config_error, parse_duration_var, parse_number};
+use cache_core::config::{config_error, parse_bool, parse_duration_var, parse_number};
 use cache_core::{CacheError, Result};
 
 use crate::secret::Password;
@@ -31,10 +31,12 @@ pub struct Backoff {
 /// | [`connect_timeout`](Self::connect_timeout) | 1 s | `REDIS_CONNECT_TIMEOUT` |
 /// | [`command_timeout`](Self::command_timeout) | 250 ms | `REDIS_COMMAND_TIMEOUT` |
 /// | [`tls_ca_file`](Self::tls_ca_file) | system roots | `REDIS_TLS_CA_FILE` |
+/// | [`lazy_connect`](Self::lazy_connect) | `false` (connect fails if Redis is down) | `REDIS_LAZY_CONNECT` |
 /// | [`reconnect`](Self::reconnect) | 50 ms → 2 s, forever | — |
 ///
-/// Durations in the environment read like `250ms`, `90s`, `5m`, `1h` or plain seconds (the
-/// rules of [`cache_core::CacheConfig`]). `Debug` never shows the password.
+/// Durations in the environment read like `250ms`, `90s`, `5m`, `1h` or plain seconds, and
+/// booleans like `true`/`false` (the rules of [`cache_core::CacheConfig`]). `Debug` never shows
+/// the password.
 #[derive(Clone)]
 pub struct RedisConfig {
     /// Where the servers are.
@@ -55,8 +57,18 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// How long one command may take before it fails with [`CacheError::Timeout`].
     pub command_timeout: Duration,
-    /// Delays between reconnection attempts after a connection drops.
+    /// Delays between reconnection attempts after a connection drops (and, with
+    /// [`lazy_connect`](Self::lazy_connect), between first attempts).
     pub reconnect: Backoff,
+    /// Start without Redis: when the servers cannot be reached,
+    /// [`RedisBackend::connect`](crate::RedisBackend::connect) still returns a backend, whose
+    /// commands fail fast with [`CacheError::Unavailable`] until fred's background reconnection
+    /// (with [`reconnect`](Self::reconnect)) succeeds. A misconfiguration that the first attempt
+    /// can see (wrong password, TLS failure) still fails `connect`; one that shows up only later
+    /// is logged and reported by [`RedisBackend::connection_error`](crate::RedisBackend::connection_error).
+    /// Off by default: a library should say at once that its settings are wrong; a service
+    /// that must start during a Redis restart turns it on.
+    pub lazy_connect: bool,
     /// How often each client re-measures its offset to the server clock (see the crate docs).
     pub clock_sync_interval: Duration,
     /// The pub/sub channel on which a lock holder announces that it wrote its value.
@@ -84,6 +96,7 @@ impl Default for RedisConfig {
                 min: Duration::from_millis(50),
                 max: Duration::from_secs(2),
             },
+            lazy_connect: false,
             clock_sync_interval: Duration::from_secs(10),
             lock_channel: "smartcache:lock-released".into(),
             scan_count: 500,
@@ -100,6 +113,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("reconnect", &self.reconnect)
+            .field("lazy_connect", &self.lazy_connect)
             .field("clock_sync_interval", &self.clock_sync_interval)
             .field("lock_channel", &self.lock_channel)
             .field("scan_count", &self.scan_count)
@@ -125,8 +139,9 @@ impl RedisConfig {
         Ok(())
     }
 
-    /// Reads `REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT`
-    /// and `REDIS_TLS_CA_FILE` from the process environment; other variables are ignored.
+    /// Reads `REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT`,
+    /// `REDIS_TLS_CA_FILE` and `REDIS_LAZY_CONNECT` from the process environment; other
+    /// variables are ignored.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(std::env::vars())
     }
@@ -154,6 +169,7 @@ impl RedisConfig {
                 "REDIS_CONNECT_TIMEOUT" => config.connect_timeout = positive(name, value)?,
                 "REDIS_COMMAND_TIMEOUT" => config.command_timeout = positive(name, value)?,
                 "REDIS_TLS_CA_FILE" if !value.is_empty() => config.tls_ca_file = Some(value.into()),
+                "REDIS_LAZY_CONNECT" => config.lazy_connect = parse_bool(name, value)?,
                 _ => {}
             }
         }
@@ -264,6 +280,7 @@ mod tests {
             ("REDIS_CONNECT_TIMEOUT", "2s"),
             ("REDIS_COMMAND_TIMEOUT", "150ms"),
             ("REDIS_TLS_CA_FILE", "/etc/ca.pem"),
+            ("REDIS_LAZY_CONNECT", "true"),
             ("HOME", "/root"),
             ("REDIS_SOMETHING_ELSE", "???"),
         ])
@@ -283,6 +300,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.command_timeout, Duration::from_millis(150));
         assert_eq!(c.tls_ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(c.lazy_connect);
 
         let plain = RedisConfig::from_vars([
             ("REDIS_COMMAND_TIMEOUT", "1"),
@@ -292,6 +310,7 @@ mod tests {
         assert_eq!(plain.command_timeout, Duration::from_secs(1));
         assert_eq!(plain.connect_timeout, Duration::from_secs(3600));
         assert_eq!(plain.redacted_url(), "redis://127.0.0.1:6379");
+        assert!(!plain.lazy_connect, "eager by default");
     }
 
     #[test]
@@ -302,6 +321,7 @@ mod tests {
             ("REDIS_CONNECT_TIMEOUT", "soon"),
             ("REDIS_COMMAND_TIMEOUT", "0ms"),
             ("REDIS_COMMAND_TIMEOUT", "-5s"),
+            ("REDIS_LAZY_CONNECT", "maybe"),
         ] {
             match RedisConfig::from_vars([(name, value)]) {
                 Err(CacheError::Config {

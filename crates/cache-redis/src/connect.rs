@@ -10,8 +10,14 @@ use crate::config::RedisConfig;
 use crate::secret::Redactor;
 use crate::url::Topology;
 
-/// The fred builder for `config` (pool size, timeouts and backoff applied).
-pub(crate) fn builder(config: &RedisConfig, redactor: &Redactor) -> Result<Builder> {
+/// The fred builder for `config` (pool size, timeouts and backoff applied). With
+/// `retry_first_connection`, a failed first connection is retried with the backoff, as a
+/// dropped one is (lazy start); otherwise it is reported to `init`.
+pub(crate) fn builder(
+    config: &RedisConfig,
+    redactor: &Redactor,
+    retry_first_connection: bool,
+) -> Result<Builder> {
     let server = match &config.topology {
         Topology::Standalone { host, port } => ServerConfig::new_centralized(host.as_str(), *port),
         Topology::Cluster { seeds } => ServerConfig::Clustered {
@@ -40,8 +46,8 @@ pub(crate) fn builder(config: &RedisConfig, redactor: &Redactor) -> Result<Build
         password: config.password.as_ref().map(|p| p.expose().to_owned()),
         database: config.database,
         tls,
-        // A bad password or an unreachable server at start is reported, not retried forever.
-        fail_fast: true,
+        // Eager start: a bad password or an unreachable server is reported, not retried forever.
+        fail_fast: !retry_first_connection,
         ..Config::default()
     };
     let mut builder = Builder::from_config(fred_config);

@@ -29,6 +29,18 @@
 //! cache should: a command times out after 250 ms, and while a connection is down commands
 //! fail at once instead of queueing, so `SmartCache` computes and its breaker opens; fred
 //! reconnects in the background (50 ms to 2 s backoff) and the cache recovers by itself.
+//!
+//! `connect` fails when Redis is down — unless [`RedisConfig::lazy_connect`] is set
+//! (`REDIS_LAZY_CONNECT=true`), for a service that must start during a Redis restart: the
+//! backend is then returned without a connection, its commands fail fast with
+//! `CacheError::Unavailable` (so `SmartCache` computes, as [`Source::Bypass`]), and once fred's
+//! background reconnection succeeds the cache serves hits again. A server that answers but
+//! rejects the settings (wrong password, TLS) still fails `connect` in both modes; in lazy mode
+//! a rejection seen only later is logged and kept in [`RedisBackend::connection_error`], which
+//! failing pings quote. The server clock (below) is measured on every (re)connection; until it
+//! is known a read takes the remaining lifetime from `PTTL` and a write measures it first.
+//!
+//! [`Source::Bypass`]: cache_core::Source::Bypass
 //! A password never appears in `Debug` output, error messages or logs ([`Password`]).
 //!
 //! # Stored format, and whose clock decides
@@ -86,10 +98,12 @@ pub mod config;
 mod connect;
 mod frame;
 mod invalidate;
+mod lazy;
 mod lock;
 mod lock_key;
 mod secret;
 pub mod url;
+mod watch;
 
 pub use backend::RedisBackend;
 pub use config::{Backoff, RedisConfig};

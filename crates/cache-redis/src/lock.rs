@@ -147,7 +147,7 @@ async fn subscriber(backend: &RedisBackend) -> Option<&SubscriberClient> {
     let started = inner
         .subscriber
         .get_or_try_init(|| async {
-            let client = crate::connect::builder(&inner.config, &inner.redactor)?
+            let client = crate::connect::builder(&inner.config, &inner.redactor, false)?
                 .build_subscriber_client()
                 .map_err(|e| backend.failure("subscribe", &e))?;
             client
