@@ -10,6 +10,11 @@ const RATIOS: &[(&str, &str, &str)] = &[
         "memory_hit/raw_moka",
         "<= 1.5x",
     ),
+    (
+        "memory_hit/smartcache_get_lazy_expiry",
+        "memory_hit/raw_moka",
+        "<= 1.5x",
+    ),
     ("memory_hit/smartcache", "memory_hit/raw_moka", "<= 2x"),
     ("memory_hit/memory_backend", "memory_hit/raw_moka", "-"),
     ("get_or_compute/early_refresh", "get_or_compute/fresh", "-"),
