@@ -9,6 +9,7 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 commands:
   ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings
   bench [filter]     criterion benchmarks, then one summary table of ratios and absolute times
+                     (--summary: the table of the last run only)
   stampede [args]    the stampede simulator (model and live modes); --help for its options
   redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
   load [args]        the HTTP load generator against a running prediction service; --help";
@@ -124,12 +125,17 @@ fn ci() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
+    let summary = bench_summary::print;
+    let results = workspace_root().join("target/criterion");
+    if args.first().is_some_and(|a| a == "--summary") {
+        return summary(&results); // the table of the last run, without running again
+    }
     let mut cargo_args = vec!["bench", "--workspace", "--locked"];
     if let Some(filter) = args.first() {
         cargo_args.extend(["--", filter.as_str()]);
     }
     step("benchmarks", &cargo_args, &[])?;
-    bench_summary::print(&workspace_root().join("target/criterion"))
+    summary(&results)
 }
 
 fn redis(args: &[String]) -> Result<(), String> {
