@@ -58,19 +58,28 @@ impl fmt::Debug for RedisUrl {
 }
 
 /// `scheme://user:secret@host/…` → `scheme://***@host/…` (anything before `@` may be secret).
+///
+/// The user info ends at the *last* `@` (a password may hold `/`, `?`, `#` or `@`), and a
+/// `password=` query parameter hides everything after the host.
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let host = match authority.rfind('@') {
-        Some(at) => format!("***@{}", &authority[at + 1..]),
-        None => authority.to_owned(),
+    // Nothing from `password=` on is looked at, so its value can reach neither host nor tail.
+    let (rest, has_password_param) = match rest.find("password=") {
+        Some(at) => (&rest[..at], true),
+        None => (rest, false),
     };
-    let tail = if tail.contains("password=") {
-        "/***"
+    let (user_info, after) = match rest.rfind('@') {
+        Some(at) => (true, &rest[at + 1..]),
+        None => (false, rest),
+    };
+    let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (host, tail) = after.split_at(host_end);
+    let host = if user_info {
+        format!("***@{host}")
     } else {
-        tail
+        host.to_owned()
     };
+    let tail = if has_password_param { "/***" } else { tail };
     if scheme.is_empty() {
         format!("{host}{tail}")
     } else {
@@ -402,5 +411,22 @@ mod tests {
         assert_eq!(redact_url("rediss://host:6380"), "rediss://host:6380");
         assert_eq!(redact_url("redis://host/0?password=pw"), "redis://host/***");
         assert_eq!(redact_url("redis://a@b@host"), "redis://***@host");
+    }
+
+    #[test]
+    fn redaction_hides_passwords_holding_url_delimiters() {
+        for (url, shown) in [
+            ("redis://:pa/ss@h:1", "redis://***@h:1"),
+            ("redis://u:pa?ss@h:1", "redis://***@h:1"),
+            ("redis://:pa#ss@h:1/0", "redis://***@h:1/0"),
+            ("redis://:pa@ss@h:1/0", "redis://***@h:1/0"),
+            ("redis://h:1/0?password=pa@ss", "redis://h:1/***"),
+            ("redis://:password=pa@h:1", "redis://:/***"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+            let printed = RedisUrl(url.to_owned());
+            let printed = format!("{printed} {printed:?}");
+            assert!(!printed.contains("pa"), "{printed}");
+        }
     }
 }

@@ -166,17 +166,16 @@ async fn redis_outage_keeps_answering_then_back_to_hits() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The entry is stored under the current data version. (A write of the old version issued
+    // The entry is stored under the current data's key. (A write of the old data issued
     // during the outage may land after the restart — the driver can replay it — which is why
-    // the data version is part of the key: such an entry is never read.)
-    let keys = cache_keys::KeyFactory::new("brain", 1).unwrap();
-    let key = |data: u64| {
-        let params =
-            json!({"data": data, "config": brain_integration::engine::ModelConfig::default()});
-        keys.key_with_params("prediction", "2", &params).unwrap()
-    };
+    // the data fingerprint is part of the key: such an entry is never read.)
+    let key = svc
+        .state
+        .prediction_key("2", &brain_integration::engine::ModelConfig::default())
+        .await
+        .unwrap();
     assert_eq!(
-        server.command(&["EXISTS", &key(1)]).unwrap(),
+        server.command(&["EXISTS", &key]).unwrap(),
         Reply::Integer(1)
     );
     let health = json(&c.get("/healthz").await);

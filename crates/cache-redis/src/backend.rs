@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use fred::types::Expiration;
 use fred::types::config::Options;
 use fred::types::scripts::Script;
 use futures_util::future::try_join_all;
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use crate::clock::{self, ClockTable, ServerClock};
 use crate::config::RedisConfig;
@@ -48,7 +48,12 @@ pub(crate) struct Inner {
     pub(crate) clock: ServerClock,
     pub(crate) redactor: Redactor,
     pub(crate) config: RedisConfig,
-    pub(crate) subscriber: OnceCell<SubscriberClient>,
+    /// The lock-release subscriber once its start ended: `None` if it failed (waits poll).
+    pub(crate) subscriber: OnceCell<Option<SubscriberClient>>,
+    /// Set by the first wait, which starts the subscriber (once per backend).
+    pub(crate) subscriber_starting: AtomicBool,
+    /// Wakes the waits that await the subscriber's start.
+    pub(crate) subscriber_started: Notify,
     pub(crate) unlock_script: Script,
     pub(crate) connection: ConnectionLog,
     /// Dropped with the backend: the event watchers see their receivers close and end (fred
@@ -82,6 +87,8 @@ impl Inner {
             redactor,
             config,
             subscriber: OnceCell::new(),
+            subscriber_starting: AtomicBool::new(false),
+            subscriber_started: Notify::new(),
             unlock_script: Script::from_lua(crate::lock::UNLOCK_SCRIPT),
             connection: ConnectionLog::default(),
             alive: tokio::sync::watch::Sender::new(()),
@@ -143,7 +150,7 @@ impl Drop for Inner {
         // Close the connections (and the subscriber) when the last handle goes.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let pool = self.pool.clone();
-            let subscriber = self.subscriber.take();
+            let subscriber = self.subscriber.take().flatten();
             runtime.spawn(async move {
                 let _ = pool.quit().await;
                 if let Some(subscriber) = subscriber {
@@ -253,7 +260,7 @@ impl RedisBackend {
     /// Closes every connection now (dropping the last handle does it in the background).
     pub async fn quit(&self) {
         let _ = self.inner.pool.quit().await;
-        if let Some(subscriber) = self.inner.subscriber.get() {
+        if let Some(Some(subscriber)) = self.inner.subscriber.get() {
             let _ = subscriber.quit().await;
         }
     }

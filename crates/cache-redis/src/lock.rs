@@ -1,6 +1,7 @@
 //! The fleet-wide refresh lock: `SET lock token NX PX`, released by a compare-and-delete script
 //! that also announces the release on a pub/sub channel, so waiters need not poll hard.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cache_core::{LockOutcome, Result, StoredEntry};
@@ -22,7 +23,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   released = 1
 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+-- Best effort: a user without channel permission still releases (pcall traps NOPERM).
+redis.pcall('PUBLISH', ARGV[2], ARGV[3])
 return released
 "#;
 
@@ -85,12 +87,8 @@ pub(crate) async fn wait_for_value(
 ) -> Result<Option<StoredEntry>> {
     let deadline = Instant::now() + timeout;
     // Listen before the first look, so a release between the look and the wait is not missed.
-    // Starting the subscriber (first wait only) counts against the wait too.
-    let mut notifications = tokio::time::timeout_at(deadline, subscriber(backend))
-        .await
-        .ok()
-        .flatten()
-        .map(|s| s.message_rx());
+    // Waiting for the subscriber to start (first waits only) counts against the wait too.
+    let mut notifications = subscriber(backend, deadline).await.map(|s| s.message_rx());
     let lock = lock_key(key);
     let mut pause = FIRST_PAUSE;
     loop {
@@ -140,32 +138,64 @@ pub(crate) async fn wait_for_value(
     }
 }
 
-/// The shared subscriber (started on first use, resubscribing after reconnects), or `None`
-/// if it cannot start now — waiting then falls back to polling.
-async fn subscriber(backend: &RedisBackend) -> Option<&SubscriberClient> {
+/// The shared subscriber, or `None` if it is not ready by `deadline` or could not start —
+/// waiting then falls back to polling.
+///
+/// The first call starts it in a task of its own, so a caller's deadline never cancels a
+/// half-made connection; the outcome, failure included, is kept for every later wait
+/// (fred resubscribes by itself after a reconnect).
+async fn subscriber(backend: &RedisBackend, deadline: Instant) -> Option<&SubscriberClient> {
     let inner = &backend.inner;
-    let started = inner
-        .subscriber
-        .get_or_try_init(|| async {
-            let client = crate::connect::builder(&inner.config, &inner.redactor, false)?
-                .build_subscriber_client()
-                .map_err(|e| backend.failure("subscribe", &e))?;
-            client
-                .init()
-                .await
-                .map_err(|e| backend.failure("subscribe", &e))?;
-            client
-                .subscribe(inner.config.lock_channel.as_str())
-                .await
-                .map_err(|e| backend.failure("subscribe", &e))?;
+    // Registered before looking at the cell, so a start finishing in between is not missed.
+    let started = inner.subscriber_started.notified();
+    if let Some(outcome) = inner.subscriber.get() {
+        return outcome.as_ref();
+    }
+    if !inner.subscriber_starting.swap(true, Ordering::AcqRel) {
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            let outcome = start_subscriber(&backend).await;
+            let inner = &backend.inner;
+            // The only writer: this task runs once per backend.
+            let _ = inner.subscriber.set(outcome);
+            inner.subscriber_started.notify_waiters();
+        });
+    }
+    let _ = tokio::time::timeout_at(deadline, started).await;
+    inner.subscriber.get().and_then(Option::as_ref)
+}
+
+/// Connects and subscribes a client to the lock channel; on any failure after the client
+/// exists it is quit (fred's connection task would otherwise keep it open).
+async fn start_subscriber(backend: &RedisBackend) -> Option<SubscriberClient> {
+    let inner = &backend.inner;
+    let client =
+        match crate::connect::builder(&inner.config, &inner.redactor, false).and_then(|b| {
+            b.build_subscriber_client()
+                .map_err(|e| backend.failure("subscribe", &e))
+        }) {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::debug!(error = %err, "lock notifications unavailable; waiting by polling");
+                return None;
+            }
+        };
+    let subscribed = async {
+        client.init().await?;
+        client.subscribe(inner.config.lock_channel.as_str()).await
+    }
+    .await;
+    match subscribed {
+        Ok(()) => {
             let _resubscriber = client.manage_subscriptions();
-            Ok::<_, cache_core::CacheError>(client)
-        })
-        .await;
-    match started {
-        Ok(client) => Some(client),
+            Some(client)
+        }
         Err(err) => {
-            tracing::debug!(error = %err, "lock notifications unavailable; waiting by polling");
+            let _ = client.quit().await;
+            tracing::debug!(
+                error = %backend.failure("subscribe", &err),
+                "lock notifications unavailable; waiting by polling"
+            );
             None
         }
     }

@@ -202,22 +202,37 @@ fn parse_host(text: &str, default_port: u16) -> Option<(String, u16)> {
     Some((host.to_owned(), port))
 }
 
-/// The URL with its password replaced by `***` (and a user-only userinfo kept).
+/// The URL with its password replaced by `***` (and a user-only userinfo kept), and any
+/// query or fragment (which may carry `?password=…`) replaced by `?***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         // Not a URL: it may be anything, including a bare password.
         return "***".to_owned();
     };
-    match rest.rfind('@') {
-        Some(at) => {
-            let info = &rest[..at];
-            let shown = match info.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => info.to_owned(),
+    if let Some(at) = rest.rfind('@') {
+        let info = &rest[..at];
+        let (user, has_password) = match info.split_once(':') {
+            Some((user, _)) => (user, true),
+            None => (info, false),
+        };
+        // A `?` or `#` before the user name ends means the `@` sits in a query, not userinfo.
+        if !user.contains(['?', '#']) {
+            let shown = if has_password {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
             };
-            format!("{scheme}://{shown}@{}", &rest[at + 1..])
+            return format!("{scheme}://{shown}@{}", without_query(&rest[at + 1..]));
         }
-        None => url.to_owned(),
+    }
+    format!("{scheme}://{}", without_query(rest))
+}
+
+/// `text` cut at its first `?` or `#`, with `?***` in place of what was cut.
+fn without_query(text: &str) -> String {
+    match text.find(['?', '#']) {
+        Some(cut) => format!("{}?***", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -357,5 +372,22 @@ mod tests {
         assert_eq!(redact("redis://u:a@b@h"), "redis://u:***@h");
         assert_eq!(redact("redis://h:1"), "redis://h:1");
         assert_eq!(redact("secret"), "***");
+    }
+
+    #[test]
+    fn redaction_hides_query_and_fragment() {
+        assert_eq!(redact("redis://h:1?password=hunter2"), "redis://h:1?***");
+        assert_eq!(redact("redis://h:1/0#hunter2"), "redis://h:1/0?***");
+        assert_eq!(redact("redis://h?password=a@b"), "redis://h?***");
+        assert_eq!(redact("redis://h?password=a:b@c"), "redis://h?***");
+        assert_eq!(
+            redact("redis://u:pw@h:1?password=hunter2"),
+            "redis://u:***@h:1?***"
+        );
+        let err = parse("redis://h:1?password=hunter2", "REDIS_URL")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("redis://h:1?***"), "{err}");
     }
 }

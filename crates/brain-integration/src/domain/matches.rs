@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
 
 use super::date::Date;
 
@@ -52,9 +53,13 @@ pub struct IndexedResult {
 
 /// An immutable snapshot of the played results, with a version that changes whenever a result
 /// is added. Shared by `Arc`, so a fit never holds a lock.
+///
+/// Besides the per-process counter ([`version`](Dataset::version)) it keeps a
+/// [`fingerprint`](Dataset::fingerprint) of its content, for keys that outlive the process.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     version: u64,
+    fingerprint: u64,
     teams: Vec<String>,
     index: HashMap<String, u32>,
     results: Vec<IndexedResult>,
@@ -75,9 +80,33 @@ impl Dataset {
         data
     }
 
-    /// The version: 0 for the initial data, plus one for each added result.
+    /// The version: 0 for the initial data, plus one for each added result. A counter of this
+    /// process: another process (or a restart) with other data has the same versions.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// A hash of everything added so far (teams, results and registered fixtures, in order),
+    /// chained: each addition hashes the previous fingerprint with the new item. Equal data gives
+    /// an equal fingerprint in every process, so it can key entries in a shared store.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// `fingerprint' = xxh3(fingerprint || tag || fields)`; strings are length-prefixed so
+    /// that no two items hash the same bytes.
+    fn mix(&mut self, tag: u8, strings: &[&str], numbers: &[i64]) {
+        let mut h = Xxh3::new();
+        h.update(&self.fingerprint.to_le_bytes());
+        h.update(&[tag]);
+        for s in strings {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        for n in numbers {
+            h.update(&n.to_le_bytes());
+        }
+        self.fingerprint = h.digest();
     }
 
     /// Team names; a team's index is its position here.
@@ -101,15 +130,37 @@ impl Dataset {
             return i;
         }
         let i = self.teams.len() as u32;
+        self.mix(b'T', &[name], &[]);
         self.teams.push(name.to_owned());
         self.index.insert(name.to_owned(), i);
         i
     }
 
-    /// Adds a result without changing the version (loading).
+    /// Registers a fixture's teams and mixes the fixture into the fingerprint (a prediction of
+    /// a match id depends on what that id denotes).
+    pub fn register_fixture(&mut self, fixture: &Fixture) {
+        self.ensure_team(&fixture.home);
+        self.ensure_team(&fixture.away);
+        self.mix(
+            b'F',
+            &[&fixture.id, &fixture.home, &fixture.away],
+            &[fixture.date.days_since_epoch().into()],
+        );
+    }
+
+    /// Adds a result without changing the version (loading); the fingerprint changes.
     pub fn push(&mut self, result: &PlayedMatch) {
         let home = self.ensure_team(&result.home);
         let away = self.ensure_team(&result.away);
+        self.mix(
+            b'R',
+            &[&result.home, &result.away],
+            &[
+                result.date.days_since_epoch().into(),
+                result.home_goals.into(),
+                result.away_goals.into(),
+            ],
+        );
         self.results.push(IndexedResult {
             date: result.date,
             home,
@@ -119,7 +170,7 @@ impl Dataset {
         });
     }
 
-    /// A copy with `result` added and the version increased by one.
+    /// A copy with `result` added (fingerprint chained) and the version increased by one.
     pub fn with_result(&self, result: &PlayedMatch) -> Arc<Dataset> {
         let mut next = self.clone();
         next.push(result);

@@ -86,7 +86,8 @@ pub trait MatchStore: Send + Sync + Debug + 'static {
         Ok(self.fixture(id).await?.is_some())
     }
 
-    /// The current results snapshot (its version changes with every added result).
+    /// The current results snapshot (its version and fingerprint change with every added
+    /// result).
     async fn dataset(&self) -> Result<Arc<Dataset>, StoreError>;
 
     /// Records a played match; the data version goes up by one.
@@ -141,8 +142,7 @@ impl InMemoryMatchStore {
             if seen.insert(f.id.as_str(), ()).is_some() {
                 return Err(StoreError::DuplicateId(f.id.clone()));
             }
-            dataset.ensure_team(&f.home);
-            dataset.ensure_team(&f.away);
+            dataset.register_fixture(f);
         }
         fixtures.sort_by_key(|f| f.date);
         Ok(InMemoryMatchStore {

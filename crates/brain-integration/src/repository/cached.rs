@@ -1,9 +1,12 @@
 //! Cache-aside as a decorator: the same port, answered through [`SmartCache`].
 //!
 //! Key: `KeyFactory::key_with_params("prediction", match_id, {data, config})` — the match id is
-//! the (escaped) hash tag, and the digest covers the whole configuration and the version of the
-//! results, so two configurations never share an entry, and a computation that started before a
-//! result was recorded can only write under the old version's key, which nobody reads again.
+//! the (escaped) hash tag, and the digest covers the whole configuration and the
+//! [fingerprint](crate::domain::Dataset::fingerprint) of the data, so two configurations never
+//! share an entry, and a computation that started before a result was recorded can only write
+//! under the old data's key, which nobody reads again. The fingerprint is of the content, not a
+//! counter of this process: a restart or another instance with other data (a shared Redis
+//! outlives both) uses other keys, while a fleet with the same data shares its entries.
 //! Recording a result also deletes every prediction (entity pattern), so the old entries do not
 //! wait for their TTL; one match's predictions go with the id pattern, escaped, so an id such as
 //! `1*` reaches only the match `1*`.
@@ -42,7 +45,7 @@ pub struct CachedPredictionRepository {
 }
 
 impl CachedPredictionRepository {
-    /// Decorates `inner`; `store` gives the data version and the fixture check, `keys` the key
+    /// Decorates `inner`; `store` gives the data fingerprint and the fixture check, `keys` the key
     /// namespace, `options` the per-entry settings (TTL, grace, ...).
     pub fn new(
         inner: Arc<dyn PredictionRepository>,
@@ -65,13 +68,13 @@ impl CachedPredictionRepository {
         &self.cache
     }
 
-    /// The key a prediction is stored under for the current data version.
+    /// The key a prediction is stored under for the current data.
     pub async fn key_for(
         &self,
         match_id: &str,
         config: &ModelConfig,
     ) -> Result<String, RepositoryError> {
-        let data = self.store.dataset().await?.version();
+        let data = self.store.dataset().await?.fingerprint();
         self.keys
             .key_with_params(PREDICTION_ENTITY, match_id, &KeyParams { data, config })
             .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))
@@ -128,9 +131,8 @@ impl PredictionRepository for CachedPredictionRepository {
                 Some(e) => Err(e.clone()),
                 None => Err(RepositoryError::Task(err.to_string())),
             },
-            Err(e @ (CacheError::ComputePanicked | CacheError::ComputeTimeout(_))) => {
-                Err(RepositoryError::Task(e.to_string()))
-            }
+            Err(CacheError::ComputeTimeout(limit)) => Err(RepositoryError::Timeout(limit)),
+            Err(e @ CacheError::ComputePanicked) => Err(RepositoryError::Task(e.to_string())),
             Err(e) => self.fallback(match_id, config, e.to_string()).await,
         }
     }

@@ -47,6 +47,9 @@ pub enum RepositoryError {
     /// The computation task died (it panicked or the runtime is shutting down).
     #[error("prediction task failed: {0}")]
     Task(String),
+    /// The computation ran past the cache's hard timeout (`CACHE_HARD_TIMEOUT`).
+    #[error("prediction took longer than the limit of {0:?}")]
+    Timeout(Duration),
     /// The cache failed in a way that left no value (the decorator normally falls back to
     /// computing, so callers rarely see this).
     #[error("cache: {0}")]

@@ -203,3 +203,108 @@ async fn engine_errors_surface_typed_and_are_not_cached() {
     );
     assert!(s.fake.is_empty());
 }
+
+/// A cached repository over its own store of a synthetic league (no backend calls are needed to
+/// compute a key).
+fn repo_over(league: SyntheticLeagueConfig) -> (Arc<dyn MatchStore>, CachedPredictionRepository) {
+    let league = synthetic_league(&league).unwrap();
+    let store: Arc<dyn MatchStore> =
+        Arc::new(InMemoryMatchStore::new(&league.results, league.fixtures).unwrap());
+    let direct = Arc::new(EngineRepository::new(
+        store.clone(),
+        Arc::new(DixonColesEngine::default()),
+    ));
+    let cache = SmartCache::builder(FakeBackend::new()).build();
+    let cached = CachedPredictionRepository::new(
+        direct,
+        store.clone(),
+        cache,
+        KeyFactory::new("brain", 1).unwrap(),
+        EntryOptions::new(),
+    );
+    (store, cached)
+}
+
+#[tokio::test]
+async fn keys_follow_the_data_content_not_a_process_counter() {
+    let league = SyntheticLeagueConfig {
+        teams: 6,
+        seasons: 1,
+        ..Default::default()
+    };
+    let config = ModelConfig::default();
+    let key = |repo: &CachedPredictionRepository| {
+        let repo = repo.clone();
+        async move { repo.key_for("2", &config).await.unwrap() }
+    };
+    // Two instances (or a restart) with the same data share their entries...
+    let (store_a, a) = repo_over(league.clone());
+    let (store_b, b) = repo_over(league.clone());
+    assert_eq!(key(&a).await, key(&b).await);
+    // ...and other data never reads them, although every counter starts at 0.
+    let (_, other_seed) = repo_over(SyntheticLeagueConfig {
+        seed: league.seed + 1,
+        ..league.clone()
+    });
+    let (_, other_league) = repo_over(SyntheticLeagueConfig {
+        teams: 8,
+        ..league.clone()
+    });
+    assert_ne!(key(&a).await, key(&other_seed).await);
+    assert_ne!(key(&a).await, key(&other_league).await);
+
+    // Both record one result: the same score keeps them together, another parts them.
+    let settle = |store: Arc<dyn MatchStore>, home_goals: u16| async move {
+        store
+            .record_result(NewResult::Fixture {
+                match_id: "3".into(),
+                home_goals,
+                away_goals: 0,
+            })
+            .await
+            .unwrap()
+            .data_version
+    };
+    let (store_c, c) = repo_over(league);
+    assert_eq!(settle(store_a, 1).await, 1);
+    assert_eq!(settle(store_b, 1).await, 1);
+    assert_eq!(settle(store_c, 2).await, 1);
+    assert_eq!(key(&a).await, key(&b).await);
+    assert_ne!(key(&a).await, key(&c).await);
+}
+
+/// A repository whose computation never finishes.
+#[derive(Debug)]
+struct Stalled;
+
+#[async_trait::async_trait]
+impl PredictionRepository for Stalled {
+    async fn calculate_predictions(
+        &self,
+        _match_id: &str,
+        _config: &ModelConfig,
+    ) -> Result<PredictionOutcome, RepositoryError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hard_timeout_surfaces_as_a_timeout() {
+    let s = setup(FakeBackend::new(), true);
+    let limit = std::time::Duration::from_millis(20);
+    let cached = CachedPredictionRepository::new(
+        Arc::new(Stalled),
+        s.store.clone(),
+        s.cached.cache().clone(),
+        KeyFactory::new("brain", 1).unwrap(),
+        EntryOptions::new().hard_timeout(limit),
+    );
+    let err = cached
+        .calculate_predictions("2", &ModelConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RepositoryError::Timeout(l) if l == limit),
+        "{err}"
+    );
+}

@@ -79,6 +79,14 @@ impl From<RepositoryError> for ApiError {
             RepositoryError::UnknownMatch(id) => ApiError::unknown_match(&id),
             RepositoryError::InvalidConfig(p) => p.into(),
             RepositoryError::Store(s) => s.into(),
+            RepositoryError::Timeout(_) => {
+                tracing::warn!(error = %e, "prediction timed out");
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "prediction_timeout",
+                    e.to_string(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "prediction failed");
                 ApiError::new(
@@ -121,5 +129,25 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_compute_timeout_is_a_504_with_its_own_code() {
+        let err = ApiError::from(RepositoryError::Timeout(Duration::from_secs(2)));
+        assert_eq!(err.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(err.code, "prediction_timeout");
+        assert!(err.message.contains("2s"), "{}", err.message);
+        let other = ApiError::from(RepositoryError::Task("boom".into()));
+        assert_eq!(
+            (other.status, other.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "prediction_failed")
+        );
     }
 }
