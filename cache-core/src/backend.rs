@@ -30,6 +30,17 @@ pub struct ObjectPayload {
 }
 
 impl Payload {
+    /// Whether `self` is the very entry `other` is: the same bytes, or the same object
+    /// allocation. This is the write identity conditional writes compare: every envelope the
+    /// cache writes carries a random write id, so two writes never encode to the same bytes.
+    pub fn same_entry(&self, other: &Payload) -> bool {
+        match (self, other) {
+            (Payload::Bytes(a), Payload::Bytes(b)) => a == b,
+            (Payload::Object(a), Payload::Object(b)) => Arc::ptr_eq(&a.value, &b.value),
+            _ => false,
+        }
+    }
+
     /// Size in bytes (encoded size for objects).
     pub fn size(&self) -> usize {
         match self {
@@ -77,6 +88,33 @@ pub enum LockOutcome {
     Unsupported,
 }
 
+/// Writes that apply only if the stored entry is still the one the caller read or wrote.
+///
+/// The cache uses them for the writes that must never clobber someone else's: keeping the last
+/// good value a little longer after a failed compute (fail-safe), and undoing its own write when
+/// the key was invalidated while that write was in flight. A backend that cannot offer them
+/// atomically returns `None` from [`CacheBackend::conditional`]; the cache then neither extends
+/// nor undoes.
+///
+/// Contract (checked by `cache_core::testing::conformance::conditional_writes`): each method is
+/// atomic with respect to every other write of the key; "still the one" is
+/// [`Payload::same_entry`]; an absent or expired key never matches.
+#[async_trait]
+pub trait ConditionalWrites: Send + Sync {
+    /// Stores `payload` for `lifetime` only if the entry under `key` is still `expected`;
+    /// returns whether it did.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Payload,
+        payload: Payload,
+        lifetime: Duration,
+    ) -> Result<bool>;
+
+    /// Removes `key` only if its entry is still `expected`; returns whether it did.
+    async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool>;
+}
+
 /// The storage port of smartcache: an async, object-safe key-value store with lifetimes.
 ///
 /// Implementations are adapters (Redis, moka, a fake); decorators may wrap any of them. Every
@@ -99,6 +137,33 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
     /// measurable share of a Redis round trip under load.
     fn bounds_own_latency(&self) -> bool {
         false
+    }
+
+    /// The longest physical lifetime this backend can keep an entry for; longer lifetimes are
+    /// clamped by the cache (which then shortens the grace period, never the TTL). The default
+    /// is Redis's own bound: `PX` in milliseconds must fit an `i64` once added to the clock.
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_millis(i64::MAX as u64 / 4)
+    }
+
+    /// The failure domain of `key`: keys in different domains fail independently (the shards of
+    /// a cluster). The cache keeps one circuit breaker per domain, so a dead primary does not
+    /// take the cache away from keys on healthy ones. Default: one domain.
+    fn failure_domain(&self, _key: &str) -> u64 {
+        0
+    }
+
+    /// A counter that moves each time the backend (re)establishes its connection. When it
+    /// moves while a circuit breaker is open, the cache probes at once instead of waiting for
+    /// the cooldown, so hits resume as soon as the store is back. Default: never moves.
+    fn connection_epoch(&self) -> u64 {
+        0
+    }
+
+    /// Compare-and-set / compare-and-delete on the stored entry, when this backend offers them
+    /// atomically (see [`ConditionalWrites`]).
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        None
     }
 
     /// Reads a key with its remaining physical lifetime; `Ok(None)` when absent or expired.
@@ -146,17 +211,18 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
     /// Waits until `key` is written by the lock holder, or `timeout` passes; returns the entry
     /// if it appeared. The default polls with a bounded backoff; Redis may use pub/sub.
     async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A user-supplied wait may be `Duration::MAX`: no instant arithmetic that can overflow.
+        let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
             if let Some(entry) = self.get(key).await? {
                 return Ok(Some(entry));
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let waited = started.elapsed();
+            if waited >= timeout {
                 return Ok(None);
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+            tokio::time::sleep(pause.min(timeout - waited)).await;
             pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
@@ -190,6 +256,18 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     }
     fn bounds_own_latency(&self) -> bool {
         (**self).bounds_own_latency()
+    }
+    fn max_lifetime(&self) -> Duration {
+        (**self).max_lifetime()
+    }
+    fn failure_domain(&self, key: &str) -> u64 {
+        (**self).failure_domain(key)
+    }
+    fn connection_epoch(&self) -> u64 {
+        (**self).connection_epoch()
+    }
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        (**self).conditional()
     }
     forward! {
         get(key: &'a str) -> Option<StoredEntry>;

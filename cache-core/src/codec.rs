@@ -90,16 +90,25 @@ mod tests {
     use std::time::Duration;
 
     fn arb_envelope() -> impl Strategy<Value = Envelope<String>> {
-        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), ".*").prop_map(
-            |(ttl_ms, grace_ms, delta_us, stored_at_ms, value)| Envelope {
-                version: ENVELOPE_VERSION,
-                ttl_ms,
-                grace_ms,
-                delta_us,
-                stored_at_ms,
-                value,
-            },
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            ".*",
         )
+            .prop_map(
+                |(ttl_ms, grace_ms, delta_us, stored_at_ms, id, value)| Envelope {
+                    version: ENVELOPE_VERSION,
+                    ttl_ms,
+                    grace_ms,
+                    delta_us,
+                    stored_at_ms,
+                    id,
+                    value,
+                },
+            )
     }
 
     proptest! {

@@ -1,7 +1,7 @@
 //! The versioned entry envelope: a value and the metadata the refresh policy needs.
 //!
 //! Under the default JSON codec an entry reads well in `redis-cli`:
-//! `{"v":1,"ttl_ms":60000,"grace_ms":30000,"delta_us":152000,"stored_at_ms":1764000000000,"value":…}`.
+//! `{"v":1,"ttl_ms":60000,"grace_ms":30000,"delta_us":152000,"stored_at_ms":1764000000000,"id":9071…,"value":…}`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +25,12 @@ pub struct Envelope<T> {
     /// Writer's wall-clock time in Unix milliseconds. Diagnostics only: freshness decisions use
     /// the backend's clock, never this field.
     pub stored_at_ms: u64,
+    /// Write identity: random per write, so no two writes encode to the same bytes and a
+    /// conditional write can tell "the entry I read" from a newer one
+    /// ([`Payload::same_entry`](crate::Payload::same_entry)). Entries written before it
+    /// existed read as 0.
+    #[serde(default)]
+    pub id: u64,
     /// The cached value.
     pub value: T,
 }
@@ -38,6 +44,7 @@ impl<T> Envelope<T> {
             grace_ms: duration_ms(grace),
             delta_us: u64::try_from(delta.as_micros()).unwrap_or(u64::MAX),
             stored_at_ms: unix_ms_now(),
+            id: rand::random(),
             value,
         }
     }

@@ -69,7 +69,9 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{CacheBackend, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry};
+pub use backend::{
+    CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
+};
 pub use breaker::BreakerState;
 pub use cache::{Health, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
