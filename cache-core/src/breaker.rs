@@ -1,7 +1,7 @@
 //! Circuit breaker: stop paying timeouts while the store is down, probe, close on recovery.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -42,6 +42,9 @@ pub(crate) struct CircuitBreaker {
     failures: AtomicU32,
     /// When the breaker opened or the last probe started.
     since: Mutex<Instant>,
+    /// The backend's connection epoch when the breaker last opened: when it moves (the
+    /// backend reconnected), a probe goes at once instead of after the cooldown.
+    opened_at_epoch: AtomicU64,
     threshold: u32,
     cooldown: Duration,
 }
@@ -52,6 +55,7 @@ impl CircuitBreaker {
             state: AtomicU8::new(CLOSED),
             failures: AtomicU32::new(0),
             since: Mutex::new(Instant::now()),
+            opened_at_epoch: AtomicU64::new(0),
             threshold: threshold.max(1),
             cooldown,
         }
@@ -65,15 +69,18 @@ impl CircuitBreaker {
         }
     }
 
-    /// Whether a backend call may go ahead now. After the cooldown exactly one caller gets
-    /// through as the probe; a probe that never reports (its caller was dropped) is replaced
-    /// after another cooldown.
-    pub(crate) fn allow(&self) -> bool {
+    /// Whether a backend call may go ahead now. After the cooldown — or as soon as the
+    /// backend's `connection_epoch` moved (it reconnected) — exactly one caller gets through as
+    /// the probe; a probe that never reports (its caller was dropped) is replaced after another
+    /// cooldown.
+    pub(crate) fn allow(&self, connection_epoch: impl FnOnce() -> u64) -> bool {
         if self.state.load(Ordering::Acquire) == CLOSED {
             return true;
         }
         let mut since = self.since.lock().unwrap_or_else(|p| p.into_inner());
-        if since.elapsed() < self.cooldown {
+        let epoch = connection_epoch();
+        let reconnected = epoch != self.opened_at_epoch.swap(epoch, Ordering::AcqRel);
+        if since.elapsed() < self.cooldown && !reconnected {
             return false;
         }
         *since = Instant::now();
@@ -86,7 +93,10 @@ impl CircuitBreaker {
     pub(crate) fn on_success(&self) {
         // Loads first: the healthy path writes nothing, so concurrent hits share the cache line.
         if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Relaxed);
+            let failures = self.failures.swap(0, Ordering::Relaxed);
+            if failures != 0 {
+                tracing::info!(failures, "cache backend answers again");
+            }
         }
         if self.state.load(Ordering::Acquire) != CLOSED
             && self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED
@@ -95,15 +105,60 @@ impl CircuitBreaker {
         }
     }
 
-    pub(crate) fn on_failure(&self) {
+    /// Records a failure seen while the backend's connection epoch was `connection_epoch`;
+    /// returns how many failures in a row this makes (1: a fault starts).
+    pub(crate) fn on_failure(&self, connection_epoch: u64) -> u32 {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let state = self.state.load(Ordering::Acquire);
         if state == HALF_OPEN || (state == CLOSED && failures >= self.threshold) {
             *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            self.opened_at_epoch
+                .store(connection_epoch, Ordering::Release);
             if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
                 tracing::warn!(failures, cooldown = ?self.cooldown, "cache circuit breaker open: backend calls suspended");
             }
         }
+        failures
+    }
+}
+
+/// How many breakers a cache keeps. Failure domains (cluster shards) map onto them by hash;
+/// two shards that share a breaker only fail together, which is the old global behaviour.
+const DOMAINS: usize = 16;
+
+/// One [`CircuitBreaker`] per failure domain of the backend
+/// ([`CacheBackend::failure_domain`](crate::CacheBackend::failure_domain)): a dead primary
+/// opens its own breaker, and keys on healthy primaries keep being served.
+#[derive(Debug)]
+pub(crate) struct Breakers {
+    domains: Box<[CircuitBreaker]>,
+}
+
+impl Breakers {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
+        Breakers {
+            domains: (0..DOMAINS)
+                .map(|_| CircuitBreaker::new(threshold, cooldown))
+                .collect(),
+        }
+    }
+
+    /// The breaker of failure domain `domain`.
+    pub(crate) fn of(&self, domain: u64) -> &CircuitBreaker {
+        &self.domains[(domain % DOMAINS as u64) as usize]
+    }
+
+    /// The most severe state of any domain (open beats half-open beats closed).
+    pub(crate) fn state(&self) -> BreakerState {
+        self.domains
+            .iter()
+            .map(CircuitBreaker::state)
+            .max_by_key(|s| match s {
+                BreakerState::Closed => 0,
+                BreakerState::HalfOpen => 1,
+                BreakerState::Open => 2,
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -114,37 +169,58 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn opens_probes_and_closes() {
         let b = CircuitBreaker::new(3, Duration::from_secs(5));
+        let epoch = || 0;
         for _ in 0..2 {
-            b.on_failure();
+            b.on_failure(0);
         }
         assert_eq!(b.state(), BreakerState::Closed);
-        b.on_failure();
+        b.on_failure(0);
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.allow());
+        assert!(!b.allow(epoch));
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(b.allow(), "one probe after the cooldown");
-        assert!(!b.allow(), "only one probe at a time");
+        assert!(b.allow(epoch), "one probe after the cooldown");
+        assert!(!b.allow(epoch), "only one probe at a time");
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        b.on_failure();
+        b.on_failure(0);
         assert_eq!(b.state(), BreakerState::Open, "failed probe reopens");
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(b.allow());
+        assert!(b.allow(epoch));
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.allow());
+        assert!(b.allow(epoch));
     }
 
     #[tokio::test(start_paused = true)]
     async fn lost_probe_is_replaced_after_a_cooldown() {
         let b = CircuitBreaker::new(1, Duration::from_secs(1));
-        b.on_failure();
+        b.on_failure(0);
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(b.allow());
-        assert!(!b.allow());
+        assert!(b.allow(|| 0));
+        assert!(!b.allow(|| 0));
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(
-            b.allow(),
+            b.allow(|| 0),
             "a probe whose caller vanished must not wedge the breaker"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnect_probes_at_once() {
+        let b = CircuitBreaker::new(1, Duration::from_secs(5));
+        b.on_failure(7);
+        assert!(!b.allow(|| 7), "same connection: wait for the cooldown");
+        assert!(b.allow(|| 8), "the backend reconnected: probe now");
+        assert!(!b.allow(|| 8), "one probe per reconnect");
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn domains_fail_independently() {
+        let b = Breakers::new(1, Duration::from_secs(5));
+        b.of(3).on_failure(0);
+        assert!(!b.of(3).allow(|| 0));
+        assert!(b.of(4).allow(|| 0), "another shard keeps going");
+        assert_eq!(b.state(), BreakerState::Open);
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{CacheError, Result};
 /// | `CACHE_XFETCH_BETA` | `xfetch_beta` | `1.0` |
 /// | `CACHE_OP_TIMEOUT` | `op_timeout` | `250ms` |
 /// | `CACHE_SOFT_TIMEOUT` | `soft_timeout` | none |
-/// | `CACHE_HARD_TIMEOUT` | `hard_timeout` | none |
+/// | `CACHE_HARD_TIMEOUT` | `hard_timeout` | `60s` |
 /// | `CACHE_FAIL_SAFE` | `fail_safe` | `true` |
 /// | `CACHE_FAIL_SAFE_TTL` | `fail_safe_ttl` | `30s` |
 /// | `CACHE_STALE_WHILE_REVALIDATE` | `stale_while_revalidate` | `true` |
@@ -48,7 +48,9 @@ pub struct CacheConfig {
     /// With a stale value at hand, wait this long for a compute before serving the stale value
     /// (the compute goes on in the background).
     pub soft_timeout: Option<Duration>,
-    /// Abort a compute after this long.
+    /// Abort a compute after this long; each caller also stops waiting after its own hard
+    /// timeout. Default 60 s, so a compute that never ends cannot hold its key forever; `None`
+    /// lifts the limit (then such a compute blocks its key until it ends).
     pub hard_timeout: Option<Duration>,
     /// Serve the last good value when a compute fails.
     pub fail_safe: bool,
@@ -79,7 +81,7 @@ impl Default for CacheConfig {
             xfetch_beta: 1.0,
             op_timeout: Duration::from_millis(250),
             soft_timeout: None,
-            hard_timeout: None,
+            hard_timeout: Some(Duration::from_secs(60)),
             fail_safe: true,
             fail_safe_ttl: Duration::from_secs(30),
             stale_while_revalidate: true,

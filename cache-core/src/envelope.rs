@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::time_model::EntryTiming;
+
 /// The envelope format this build writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -36,13 +38,18 @@ pub struct Envelope<T> {
 }
 
 impl<T> Envelope<T> {
-    /// A new envelope stamped with the current wall-clock time.
+    /// A new envelope stamped with the current wall-clock time and a fresh write id.
     pub fn new(value: T, ttl: Duration, grace: Duration, delta: Duration) -> Self {
+        Self::with_timing(value, EntryTiming { ttl, grace, delta })
+    }
+
+    /// A new envelope with the timing [`EntryTiming::fitted`] planned for its store.
+    pub fn with_timing(value: T, timing: EntryTiming) -> Self {
         Envelope {
             version: ENVELOPE_VERSION,
-            ttl_ms: duration_ms(ttl),
-            grace_ms: duration_ms(grace),
-            delta_us: u64::try_from(delta.as_micros()).unwrap_or(u64::MAX),
+            ttl_ms: duration_ms(timing.ttl),
+            grace_ms: duration_ms(timing.grace),
+            delta_us: u64::try_from(timing.delta.as_micros()).unwrap_or(u64::MAX),
             stored_at_ms: unix_ms_now(),
             id: rand::random(),
             value,
@@ -60,24 +67,11 @@ impl<T> Envelope<T> {
 
     /// The physical lifetime a backend must keep this entry: `ttl + grace`.
     pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.ttl_ms.saturating_add(self.grace_ms))
+        self.timing().physical()
     }
 }
 
-/// Timing metadata of an entry: what a [`RefreshPolicy`](crate::policy::RefreshPolicy) decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryTiming {
-    /// Logical lifetime.
-    pub ttl: Duration,
-    /// Stale-serving period after the TTL.
-    pub grace: Duration,
-    /// Measured recompute time Δ.
-    pub delta: Duration,
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::time_model::millis as duration_ms;
 
 fn unix_ms_now() -> u64 {
     SystemTime::now()

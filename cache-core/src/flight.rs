@@ -42,10 +42,6 @@ struct Entry {
 pub(crate) struct Flights {
     map: Mutex<HashMap<String, Entry>>,
     next_id: std::sync::atomic::AtomicU64,
-    /// Bumped by every invalidation (before and after its backend operation), so that work
-    /// started from a read taken before an invalidation can tell, even when no flight of the key
-    /// existed to be marked (see [`Flights::invalidated_since`]).
-    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Flights {
@@ -121,7 +117,6 @@ impl Flights {
     /// that may have been computed from the data just invalidated. (The leader keeps its sender:
     /// its waiters still get the result; its `Drop` only removes an entry with its own id.)
     pub(crate) fn invalidate(&self, affected: impl Fn(&str) -> bool) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.lock().retain(|key, entry| {
             let hit = affected(key);
             if hit {
@@ -129,21 +124,6 @@ impl Flights {
             }
             !hit
         });
-    }
-
-    /// The invalidation epoch; take it before a backend read.
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Called once the backend has applied an invalidation (its write landed or failed).
-    pub(crate) fn invalidation_done(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Whether any invalidation (of any key: conservative) started or ended since `epoch`.
-    pub(crate) fn invalidated_since(&self, epoch: u64) -> bool {
-        self.epoch() != epoch
     }
 
     #[cfg(test)]
@@ -196,13 +176,39 @@ impl<T: Clone> Waiter<T> {
         }
     }
 
-    /// Waits at most `limit`; `None` when it elapsed.
-    pub(crate) async fn wait_at_most(self, limit: Option<Duration>) -> Option<FlightResult<T>> {
-        match limit {
-            Some(limit) => tokio::time::timeout(limit, self.wait()).await.ok(),
-            None => Some(self.wait().await),
+    /// Waits for the result within this caller's own limits: `soft` (then the caller serves
+    /// what it has and the flight goes on) and `hard` (then the caller gives up). Each caller
+    /// brings its own: a flight led by a caller with looser limits never holds a stricter one.
+    pub(crate) async fn wait_within(
+        self,
+        soft: Option<Duration>,
+        hard: Option<Duration>,
+    ) -> Waited<T> {
+        let wait = self.wait();
+        tokio::pin!(wait);
+        let hard = hard.unwrap_or(Duration::MAX);
+        if let Some(soft) = soft.filter(|soft| *soft < hard) {
+            // `timeout` saturates: no overflow for any user-supplied duration.
+            return match tokio::time::timeout(soft, &mut wait).await {
+                Ok(result) => Waited::Done(result),
+                Err(_) => Waited::SoftTimeout,
+            };
+        }
+        match tokio::time::timeout(hard, wait).await {
+            Ok(result) => Waited::Done(result),
+            Err(_) => Waited::HardTimeout(hard),
         }
     }
+}
+
+/// How a caller's wait on a flight ended.
+pub(crate) enum Waited<T> {
+    /// The flight published.
+    Done(FlightResult<T>),
+    /// The caller's soft timeout passed first.
+    SoftTimeout,
+    /// The caller's hard timeout passed first.
+    HardTimeout(Duration),
 }
 
 #[cfg(test)]

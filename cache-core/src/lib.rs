@@ -68,6 +68,7 @@ pub mod policy;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time_model;
 
 pub use backend::{
     CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
@@ -81,3 +82,4 @@ pub use error::{BoxError, CacheError, Result, SharedError};
 pub use options::{Cached, EntryOptions, Lookup, Source};
 pub use policy::{Freshness, PlainTtl, RefreshAhead, RefreshPolicy, XFetch};
 pub use stats::StatsSnapshot;
+pub use time_model::Phase;

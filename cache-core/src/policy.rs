@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::{Rng, RngCore};
 
-use crate::envelope::EntryTiming;
+use crate::time_model::{EntryTiming, Phase};
 
 /// What to do with an entry found in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,8 @@ pub enum Freshness {
 /// Decides how fresh an entry is. Small and object-safe, like `tower`'s policies.
 ///
 /// Implementors write [`refresh_early`](Self::refresh_early); [`decide`](Self::decide) applies the
-/// time model shared by every policy: logical remaining time `r = physical_remaining - grace`,
-/// read from the backend's clock.
+/// time model shared by every policy ([`crate::time_model`]): logical remaining time
+/// `r = physical_remaining - grace`, read from the backend's clock.
 pub trait RefreshPolicy: Send + Sync + Debug + 'static {
     /// Whether an entry that is still fresh, with logical remaining time `remaining` (> 0),
     /// should be refreshed now.
@@ -43,19 +43,13 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
         physical_remaining: Option<Duration>,
         rng: &mut dyn RngCore,
     ) -> Freshness {
-        let Some(physical) = physical_remaining else {
-            return Freshness::Fresh;
-        };
-        if physical > timing.grace {
-            if self.refresh_early(timing, physical - timing.grace, rng) {
+        match timing.phase(physical_remaining) {
+            Phase::Fresh(Some(remaining)) if self.refresh_early(timing, remaining, rng) => {
                 Freshness::RefreshEarly
-            } else {
-                Freshness::Fresh
             }
-        } else if physical > Duration::ZERO {
-            Freshness::Stale
-        } else {
-            Freshness::Expired
+            Phase::Fresh(_) => Freshness::Fresh,
+            Phase::Stale => Freshness::Stale,
+            Phase::Expired => Freshness::Expired,
         }
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::{
-    CacheBackend, CacheError, LockOutcome, Payload, PayloadKind, Result, StoredEntry,
+    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, PayloadKind, Result,
+    StoredEntry,
 };
 use tokio::sync::Notify;
 
@@ -27,9 +28,12 @@ pub struct FakeBackend {
 struct Shared {
     encode_values: bool,
     locks: bool,
+    conditional: bool,
     state: Mutex<State>,
     /// Woken on every write, for [`CacheBackend::wait_for_value`].
     written: Notify,
+    /// [`CacheBackend::connection_epoch`]: moved by [`FakeBackend::reconnect`].
+    connection_epoch: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +48,7 @@ struct State {
 pub struct FakeBackendBuilder {
     encode_values: bool,
     locks: bool,
+    conditional: bool,
 }
 
 impl FakeBackendBuilder {
@@ -63,14 +68,24 @@ impl FakeBackendBuilder {
         self
     }
 
+    /// Whether the backend offers [`ConditionalWrites`] (compare-and-set/delete). When false,
+    /// [`CacheBackend::conditional`] is `None`, like a store that cannot do them atomically.
+    /// Default: true.
+    pub fn conditional(mut self, on: bool) -> Self {
+        self.conditional = on;
+        self
+    }
+
     /// Builds the backend.
     pub fn build(self) -> FakeBackend {
         FakeBackend {
             shared: Arc::new(Shared {
                 encode_values: self.encode_values,
                 locks: self.locks,
+                conditional: self.conditional,
                 state: Mutex::new(State::default()),
                 written: Notify::new(),
+                connection_epoch: Default::default(),
             }),
         }
     }
@@ -93,6 +108,7 @@ impl FakeBackend {
         FakeBackendBuilder {
             encode_values: false,
             locks: true,
+            conditional: true,
         }
     }
 
@@ -118,15 +134,35 @@ impl FakeBackend {
         self.state().faults.fail_always = on;
     }
 
-    /// Adds `latency` (on tokio's clock) to every operation, failing ones included.
+    /// Adds `latency` (on tokio's clock) to every operation before it reaches the store,
+    /// failing ones included.
     pub fn set_latency(&self, latency: Duration) {
         self.state().faults.latency = latency;
+    }
+
+    /// Adds `latency` to every reply: the operation has applied at the store, and its caller
+    /// learns it this much later (a write in flight, a read whose answer is already old).
+    pub fn set_reply_latency(&self, latency: Duration) {
+        self.state().faults.reply_latency = latency;
+    }
+
+    /// Holds back the reply of the next operation of `kind` by `delay`, after it applied.
+    pub fn delay_next_reply(&self, kind: OpKind, delay: Duration) {
+        self.state().faults.reply_delays.push((kind, delay));
     }
 
     /// The error injected faults return. Default: [`CacheError::Unavailable`] with backend
     /// `fake`, which counts as a backend failure.
     pub fn set_injected_error(&self, error: CacheError) {
         self.state().faults.error = error;
+    }
+
+    /// Plays a reconnection: [`CacheBackend::connection_epoch`] moves, as a real client's does
+    /// when its connection to the store is established again.
+    pub fn reconnect(&self) {
+        self.shared
+            .connection_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Disarms every fault: no failures, no latency, the default error.
@@ -191,8 +227,15 @@ impl FakeBackend {
 
     // ---- the operation pipeline ----
 
-    /// Logs a call, applies latency, and fails it if a fault is armed.
-    async fn begin(&self, kind: OpKind, keys: &[&str]) -> Result<()> {
+    /// The life of one call: logged; the request latency; failed if a fault is armed;
+    /// `apply` runs on the store; then the reply latency. Like a network store, an operation
+    /// that applied may be answered late.
+    async fn run<R>(
+        &self,
+        kind: OpKind,
+        keys: &[&str],
+        apply: impl FnOnce(&mut State) -> Result<R>,
+    ) -> Result<R> {
         let (fault, latency) = {
             let mut state = self.state();
             let fault = state.faults.take();
@@ -202,10 +245,23 @@ impl FakeBackend {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        match fault {
-            Some(error) => Err(error),
-            None => Ok(()),
+        if let Some(error) = fault {
+            return Err(error);
         }
+        let (result, reply_delay) = {
+            let mut state = self.state();
+            let result = apply(&mut state);
+            (result, state.faults.reply_delay(kind))
+        };
+        if !reply_delay.is_zero() {
+            tokio::time::sleep(reply_delay).await;
+        }
+        result
+    }
+
+    /// Like Redis (whose adapter clamps `PX`), no lifetime beyond [`CacheBackend::max_lifetime`].
+    fn clamp(&self, lifetime: Duration) -> Duration {
+        lifetime.min(self.max_lifetime())
     }
 
     fn check_payload(&self, payload: &Payload) -> Result<()> {
@@ -223,6 +279,7 @@ impl fmt::Debug for FakeBackend {
         f.debug_struct("FakeBackend")
             .field("encode_values", &self.shared.encode_values)
             .field("locks", &self.shared.locks)
+            .field("conditional", &self.shared.conditional)
             .field("entries", &self.len())
             .finish()
     }
@@ -242,76 +299,96 @@ impl CacheBackend for FakeBackend {
         }
     }
 
+    fn connection_epoch(&self) -> u64 {
+        self.shared
+            .connection_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        self.shared
+            .conditional
+            .then_some(self as &dyn ConditionalWrites)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        self.begin(OpKind::Get, &[key]).await?;
-        Ok(self.state().store.get(key))
+        self.run(OpKind::Get, &[key], |state| Ok(state.store.get(key)))
+            .await
     }
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
-        self.begin(OpKind::Set, &[key]).await?;
         self.check_payload(&payload)?;
-        self.state().store.set(key, payload, lifetime);
-        self.shared.written.notify_waiters();
-        Ok(())
+        let lifetime = self.clamp(lifetime);
+        self.run(OpKind::Set, &[key], |state| {
+            state.store.set(key, payload, lifetime);
+            self.shared.written.notify_waiters();
+            Ok(())
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        self.begin(OpKind::Delete, &[key]).await?;
-        Ok(self.state().store.delete(key))
+        self.run(OpKind::Delete, &[key], |state| Ok(state.store.delete(key)))
+            .await
     }
 
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.begin(OpKind::InvalidatePattern, &[pattern]).await?;
-        Ok(self.state().store.invalidate_pattern(pattern))
+        self.run(OpKind::InvalidatePattern, &[pattern], |state| {
+            Ok(state.store.invalidate_pattern(pattern))
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.begin(OpKind::Ping, &[]).await
+        self.run(OpKind::Ping, &[], |_| Ok(())).await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
-        self.begin(OpKind::GetMany, keys).await?;
-        let mut state = self.state();
-        Ok(keys.iter().map(|key| state.store.get(key)).collect())
+        self.run(OpKind::GetMany, keys, |state| {
+            Ok(keys.iter().map(|key| state.store.get(key)).collect())
+        })
+        .await
     }
 
     async fn set_many(&self, entries: &[(&str, Payload, Duration)]) -> Result<()> {
         let keys: Vec<&str> = entries.iter().map(|(key, _, _)| *key).collect();
-        self.begin(OpKind::SetMany, &keys).await?;
         for (_, payload, _) in entries {
             self.check_payload(payload)?;
         }
-        {
-            let mut state = self.state();
+        self.run(OpKind::SetMany, &keys, |state| {
             for (key, payload, lifetime) in entries {
-                state.store.set(key, payload.clone(), *lifetime);
+                state.store.set(key, payload.clone(), self.clamp(*lifetime));
             }
-        }
-        self.shared.written.notify_waiters();
-        Ok(())
+            self.shared.written.notify_waiters();
+            Ok(())
+        })
+        .await
     }
 
     async fn try_lock(&self, key: &str, token: &str, lifetime: Duration) -> Result<LockOutcome> {
-        self.begin(OpKind::TryLock, &[key]).await?;
-        if !self.shared.locks {
-            return Ok(LockOutcome::Unsupported);
-        }
-        if self.state().store.try_lock(key, token, lifetime) {
-            Ok(LockOutcome::Acquired)
-        } else {
-            Ok(LockOutcome::Held)
-        }
+        self.run(OpKind::TryLock, &[key], |state| {
+            Ok(if !self.shared.locks {
+                LockOutcome::Unsupported
+            } else if state.store.try_lock(key, token, lifetime) {
+                LockOutcome::Acquired
+            } else {
+                LockOutcome::Held
+            })
+        })
+        .await
     }
 
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        self.begin(OpKind::Unlock, &[key]).await?;
-        Ok(self.shared.locks && self.state().store.unlock(key, token))
+        self.run(OpKind::Unlock, &[key], |state| {
+            Ok(self.shared.locks && state.store.unlock(key, token))
+        })
+        .await
     }
 
     /// Waits on a notification of every write instead of polling, so the wait logs one
     /// operation and wakes at the exact (virtual) instant the value is written.
     async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
-        self.begin(OpKind::WaitForValue, &[key]).await?;
+        self.run(OpKind::WaitForValue, &[key], |_| Ok(())).await?;
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         loop {
             // Register for the next write before looking, so a write in between is not missed.
@@ -329,5 +406,36 @@ impl CacheBackend for FakeBackend {
                 None => written.await,
             }
         }
+    }
+}
+
+#[async_trait]
+impl ConditionalWrites for FakeBackend {
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Payload,
+        payload: Payload,
+        lifetime: Duration,
+    ) -> Result<bool> {
+        self.check_payload(&payload)?;
+        let lifetime = self.clamp(lifetime);
+        self.run(OpKind::CompareAndSet, &[key], |state| {
+            let swapped = state
+                .store
+                .compare_and_set(key, expected, payload, lifetime);
+            if swapped {
+                self.shared.written.notify_waiters();
+            }
+            Ok(swapped)
+        })
+        .await
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool> {
+        self.run(OpKind::CompareAndDelete, &[key], |state| {
+            Ok(state.store.compare_and_delete(key, expected))
+        })
+        .await
     }
 }

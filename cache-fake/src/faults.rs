@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use cache_core::CacheError;
 
+use crate::ops::OpKind;
+
 /// The faults currently armed.
 #[derive(Debug)]
 pub(crate) struct Faults {
@@ -11,8 +13,12 @@ pub(crate) struct Faults {
     pub(crate) fail_next: u64,
     /// Every call fails while this is set.
     pub(crate) fail_always: bool,
-    /// Added to every call (on tokio's clock).
+    /// Added to every call before it reaches the store (on tokio's clock).
     pub(crate) latency: Duration,
+    /// Added to every call after the store applied it: the reply is in flight.
+    pub(crate) reply_latency: Duration,
+    /// One-shot reply delays: the next call of that kind waits this long after it applied.
+    pub(crate) reply_delays: Vec<(OpKind, Duration)>,
     /// What a failing call returns.
     pub(crate) error: CacheError,
 }
@@ -23,6 +29,8 @@ impl Default for Faults {
             fail_next: 0,
             fail_always: false,
             latency: Duration::ZERO,
+            reply_latency: Duration::ZERO,
+            reply_delays: Vec::new(),
             error: default_error(),
         }
     }
@@ -40,6 +48,17 @@ impl Faults {
             return Some(self.error.clone());
         }
         None
+    }
+}
+
+impl Faults {
+    /// How long the reply of a call of `kind` that just applied is held back.
+    pub(crate) fn reply_delay(&mut self, kind: OpKind) -> Duration {
+        let one_shot = match self.reply_delays.iter().position(|(k, _)| *k == kind) {
+            Some(i) => self.reply_delays.remove(i).1,
+            None => Duration::ZERO,
+        };
+        self.reply_latency.saturating_add(one_shot)
     }
 }
 

@@ -23,11 +23,15 @@ pub enum OpKind {
     Unlock,
     /// [`CacheBackend::wait_for_value`](cache_core::CacheBackend::wait_for_value).
     WaitForValue,
+    /// [`ConditionalWrites::compare_and_set`](cache_core::ConditionalWrites::compare_and_set).
+    CompareAndSet,
+    /// [`ConditionalWrites::compare_and_delete`](cache_core::ConditionalWrites::compare_and_delete).
+    CompareAndDelete,
 }
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 10] = [
+    pub const ALL: [OpKind; 12] = [
         OpKind::Get,
         OpKind::Set,
         OpKind::Delete,
@@ -38,6 +42,8 @@ impl OpKind {
         OpKind::TryLock,
         OpKind::Unlock,
         OpKind::WaitForValue,
+        OpKind::CompareAndSet,
+        OpKind::CompareAndDelete,
     ];
 
     fn index(self) -> usize {

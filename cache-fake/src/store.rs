@@ -43,8 +43,12 @@ pub(crate) struct Store {
     locks: HashMap<String, Lock>,
 }
 
+/// Redis keeps nothing for less than a millisecond (`PX` counts whole milliseconds, and a
+/// sub-millisecond `SET ... PX` is sent as 1 ms), so neither does the fake.
+const MIN_LIFETIME: Duration = Duration::from_millis(1);
+
 fn deadline_after(lifetime: Duration) -> Option<Instant> {
-    Instant::now().checked_add(lifetime)
+    Instant::now().checked_add(lifetime.max(MIN_LIFETIME))
 }
 
 impl Store {
@@ -66,6 +70,34 @@ impl Store {
             deadline: deadline_after(lifetime),
         };
         self.entries.insert(key.to_owned(), slot);
+    }
+
+    /// Replaces `key`'s entry only if the live entry is `expected` (the same write).
+    pub(crate) fn compare_and_set(
+        &mut self,
+        key: &str,
+        expected: &Payload,
+        payload: Payload,
+        lifetime: Duration,
+    ) -> bool {
+        let matches = self
+            .get(key)
+            .is_some_and(|e| e.payload.same_entry(expected));
+        if matches {
+            self.set(key, payload, lifetime);
+        }
+        matches
+    }
+
+    /// Removes `key` only if the live entry is `expected`.
+    pub(crate) fn compare_and_delete(&mut self, key: &str, expected: &Payload) -> bool {
+        let matches = self
+            .get(key)
+            .is_some_and(|e| e.payload.same_entry(expected));
+        if matches {
+            self.entries.remove(key);
+        }
+        matches
     }
 
     /// Removes `key`; true when it held a live entry.

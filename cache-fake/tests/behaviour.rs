@@ -91,14 +91,43 @@ async fn remaining_is_measured_on_virtual_time() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn unrepresentable_lifetime_never_expires() {
+async fn a_lifetime_beyond_the_cap_is_clamped_like_redis() {
     let fake = FakeBackend::new();
     fake.set("forever", bytes(b"v"), Duration::MAX)
         .await
         .unwrap();
     advance(3_600 * SEC).await;
     let entry = fake.get("forever").await.unwrap().expect("present");
-    assert_eq!(entry.remaining, None);
+    assert_eq!(
+        entry.remaining,
+        Some(fake.max_lifetime() - 3_600 * SEC),
+        "kept for max_lifetime, as Redis keeps a clamped PX"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_lives_less_than_a_millisecond() {
+    let fake = FakeBackend::new();
+    fake.set("k", bytes(b"v"), Duration::from_micros(10))
+        .await
+        .unwrap();
+    advance(Duration::from_micros(500)).await;
+    assert!(fake.get("k").await.unwrap().is_some(), "kept for 1 ms");
+    advance(Duration::from_micros(500)).await;
+    assert!(fake.get("k").await.unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_can_arrive_after_the_operation_applied() {
+    let fake = FakeBackend::new();
+    fake.delay_next_reply(OpKind::Set, SEC);
+    let writer = fake.clone();
+    let write = tokio::spawn(async move { writer.set("k", bytes(b"v"), 60 * SEC).await });
+    tokio::task::yield_now().await;
+    assert!(fake.peek("k").is_some(), "applied at once");
+    assert!(!write.is_finished(), "answered later");
+    advance(SEC).await;
+    write.await.unwrap().unwrap();
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cache_core::{CacheBackend, Payload, PayloadKind, Result, StoredEntry};
+use cache_core::{
+    CacheBackend, CacheError, ConditionalWrites, Payload, PayloadKind, Result, StoredEntry,
+};
+use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache;
 
 use crate::entry::{DeadlineExpiry, Stored, weigh};
@@ -189,23 +192,75 @@ impl CacheBackend for MemoryBackend {
             .is_some_and(|stored| stored.is_live(Instant::now())))
     }
 
+    /// Scans every entry: on a blocking thread, so a large cache never stalls an async worker.
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        let matching: Vec<Arc<String>> = self
-            .cache
-            .iter()
-            .filter(|(key, _)| cache_core::glob::matches(pattern, key))
-            .map(|(key, _)| key)
-            .collect();
-        let mut removed = 0;
-        for key in matching {
-            if let Some(stored) = self.cache.remove(key.as_str()) {
-                removed += u64::from(stored.is_live(Instant::now()));
-            }
-        }
-        Ok(removed)
+        let (cache, pattern) = (self.cache.clone(), pattern.to_owned());
+        tokio::task::spawn_blocking(move || remove_matching(&cache, &pattern))
+            .await
+            .map_err(|err| CacheError::unavailable("memory", err))
+    }
+
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        Some(self)
     }
 
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+}
+
+fn remove_matching(cache: &Cache<String, Stored>, pattern: &str) -> u64 {
+    let matching: Vec<Arc<String>> = cache
+        .iter()
+        .filter(|(key, _)| cache_core::glob::matches(pattern, key))
+        .map(|(key, _)| key)
+        .collect();
+    let mut removed = 0;
+    for key in matching {
+        if let Some(stored) = cache.remove(key.as_str()) {
+            removed += u64::from(stored.is_live(Instant::now()));
+        }
+    }
+    removed
+}
+
+/// moka's `and_compute_with` runs the comparison and the write under the entry's lock, so both
+/// are atomic with respect to every other write of the key.
+#[async_trait]
+impl ConditionalWrites for MemoryBackend {
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Payload,
+        payload: Payload,
+        lifetime: Duration,
+    ) -> Result<bool> {
+        let now = Instant::now();
+        let result = self
+            .cache
+            .entry_by_ref(key)
+            .and_compute_with(|current| match current {
+                Some(entry) if is_expected(entry.value(), expected, now) => {
+                    Op::Put(Stored::new(payload, lifetime))
+                }
+                _ => Op::Nop,
+            });
+        Ok(matches!(result, CompResult::ReplacedWith(_)))
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool> {
+        let now = Instant::now();
+        let result = self
+            .cache
+            .entry_by_ref(key)
+            .and_compute_with(|current| match current {
+                Some(entry) if is_expected(entry.value(), expected, now) => Op::Remove,
+                _ => Op::Nop,
+            });
+        Ok(matches!(result, CompResult::Removed(_)))
+    }
+}
+
+fn is_expected(stored: &Stored, expected: &Payload, now: Instant) -> bool {
+    stored.is_live(now) && stored.payload.same_entry(expected)
 }

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 
 use super::{Inner, RngSource, SmartCache};
 use crate::backend::CacheBackend;
-use crate::breaker::CircuitBreaker;
+use crate::breaker::Breakers;
 use crate::codec::Codec;
 use crate::config::CacheConfig;
 use crate::policy::{RefreshPolicy, XFetch};
@@ -109,10 +109,11 @@ impl<C: Codec> SmartCacheBuilder<C> {
             inner: Arc::new(Inner {
                 payload_kind: self.backend.payload_kind(),
                 bounds_own_latency: self.backend.bounds_own_latency(),
+                max_lifetime: self.backend.max_lifetime(),
                 backend: self.backend,
                 policy,
                 codec: self.codec,
-                breaker: CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown),
+                breakers: Breakers::new(config.breaker_threshold, config.breaker_cooldown),
                 config,
                 stats: Default::default(),
                 flights: Default::default(),

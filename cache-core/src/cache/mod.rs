@@ -1,9 +1,9 @@
 //! `SmartCache`: the use cases (get, set, delete, invalidate, ping, get_or_compute).
 
 mod builder;
+mod gateway;
+mod leader;
 mod read_path;
-mod refresh;
-mod store;
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{CacheBackend, PayloadKind};
-use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::breaker::{BreakerState, Breakers};
 use crate::codec::{Codec, JsonCodec};
 use crate::config::CacheConfig;
 use crate::envelope::Envelope;
@@ -22,9 +22,10 @@ use crate::flight::Flights;
 use crate::options::{Cached, EntryOptions};
 use crate::policy::{Freshness, RefreshPolicy};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::time_model::Phase;
 
 pub use builder::SmartCacheBuilder;
-use store::Read;
+use gateway::Read;
 
 /// Keys longer than this are rejected (Redis allows 512 MB; nobody means it).
 const MAX_KEY_BYTES: usize = 64 * 1024;
@@ -50,7 +51,7 @@ impl<C: Codec> std::fmt::Debug for SmartCache<C> {
             .field("backend", &self.inner.backend)
             .field("policy", &self.inner.policy)
             .field("config", &self.inner.config)
-            .field("breaker", &self.inner.breaker.state())
+            .field("breaker", &self.inner.breakers.state())
             .finish_non_exhaustive()
     }
 }
@@ -60,11 +61,13 @@ pub(crate) struct Inner<C> {
     payload_kind: PayloadKind,
     /// The backend enforces its own operation timeout: no timer of ours.
     bounds_own_latency: bool,
+    /// The backend's longest lifetime (see [`crate::time_model`]).
+    max_lifetime: std::time::Duration,
     policy: Arc<dyn RefreshPolicy>,
     codec: C,
     config: CacheConfig,
     stats: Stats,
-    breaker: CircuitBreaker,
+    breakers: Breakers,
     flights: Arc<Flights>,
     rng: RngSource,
 }
@@ -93,7 +96,7 @@ pub struct Health {
     pub enabled: bool,
     /// Whether the backend answered a ping (false while the breaker is open).
     pub reachable: bool,
-    /// Circuit breaker state.
+    /// Circuit breaker state (the most severe of the backend's failure domains).
     pub breaker: BreakerState,
     /// The ping's error, when it failed.
     pub error: Option<String>,
@@ -124,7 +127,7 @@ impl<C: Codec> SmartCache<C> {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.stats.snapshot(self.inner.breaker.state())
+        self.inner.stats.snapshot(self.inner.breakers.state())
     }
 
     /// Reads a value without computing anything. Returns it with its freshness (fresh, or stale
@@ -140,9 +143,7 @@ impl<C: Codec> SmartCache<C> {
         }
         Ok(match self.inner.read::<T>(key).await {
             Read::Found(found) => {
-                let stale = found
-                    .remaining
-                    .is_some_and(|r| r <= found.env.timing().grace);
+                let stale = !matches!(found.env.timing().phase(found.remaining), Phase::Fresh(_));
                 let stats = &self.inner.stats;
                 Stats::bump(if stale {
                     &stats.stale_served
@@ -155,7 +156,7 @@ impl<C: Codec> SmartCache<C> {
                     Freshness::Fresh
                 };
                 Some(Cached {
-                    value: store::into_value(found.env),
+                    value: gateway::into_value(found.env),
                     freshness,
                 })
             }
@@ -179,15 +180,12 @@ impl<C: Codec> SmartCache<C> {
         }
         self.inner.flights.invalidate(|k| k == key);
         let o = options.resolve(&self.inner.config);
-        let env = Envelope::new(value, o.ttl, o.grace, std::time::Duration::ZERO);
+        let timing = self.inner.timing(o.ttl, o.grace, std::time::Duration::ZERO);
+        let env = Envelope::with_timing(value, timing);
         let lifetime = env.lifetime();
         let payload = self.inner.payload(Arc::new(env))?;
-        let result = self
-            .inner
-            .call("set", self.inner.backend.set(key, payload, lifetime))
-            .await;
-        self.inner.flights.invalidation_done();
-        result
+        let set = self.inner.backend.set(key, payload, lifetime);
+        self.inner.call("set", Some(key), set).await
     }
 
     /// Deletes a key; returns whether it existed. A compute of this key running in this process
@@ -198,12 +196,8 @@ impl<C: Codec> SmartCache<C> {
             return Ok(false);
         }
         self.inner.flights.invalidate(|k| k == key);
-        let result = self
-            .inner
-            .call("delete", self.inner.backend.delete(key))
-            .await;
-        self.inner.flights.invalidation_done();
-        result
+        let delete = self.inner.backend.delete(key);
+        self.inner.call("delete", Some(key), delete).await
     }
 
     /// Deletes every key matching the Redis glob `pattern` (build patterns from user data with
@@ -215,20 +209,17 @@ impl<C: Codec> SmartCache<C> {
         self.inner
             .flights
             .invalidate(|k| crate::glob::matches(pattern, k));
-        let result = self
-            .inner
-            .call(
-                "invalidate_pattern",
-                self.inner.backend.invalidate_pattern(pattern),
-            )
-            .await;
-        self.inner.flights.invalidation_done();
-        result
+        let invalidate = self.inner.backend.invalidate_pattern(pattern);
+        self.inner
+            .call("invalidate_pattern", None, invalidate)
+            .await
     }
 
     /// Pings the backend (through the breaker and the operation timeout).
     pub async fn ping(&self) -> Result<()> {
-        self.inner.call("ping", self.inner.backend.ping()).await
+        self.inner
+            .call("ping", None, self.inner.backend.ping())
+            .await
     }
 
     /// Backend reachability and breaker state, for health endpoints.
@@ -243,7 +234,7 @@ impl<C: Codec> SmartCache<C> {
             backend: inner.backend.name(),
             enabled: inner.config.enabled,
             reachable: inner.config.enabled && ping.is_ok(),
-            breaker: inner.breaker.state(),
+            breaker: inner.breakers.state(),
             error: ping.err().map(|e| e.to_string()),
         }
     }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::refresh::{Compute, Job, run_compute};
-use super::store::{Read, into_value};
+use super::gateway::{Read, into_value};
+use super::leader::{Compute, Job, Trigger, run_compute};
 use super::{SmartCache, validate_key};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
-use crate::error::Result;
-use crate::flight::{Join, Origin};
-use crate::options::{EntryOptions, Lookup, Source};
+use crate::error::{CacheError, Result};
+use crate::flight::{Join, Origin, Waited};
+use crate::options::{EntryOptions, Lookup, Resolved, Source};
 use crate::policy::Freshness;
 use crate::stats::Stats;
 
@@ -81,66 +81,64 @@ impl<C: Codec> SmartCache<C> {
             });
         }
 
-        // Taken before the read: a fail-safe write must not bring back a value that an
-        // invalidation removed after we read it (one relaxed-cost load on the hit path).
-        let read_epoch = inner.flights.epoch();
-        let (stale, store_up) = match inner.read::<T>(key).await {
+        let trigger = match inner.read::<T>(key).await {
             Read::Found(found) => {
                 let timing = found.env.timing();
                 let freshness = inner
                     .rng
                     .with(|rng| inner.policy.decide(&timing, found.remaining, rng));
-                let serve_now = match freshness {
-                    Freshness::Fresh => Some((&inner.stats.hits, Source::Hit)),
+                match freshness {
+                    Freshness::Fresh => {
+                        Stats::bump(&inner.stats.hits);
+                        return Ok(hit(found.env, Source::Hit));
+                    }
                     Freshness::RefreshEarly => {
-                        Some((&inner.stats.early_refreshes, Source::EarlyRefresh))
+                        Stats::bump(&inner.stats.early_refreshes);
+                        Stats::bump(&inner.stats.hits); // still a fresh hit
+                        let env = found.env.clone();
+                        self.refresh_in_background(
+                            key,
+                            opts,
+                            compute(),
+                            Trigger::EarlyRefresh(found),
+                        );
+                        return Ok(hit(env, Source::EarlyRefresh));
                     }
                     Freshness::Stale if opts.stale_while_revalidate => {
-                        Some((&inner.stats.stale_served, Source::Stale))
+                        Stats::bump(&inner.stats.stale_served);
+                        let env = found.env.clone();
+                        self.refresh_in_background(
+                            key,
+                            opts,
+                            compute(),
+                            Trigger::StaleRefresh(found),
+                        );
+                        return Ok(hit(env, Source::Stale));
                     }
-                    Freshness::Stale | Freshness::Expired => None,
-                };
-                match serve_now {
-                    Some((counter, source)) => {
-                        Stats::bump(counter);
-                        if source == Source::EarlyRefresh {
-                            Stats::bump(&inner.stats.hits); // still a fresh hit
-                        }
-                        if source != Source::Hit {
-                            self.refresh_in_background(
-                                key,
-                                opts,
-                                compute(),
-                                found.env.clone(),
-                                source == Source::EarlyRefresh,
-                                read_epoch,
-                            );
-                        }
-                        return Ok(hit(found.env, source));
-                    }
-                    None => ((freshness == Freshness::Stale).then_some(found.env), true),
+                    Freshness::Stale => Trigger::Miss {
+                        last_good: Some(found),
+                    },
+                    Freshness::Expired => Trigger::Miss { last_good: None },
                 }
             }
-            Read::Absent => (None, true),
-            Read::Unavailable => (None, false),
+            Read::Absent => Trigger::Miss { last_good: None },
+            Read::Unavailable => {
+                Stats::bump(&inner.stats.bypasses);
+                Trigger::StoreDown
+            }
         };
         Stats::bump(&inner.stats.misses);
-        if !store_up {
-            Stats::bump(&inner.stats.bypasses);
-        }
-        self.compute_on_miss(key, opts, compute(), stale, store_up, read_epoch)
-            .await
+        self.compute_on_miss(key, opts, compute(), trigger).await
     }
 
-    /// Starts one background refresh for `key` unless one already runs in this process.
+    /// Starts one background refresh for `key` unless one already runs in this process (and
+    /// the flight itself skips the compute when the entry was refreshed since it was read).
     fn refresh_in_background<T>(
         &self,
         key: &str,
-        opts: crate::options::Resolved,
+        opts: Resolved,
         compute: Compute<T>,
-        current: Arc<Envelope<T>>,
-        current_is_fresh: bool,
-        read_epoch: u64,
+        trigger: Trigger<T>,
     ) where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -150,30 +148,28 @@ impl<C: Codec> SmartCache<C> {
                 leader,
                 compute,
                 opts,
-                // A failed early refresh leaves a still-fresh entry alone; a failed stale
-                // refresh keeps the last good value a little longer.
-                extend_last_good: !current_is_fresh,
-                stale: Some(current),
-                store_up: true,
-                read_epoch,
+                trigger,
             };
             tokio::spawn(self.inner.clone().drive(job));
         }
     }
 
+    /// A caller that needs a value now: lead or join the key's flight, and wait for it within
+    /// this caller's own limits. Whatever the flight's outcome, a caller that holds a last good
+    /// value gets it rather than an error (fail-safe per caller).
     async fn compute_on_miss<T>(
         &self,
         key: &str,
-        opts: crate::options::Resolved,
+        opts: Resolved,
         compute: Compute<T>,
-        stale: Option<Arc<Envelope<T>>>,
-        store_up: bool,
-        read_epoch: u64,
+        trigger: Trigger<T>,
     ) -> Result<Lookup<T>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
+        let last_good = trigger.current().map(|found| found.env.clone());
+        let stored = !matches!(trigger, Trigger::StoreDown);
         let (waiter, led) = match inner.flights.join::<T>(key) {
             Join::Lead(leader) => {
                 let waiter = leader.waiter();
@@ -181,10 +177,7 @@ impl<C: Codec> SmartCache<C> {
                     leader,
                     compute,
                     opts,
-                    extend_last_good: true,
-                    stale: stale.clone(),
-                    store_up,
-                    read_epoch,
+                    trigger,
                 };
                 tokio::spawn(inner.clone().drive(job));
                 (waiter, true)
@@ -209,37 +202,36 @@ impl<C: Codec> SmartCache<C> {
                 });
             }
         };
-        let soft_timeout = if stale.is_some() {
-            opts.soft_timeout
-        } else {
-            None
-        };
-        let Some(result) = waiter.wait_at_most(soft_timeout).await else {
-            // Soft timeout: serve the stale value; the compute goes on and stores its result.
-            Stats::bump(&inner.stats.stale_served);
-            let value = stale
-                .map(into_value)
-                .ok_or(crate::CacheError::ComputePanicked)?;
-            return Ok(Lookup {
-                value,
-                source: Source::Stale,
-                compute_time: None,
-            });
-        };
-        let (value, origin) = result?;
-        let lookup = match origin {
-            Origin::Computed(delta) if led => {
-                let source = if store_up {
-                    Source::Miss
-                } else {
-                    Source::Bypass
-                };
-                Lookup {
-                    value,
-                    source,
-                    compute_time: Some(delta),
-                }
+        // The soft timeout applies only with a stale value to serve instead. The hard timeout
+        // is each joining caller's own; the leader's is the flight's, which the flight applies.
+        let soft_timeout = last_good.as_ref().and(opts.soft_timeout);
+        let hard_timeout = if led { None } else { opts.hard_timeout };
+        let outcome = match waiter.wait_within(soft_timeout, hard_timeout).await {
+            Waited::Done(Ok(published)) => published,
+            // The compute goes on and stores its result.
+            Waited::SoftTimeout => {
+                return self.fall_back(last_good, Source::Stale, CacheError::ComputePanicked);
             }
+            Waited::HardTimeout(limit) => {
+                let last_good = last_good.filter(|_| opts.fail_safe);
+                return self.fall_back(
+                    last_good,
+                    Source::FailSafe,
+                    CacheError::ComputeTimeout(limit),
+                );
+            }
+            Waited::Done(Err(err)) => {
+                let last_good = last_good.filter(|_| opts.fail_safe);
+                return self.fall_back(last_good, Source::FailSafe, err);
+            }
+        };
+        let (value, origin) = outcome;
+        let lookup = match origin {
+            Origin::Computed(delta) if led => Lookup {
+                value,
+                source: if stored { Source::Miss } else { Source::Bypass },
+                compute_time: Some(delta),
+            },
             Origin::Computed(_) | Origin::Fleet => Lookup {
                 value,
                 source: Source::Coalesced,
@@ -263,6 +255,27 @@ impl<C: Codec> SmartCache<C> {
             }
         };
         Ok(lookup)
+    }
+
+    /// The caller's own last good value, served as `source`, or `err` when it has none.
+    fn fall_back<T: Clone>(
+        &self,
+        last_good: Option<Arc<Envelope<T>>>,
+        source: Source,
+        err: CacheError,
+    ) -> Result<Lookup<T>> {
+        let inner = &self.inner;
+        match last_good {
+            Some(env) => {
+                Stats::bump(if source == Source::Stale {
+                    &inner.stats.stale_served
+                } else {
+                    &inner.stats.fail_safe_serves
+                });
+                Ok(hit(env, source))
+            }
+            None => Err(err),
+        }
     }
 }
 

@@ -1,0 +1,239 @@
+//! The cache's gateway to the backend: guarded calls (per-domain breaker + timeout), encoding
+//! and decoding, and the writes of the read path.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Inner;
+use crate::backend::{ObjectPayload, Payload, PayloadKind, StoredEntry};
+use crate::codec::Codec;
+use crate::envelope::Envelope;
+use crate::error::{CacheError, Result};
+use crate::stats::Stats;
+
+/// An entry read from the backend: the decoded envelope, and what identifies the write.
+pub(crate) struct Found<T> {
+    pub env: Arc<Envelope<T>>,
+    pub remaining: Option<Duration>,
+    /// The stored bytes (bytes backends): with `env`, the entry's write identity.
+    raw: Option<Arc<[u8]>>,
+    size: usize,
+}
+
+impl<T: Send + Sync + 'static> Found<T> {
+    /// The payload as stored, for conditional writes ([`Payload::same_entry`]): the same bytes,
+    /// or — for object stores — the same allocation as `env`.
+    pub fn payload(&self) -> Payload {
+        match &self.raw {
+            Some(bytes) => Payload::Bytes(bytes.clone()),
+            None => Payload::Object(ObjectPayload {
+                value: self.env.clone(),
+                size: self.size,
+            }),
+        }
+    }
+}
+
+/// What a read found.
+pub(crate) enum Read<T> {
+    Found(Found<T>),
+    /// Nothing usable (absent, or undecodable and counted).
+    Absent,
+    /// The backend failed or the breaker is open.
+    Unavailable,
+}
+
+/// Takes the value out of an envelope, cloning only when the envelope is shared.
+pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
+    Arc::try_unwrap(env)
+        .map(|e| e.value)
+        .unwrap_or_else(|shared| shared.value.clone())
+}
+
+impl<C: Codec> Inner<C> {
+    /// One backend operation through the breaker of `key`'s failure domain and the
+    /// per-operation timeout. Operations on no key (`ping`, patterns) use domain 0.
+    pub(crate) async fn call<R>(
+        &self,
+        operation: &'static str,
+        key: Option<&str>,
+        fut: impl Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let domain = key.map_or(0, |k| self.backend.failure_domain(k));
+        let breaker = self.breakers.of(domain);
+        if !breaker.allow(|| self.backend.connection_epoch()) {
+            Stats::bump(&self.stats.breaker_rejections);
+            return Err(CacheError::CircuitOpen);
+        }
+        let result = if self.bounds_own_latency {
+            fut.await
+        } else {
+            match tokio::time::timeout(self.config.op_timeout, fut).await {
+                Ok(result) => result,
+                Err(_) => Err(CacheError::Timeout {
+                    operation,
+                    after: self.config.op_timeout,
+                }),
+            }
+        };
+        match &result {
+            Err(err) if err.is_backend_failure() => {
+                Stats::bump(&self.stats.backend_errors);
+                // One warning when a fault starts, not one per request in flight; the count of
+                // failed operations is logged when the backend answers again.
+                if breaker.on_failure(self.backend.connection_epoch()) == 1 {
+                    tracing::warn!(backend = self.backend.name(), operation, error = %err, "cache backend failing");
+                } else {
+                    tracing::debug!(backend = self.backend.name(), operation, error = %err, "cache backend failed");
+                }
+            }
+            _ => breaker.on_success(),
+        }
+        result
+    }
+
+    /// Reads and decodes `key`. Undecodable entries are counted misses, never errors.
+    pub(crate) async fn read<T>(&self, key: &str) -> Read<T>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        match self.call("get", Some(key), self.backend.get(key)).await {
+            Ok(Some(entry)) => match self.found::<T>(entry) {
+                Ok(found) => Read::Found(found),
+                Err(err) => {
+                    Stats::bump(&self.stats.corrupt_entries);
+                    tracing::warn!(key, error = %err, "undecodable cache entry treated as a miss");
+                    Read::Absent
+                }
+            },
+            Ok(None) => Read::Absent,
+            Err(_) => Read::Unavailable,
+        }
+    }
+
+    /// Decodes a stored entry; keeps the bytes it came from (the write identity).
+    pub(crate) fn found<T>(&self, entry: StoredEntry) -> Result<Found<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let remaining = entry.remaining;
+        match entry.payload {
+            Payload::Object(object) => {
+                let size = object.size;
+                let env = object.value.downcast::<Envelope<T>>().map_err(|_| {
+                    CacheError::TypeMismatch {
+                        expected: std::any::type_name::<T>(),
+                    }
+                })?;
+                Ok(Found {
+                    env,
+                    remaining,
+                    raw: None,
+                    size,
+                })
+            }
+            Payload::Bytes(bytes) => Ok(Found {
+                env: Arc::new(self.codec.decode(&bytes)?),
+                remaining,
+                size: bytes.len(),
+                raw: Some(bytes),
+            }),
+        }
+    }
+
+    /// The payload to store for an envelope, in the form the backend wants; enforces the size
+    /// limit.
+    pub(crate) fn payload<T>(&self, env: Arc<Envelope<T>>) -> Result<Payload>
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let limit = self.config.max_value_bytes;
+        let too_large = |size: usize| CacheError::ValueTooLarge { size, limit };
+        match self.payload_kind {
+            PayloadKind::Object => {
+                let size = self.codec.encoded_len(&*env)?;
+                if size > limit {
+                    return Err(too_large(size));
+                }
+                Ok(Payload::Object(ObjectPayload { value: env, size }))
+            }
+            PayloadKind::Bytes => {
+                let bytes = self.codec.encode(&*env)?;
+                if bytes.len() > limit {
+                    return Err(too_large(bytes.len()));
+                }
+                Ok(Payload::Bytes(bytes.into()))
+            }
+        }
+    }
+
+    /// Stores an envelope; returns the payload written, `None` when it was not (failures are
+    /// counted and logged, never returned: the caller already has its value).
+    pub(crate) async fn store<T>(&self, key: &str, env: Envelope<T>) -> Option<Payload>
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let lifetime = env.lifetime();
+        match self.payload(Arc::new(env)) {
+            Ok(payload) => self
+                .call(
+                    "set",
+                    Some(key),
+                    self.backend.set(key, payload.clone(), lifetime),
+                )
+                .await
+                .ok()
+                .map(|()| payload),
+            Err(err) => {
+                Stats::bump(&self.stats.store_skipped);
+                tracing::warn!(key, error = %err, "computed value returned but not stored");
+                None
+            }
+        }
+    }
+
+    /// Replaces `key`'s entry with `env` only if the stored entry is still `expected`. False
+    /// when it was not, or when the backend has no [`ConditionalWrites`](crate::ConditionalWrites).
+    pub(crate) async fn store_if_unchanged<T>(
+        &self,
+        key: &str,
+        expected: &Payload,
+        env: Envelope<T>,
+    ) -> bool
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let Some(conditional) = self.backend.conditional() else {
+            return false;
+        };
+        let lifetime = env.lifetime();
+        let Ok(payload) = self.payload(Arc::new(env)) else {
+            return false;
+        };
+        self.call(
+            "compare_and_set",
+            Some(key),
+            conditional.compare_and_set(key, expected, payload, lifetime),
+        )
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Deletes `key` only if its entry is still `expected` (our own write); false otherwise.
+    pub(crate) async fn delete_if_unchanged(&self, key: &str, expected: &Payload) -> bool {
+        let Some(conditional) = self.backend.conditional() else {
+            return false;
+        };
+        self.call(
+            "compare_and_delete",
+            Some(key),
+            conditional.compare_and_delete(key, expected),
+        )
+        .await
+        .unwrap_or(false)
+    }
+}

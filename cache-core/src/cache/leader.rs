@@ -1,0 +1,325 @@
+//! The task that leads a flight: fleet lock, double-check, compute with Δ measured, store,
+//! publish, release.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::Inner;
+use super::gateway::{Found, into_value};
+use crate::backend::{LockOutcome, Payload};
+use crate::codec::Codec;
+use crate::envelope::Envelope;
+use crate::error::{BoxError, CacheError, Result};
+use crate::flight::{Leader, Origin};
+use crate::options::Resolved;
+use crate::stats::Stats;
+use crate::time_model::EntryTiming;
+
+/// A type-erased compute function: one boxed closure per call keeps the generic surface small.
+pub(crate) type Compute<T> =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>> + Send>;
+
+/// Why a flight runs, and what it has at hand.
+pub(crate) enum Trigger<T> {
+    /// X-Fetch picked a read of this fresh entry: refresh it in the background. A failure
+    /// leaves the entry alone (it is still fresh).
+    EarlyRefresh(Found<T>),
+    /// This stale entry was served: refresh it in the background. A failure keeps it a little
+    /// longer (fail-safe), if it is still the stored one.
+    StaleRefresh(Found<T>),
+    /// A caller waits for the value; `last_good` is the stale entry its read found, if any.
+    Miss { last_good: Option<Found<T>> },
+    /// The read failed: compute without the store (no lock, no write: a write queued in a dead
+    /// connection could land after a later invalidation).
+    StoreDown,
+}
+
+impl<T> Trigger<T> {
+    /// The entry the trigger's read found, if any: the generation this flight replaces, and
+    /// the last good value for fail-safe.
+    pub(crate) fn current(&self) -> Option<&Found<T>> {
+        match self {
+            Trigger::EarlyRefresh(found) | Trigger::StaleRefresh(found) => Some(found),
+            Trigger::Miss { last_good } => last_good.as_ref(),
+            Trigger::StoreDown => None,
+        }
+    }
+
+    fn uses_store(&self) -> bool {
+        !matches!(self, Trigger::StoreDown)
+    }
+
+    /// Whether a failed compute keeps the current entry a little longer (not while it is still
+    /// fresh: rewriting it would shorten it).
+    fn extends_on_failure(&self) -> bool {
+        !matches!(self, Trigger::EarlyRefresh(_))
+    }
+}
+
+/// Everything a flight's task needs.
+pub(crate) struct Job<T: Send + Sync + 'static> {
+    pub leader: Leader<T>,
+    pub compute: Compute<T>,
+    pub opts: Resolved,
+    pub trigger: Trigger<T>,
+}
+
+/// Runs a compute with panic capture and the hard timeout; returns the value and Δ.
+pub(crate) async fn run_compute<T>(
+    compute: Compute<T>,
+    hard_timeout: Option<Duration>,
+) -> Result<(T, Duration)> {
+    let started = Instant::now();
+    // Calling `compute` inside the guarded future means a panic while building it is caught too.
+    let guarded = AssertUnwindSafe(async move { compute().await }).catch_unwind();
+    // `tokio::time::timeout` saturates: a limit of `Duration::MAX` means "never".
+    let outcome = match hard_timeout {
+        Some(limit) => tokio::time::timeout(limit, guarded)
+            .await
+            .map_err(|_| CacheError::ComputeTimeout(limit))?,
+        None => guarded.await,
+    };
+    match outcome {
+        Ok(Ok(value)) => Ok((value, started.elapsed())),
+        Ok(Err(err)) => Err(CacheError::Compute(Arc::from(err))),
+        Err(_panic) => Err(CacheError::ComputePanicked),
+    }
+}
+
+/// The fleet lock while this flight holds it. Released by [`release`](Self::release) on every
+/// normal path; if the task ends any other way (a panicking `Serialize`, an abort), `Drop`
+/// releases it in a task of its own, so no path leaves it held until `lock_ttl`.
+struct FleetLockGuard<C: Codec> {
+    inner: Arc<Inner<C>>,
+    key: String,
+    token: Option<String>,
+}
+
+impl<C: Codec> FleetLockGuard<C> {
+    async fn release(mut self) {
+        if let Some(token) = self.token.take() {
+            let unlock = self.inner.backend.unlock(&self.key, &token);
+            let _ = self.inner.call("unlock", Some(&self.key), unlock).await;
+        }
+    }
+}
+
+impl<C: Codec> Drop for FleetLockGuard<C> {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (inner, key) = (self.inner.clone(), std::mem::take(&mut self.key));
+            runtime.spawn(async move {
+                let _ = inner.backend.unlock(&key, &token).await;
+            });
+        }
+    }
+}
+
+/// What trying the fleet lock gave.
+enum FleetLock<C: Codec> {
+    /// Ours.
+    Held(FleetLockGuard<C>),
+    /// Another process computes.
+    Elsewhere,
+    /// No lock (off, unsupported, or the store failed): compute.
+    None,
+}
+
+impl<C: Codec> Inner<C> {
+    /// The task behind every flight. It owns the [`Leader`], so however it ends — value, error,
+    /// panic, abort — the flight is published or closed and leaves the map.
+    pub(crate) async fn drive<T>(self: Arc<Self>, job: Job<T>)
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let Job {
+            leader,
+            compute,
+            opts,
+            trigger,
+        } = job;
+        let key = leader.key().to_owned();
+        let lock = if opts.fleet_lock && trigger.uses_store() {
+            self.clone().take_fleet_lock(&key).await
+        } else {
+            FleetLock::None
+        };
+        let guard = match lock {
+            FleetLock::Held(guard) => Some(guard),
+            FleetLock::Elsewhere => {
+                if let Some(result) = self.await_fleet_value(&key, trigger.current()).await {
+                    leader.publish(Ok(result));
+                    return;
+                }
+                None
+            }
+            FleetLock::None => None,
+        };
+
+        // Double-check: a newer generation than the one our read saw may have been stored
+        // since (by a flight here that already ended, or by another process). Then this flight
+        // has nothing to do: at most one refresh per key per entry generation.
+        if trigger.uses_store() {
+            if let Some(newer) = self.newer_generation::<T>(&key, trigger.current()).await {
+                leader.publish(Ok((into_value(newer), Origin::Fleet)));
+                if let Some(guard) = guard {
+                    guard.release().await;
+                }
+                return;
+            }
+        }
+
+        Stats::bump(&self.stats.computes);
+        match run_compute(compute, opts.hard_timeout).await {
+            Ok((value, delta)) => {
+                tracing::debug!(key, delta_us = delta.as_micros() as u64, "computed");
+                // Stored before it is published: when `get_or_compute` returns a miss, the next
+                // read (or a delete) sees the entry.
+                if trigger.uses_store() {
+                    let timing = self.timing(opts.ttl, opts.grace, delta);
+                    let env = Envelope::with_timing(value.clone(), timing);
+                    self.store_unless_invalidated(&leader, env).await;
+                }
+                leader.publish(Ok((value, Origin::Computed(delta))));
+            }
+            Err(err) => {
+                Stats::bump(&self.stats.compute_errors);
+                let last_good = trigger.current().filter(|_| opts.fail_safe);
+                tracing::warn!(key, error = %err, fail_safe = last_good.is_some(), "compute failed");
+                match last_good {
+                    Some(last_good) => {
+                        leader.publish(Ok((last_good.env.value.clone(), Origin::FailSafe)));
+                        if trigger.extends_on_failure() {
+                            self.keep_last_good(&leader, last_good).await;
+                        }
+                    }
+                    None => leader.publish(Err(err)),
+                }
+            }
+        }
+        if let Some(guard) = guard {
+            guard.release().await;
+        }
+    }
+
+    /// The timing of an entry written now into this backend: the TTL kept, the grace
+    /// shortened to fit the backend's longest lifetime.
+    pub(crate) fn timing(&self, ttl: Duration, grace: Duration, delta: Duration) -> EntryTiming {
+        EntryTiming::fitted(ttl, grace, delta, self.max_lifetime)
+    }
+
+    async fn take_fleet_lock(self: Arc<Self>, key: &str) -> FleetLock<C> {
+        let token = format!("{:032x}", rand::rng().random::<u128>());
+        let try_lock = self.backend.try_lock(key, &token, self.config.lock_ttl);
+        match self.call("try_lock", Some(key), try_lock).await {
+            Ok(LockOutcome::Acquired) => FleetLock::Held(FleetLockGuard {
+                inner: self.clone(),
+                key: key.to_owned(),
+                token: Some(token),
+            }),
+            Ok(LockOutcome::Held) => FleetLock::Elsewhere,
+            Ok(LockOutcome::Unsupported) | Err(_) => FleetLock::None,
+        }
+    }
+
+    /// A fresh entry stored under `key` that is not `seen` (the generation the caller's read
+    /// found), if there is one.
+    async fn newer_generation<T>(
+        &self,
+        key: &str,
+        seen: Option<&Found<T>>,
+    ) -> Option<Arc<Envelope<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        // Not `read`: the caller's read already counted (and logged) a bad entry.
+        let entry = self
+            .call("get", Some(key), self.backend.get(key))
+            .await
+            .ok()??;
+        let found = self.found::<T>(entry).ok()?;
+        let same = seen.is_some_and(|seen| seen.payload().same_entry(&found.payload()));
+        let fresh = found.env.timing().is_fresh(found.remaining);
+        (fresh && !same).then_some(found.env)
+    }
+
+    /// Another process holds the fleet lock: serve the stale value at hand, or wait (bounded)
+    /// for the holder's write. `None`: nothing came, compute anyway.
+    async fn await_fleet_value<T>(&self, key: &str, stale: Option<&Found<T>>) -> Option<(T, Origin)>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if let Some(stale) = stale {
+            return Some((stale.env.value.clone(), Origin::Stale));
+        }
+        Stats::bump(&self.stats.lock_waits);
+        let wait = self.config.lock_wait;
+        // The wait is bounded by `lock_wait`, not by the per-operation timeout.
+        let written = tokio::time::timeout(wait, self.backend.wait_for_value(key, wait)).await;
+        if let Ok(Ok(Some(entry))) = written {
+            if let Ok(found) = self.found::<T>(entry) {
+                return Some((into_value(found.env), Origin::Fleet));
+            }
+        }
+        Stats::bump(&self.stats.lock_wait_timeouts);
+        None
+    }
+
+    /// Stores `env` unless the flight was invalidated. If it was invalidated while the write
+    /// was in flight, undoes the write — only the entry this flight wrote, never a value
+    /// someone `set` meanwhile (compare-and-delete).
+    async fn store_unless_invalidated<T>(&self, leader: &Leader<T>, env: Envelope<T>)
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let key = leader.key();
+        if !leader.invalidated() {
+            let Some(written) = self.store(key, env).await else {
+                return;
+            };
+            if !leader.invalidated() {
+                return;
+            }
+            self.delete_if_unchanged(key, &written).await;
+        }
+        Stats::bump(&self.stats.invalidated_during_compute);
+        tracing::debug!(
+            key,
+            "key invalidated during compute: value returned, not stored"
+        );
+    }
+
+    /// Keeps the last good value `fail_safe_ttl` longer after a failed compute, so the next
+    /// callers are not all sent to a failing compute — only if the stored entry is still the
+    /// one that was read: never over a newer value, never back after a delete.
+    async fn keep_last_good<T>(&self, leader: &Leader<T>, last_good: &Found<T>)
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if leader.invalidated() {
+            return;
+        }
+        let old = last_good.env.timing();
+        let timing = self.timing(self.config.fail_safe_ttl, old.grace, old.delta);
+        let kept = Envelope::with_timing(last_good.env.value.clone(), timing);
+        let expected: Payload = last_good.payload();
+        if !self.store_if_unchanged(leader.key(), &expected, kept).await {
+            tracing::debug!(
+                key = leader.key(),
+                "last good value not extended: the stored entry changed (or no conditional writes)"
+            );
+        }
+    }
+}
