@@ -166,6 +166,20 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
         None
     }
 
+    /// Whether this backend weighs object payloads by their encoded size
+    /// ([`ObjectPayload::size`]); only a byte-bounded in-process store does. When false the
+    /// cache stores objects without encoding them at all (size 0), so a miss on an in-process
+    /// store pays no serialization. Default: false.
+    fn weighs_objects(&self) -> bool {
+        false
+    }
+
+    /// Closes the backend's connections (see [`SmartCache::shutdown`](crate::SmartCache::shutdown)).
+    /// Default: nothing to close.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Reads a key with its remaining physical lifetime; `Ok(None)` when absent or expired.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>>;
 
@@ -268,6 +282,12 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     }
     fn conditional(&self) -> Option<&dyn ConditionalWrites> {
         (**self).conditional()
+    }
+    fn weighs_objects(&self) -> bool {
+        (**self).weighs_objects()
+    }
+    async fn close(&self) -> Result<()> {
+        (**self).close().await
     }
     forward! {
         get(key: &'a str) -> Option<StoredEntry>;

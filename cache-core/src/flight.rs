@@ -126,8 +126,8 @@ impl Flights {
         });
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    /// How many flights are in the map (running computes and refreshes).
+    pub(crate) fn running(&self) -> usize {
         self.lock().len()
     }
 }
@@ -230,7 +230,7 @@ mod tests {
         assert!(matches!(flights.join::<String>("k"), Join::Alone));
         leader.publish(Ok((7, Origin::Fleet)));
         drop(leader);
-        assert_eq!(flights.len(), 0);
+        assert_eq!(flights.running(), 0);
         for w in waiters {
             assert_eq!(w.wait().await.unwrap().0, 7);
         }
@@ -253,14 +253,14 @@ mod tests {
         old.publish(Ok((1, Origin::Fleet)));
         drop(old);
         assert_eq!(
-            flights.len(),
+            flights.running(),
             1,
             "the old leader must not remove the new flight"
         );
         assert_eq!(w.wait().await.unwrap().0, 1);
         assert!(!new.invalidated());
         drop(new);
-        assert_eq!(flights.len(), 0);
+        assert_eq!(flights.running(), 0);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! ask it for values with [`get_or_compute`](SmartCache::get_or_compute):
 //!
 //! ```
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use cache_core::{EntryOptions, SmartCache, Source};
 //! use cache_memory::MemoryBackend;
@@ -17,26 +18,31 @@
 //!     .build();
 //!
 //! let options = EntryOptions::new().ttl(Duration::from_secs(30));
-//! let first = cache
-//!     .get_or_compute_detailed("prediction:42", &options, || async {
-//!         // The expensive part. Its duration (Δ) is measured and stored with the value.
-//!         Ok::<_, std::io::Error>(vec![0.51, 0.27, 0.22])
+//! // A compute that can fail returns a `Result`; its duration (Δ) is measured and stored.
+//! let odds: Arc<Vec<f64>> = cache
+//!     .get_or_compute("prediction:42", &options, || async {
+//!         Ok::<_, std::io::Error>(vec![0.51, 0.27, 0.22]) // the expensive part
 //!     })
 //!     .await?;
-//! assert_eq!(first.source, Source::Miss);
 //!
+//! // A hit hands out the same `Arc`: no copy of the value, no decoding.
 //! let again = cache
 //!     .get_or_compute_detailed("prediction:42", &options, || async {
 //!         Ok::<_, std::io::Error>(vec![])
 //!     })
 //!     .await?;
-//! assert_eq!((again.value, again.source), (vec![0.51, 0.27, 0.22], Source::Hit));
-//! assert_eq!(cache.stats().computes, 1);
+//! assert_eq!(again.source, Source::Hit);
+//! assert!(Arc::ptr_eq(&odds, &again.value));
+//!
+//! // A compute that cannot fail needs no `Result`.
+//! let greeting = cache.get_with("greeting", &options, || async { "hello".to_owned() }).await?;
+//! assert_eq!(greeting.as_str(), "hello");
+//! assert_eq!(cache.stats().computes, 2);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! What happens on each call (see `DESIGN.md`):
+//! What happens on each call (see `docs/ARCHITECTURE.md` in the repository):
 //!
 //! - **fresh** entry: returned. Shortly before it expires, [X-Fetch](XFetch) picks a reader with
 //!   probability `exp(-r / (βΔ))` to refresh it in the background — `r` the remaining time on

@@ -28,6 +28,9 @@ pub struct EntryOptions {
     pub stale_while_revalidate: Option<bool>,
     /// See [`CacheConfig::fleet_lock`].
     pub fleet_lock: Option<bool>,
+    /// Δ for [`SmartCache::set`](crate::SmartCache::set): how long the value took to compute,
+    /// so X-Fetch can refresh it early. Ignored by `get_or_compute`, which measures Δ itself.
+    pub compute_time: Option<Duration>,
 }
 
 macro_rules! setters {
@@ -56,6 +59,8 @@ setters! {
     stale_while_revalidate: bool,
     /// Turns the fleet-wide refresh lock on or off.
     fleet_lock: bool,
+    /// Sets Δ for [`SmartCache::set`](crate::SmartCache::set).
+    compute_time: Duration,
 }
 
 impl EntryOptions {
@@ -75,6 +80,7 @@ impl EntryOptions {
                 .stale_while_revalidate
                 .unwrap_or(c.stale_while_revalidate),
             fleet_lock: self.fleet_lock.unwrap_or(c.fleet_lock),
+            compute_time: self.compute_time.unwrap_or_default(),
         }
     }
 }
@@ -89,6 +95,7 @@ pub(crate) struct Resolved {
     pub fail_safe: bool,
     pub stale_while_revalidate: bool,
     pub fleet_lock: bool,
+    pub compute_time: Duration,
 }
 
 /// Where the value returned by [`get_or_compute_detailed`](crate::SmartCache::get_or_compute_detailed)
@@ -130,8 +137,8 @@ impl Source {
 /// A value with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup<T> {
-    /// The value.
-    pub value: T,
+    /// The value, shared: a hit never copies it.
+    pub value: std::sync::Arc<T>,
     /// Where it came from.
     pub source: Source,
     /// How long the compute took, when this call computed it.
@@ -141,8 +148,8 @@ pub struct Lookup<T> {
 /// A value read by [`SmartCache::get`](crate::SmartCache::get), with its freshness.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cached<T> {
-    /// The value.
-    pub value: T,
+    /// The value, shared: a hit never copies it.
+    pub value: std::sync::Arc<T>,
     /// [`Freshness::Fresh`] or [`Freshness::Stale`] (past its TTL, inside its grace period).
     pub freshness: Freshness,
 }

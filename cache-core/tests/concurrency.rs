@@ -55,7 +55,7 @@ async fn a_set_during_an_invalidated_computes_write_survives_the_undo() {
     );
     // The application sets the key while the compute's write reply is in flight.
     cache.set("k", 99u64, &opts()).await.unwrap();
-    assert_eq!(miss.await.unwrap().unwrap(), 1);
+    assert_eq!(*miss.await.unwrap().unwrap(), 1);
     settle().await;
     assert_eq!(
         stored::<u64>(&fake, "k").map(|e| e.value),
@@ -81,7 +81,7 @@ async fn an_unbounded_grace_keeps_the_whole_ttl_fresh() {
         .await
         .unwrap();
     assert_eq!(
-        (got.value, got.source),
+        (*got.value, got.source),
         (1, Source::Hit),
         "fresh inside its TTL"
     );
@@ -93,7 +93,7 @@ async fn an_unbounded_grace_keeps_the_whole_ttl_fresh() {
         .get_or_compute_detailed("k", &forever, counted(&runs, 3))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (1, Source::Stale));
+    assert_eq!((*got.value, got.source), (1, Source::Stale));
     let entry = stored::<u64>(&fake, "k").unwrap();
     assert_eq!(entry.ttl_ms, TTL.as_millis() as u64);
     assert!(cache.get::<u64>("k").await.unwrap().is_some());
@@ -136,8 +136,8 @@ async fn one_stale_entry_is_refreshed_once_even_by_a_late_reader() {
         if swr {
             assert_eq!((first.source, late.source), (Source::Stale, Source::Stale));
         } else {
-            assert_eq!((first.value, first.source), (2, Source::Miss));
-            assert_eq!((late.value, late.source), (2, Source::Coalesced));
+            assert_eq!((*first.value, first.source), (2, Source::Miss));
+            assert_eq!((*late.value, late.source), (2, Source::Coalesced));
         }
     }
 }
@@ -249,7 +249,7 @@ async fn a_lock_wait_of_duration_max_does_not_panic() {
         .await
         .unwrap();
     let got = waiter.await.expect("no panic").unwrap();
-    assert_eq!((got.value, got.source), (7, Source::Coalesced));
+    assert_eq!((*got.value, got.source), (7, Source::Coalesced));
 }
 
 /// Defect 5: fail-safe never overwrites another instance's newer value.
@@ -263,7 +263,7 @@ async fn fail_safe_does_not_overwrite_another_instances_newer_value() {
         .get_or_compute_detailed("k", &opts(), failing())
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (0, Source::Stale));
+    assert_eq!((*got.value, got.source), (0, Source::Stale));
     // Meanwhile B stores V1.
     tokio::time::sleep(DELTA / 2).await;
     b.set("k", 1u64, &opts()).await.unwrap();
@@ -332,7 +332,7 @@ async fn a_joining_caller_with_a_last_good_value_gets_it_when_the_compute_fails(
         .get_or_compute_detailed("k", &o, failing())
         .await
         .unwrap();
-    assert_eq!((joined.value, joined.source), (5, Source::FailSafe));
+    assert_eq!((*joined.value, joined.source), (5, Source::FailSafe));
     assert!(
         leader.await.unwrap().is_err(),
         "the leader had nothing to fall back on"
@@ -370,7 +370,7 @@ async fn a_joining_callers_hard_timeout_bounds_its_own_wait() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 3))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (3, Source::Miss));
+    assert_eq!((*got.value, got.source), (3, Source::Miss));
 }
 
 /// The fleet lock is released on every path, even when storing the value panics.
@@ -413,7 +413,7 @@ async fn a_reconnect_closes_the_breaker_without_waiting_the_cooldown() {
     fake.reconnect();
     let got = cache.get::<u64>("k").await.unwrap();
     assert_eq!(
-        got.map(|c| c.value),
+        got.map(|c| *c.value),
         Some(1),
         "the reconnect let a probe through"
     );

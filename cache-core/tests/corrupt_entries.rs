@@ -23,14 +23,18 @@ async fn check(fake: FakeBackend, corruption: Corruption) {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (2, Source::Miss), "{corruption:?}");
+    assert_eq!(
+        (*got.value, got.source),
+        (2, Source::Miss),
+        "{corruption:?}"
+    );
     assert_eq!(cache.stats().corrupt_entries, 1, "{corruption:?}");
     assert!(
         cache
             .get::<u64>("k")
             .await
             .unwrap()
-            .is_some_and(|c| c.value == 2),
+            .is_some_and(|c| *c.value == 2),
         "{corruption:?}: overwritten"
     );
 }
@@ -81,7 +85,8 @@ async fn encoded_entries_are_readable_json() {
 
 #[tokio::test(start_paused = true)]
 async fn oversized_values_are_returned_not_stored() {
-    let fake = FakeBackend::new();
+    // Encoded values, as Redis takes them: the limit is on the encoded size.
+    let fake = FakeBackend::builder().encode_values(true).build();
     let cache: SmartCache = builder(&fake)
         .config(cache_core::CacheConfig {
             max_value_bytes: 1024,

@@ -37,7 +37,7 @@ async fn failing_backend_opens_the_breaker_then_recovers() {
             .get_or_compute_detailed("k", &opts(), counted(&runs, i))
             .await
             .unwrap();
-        assert_eq!((got.value, got.source), (i, Source::Bypass));
+        assert_eq!((*got.value, got.source), (i, Source::Bypass));
         settle().await;
     }
     assert_eq!(cache.stats().breaker, BreakerState::Open);
@@ -53,7 +53,7 @@ async fn failing_backend_opens_the_breaker_then_recovers() {
                 move || async move { Ok::<_, std::io::Error>(i) },
             )
             .await;
-        assert_eq!(got.unwrap(), i);
+        assert_eq!(*got.unwrap(), i);
         settle().await;
     }
     assert!(
@@ -80,14 +80,14 @@ async fn failing_backend_opens_the_breaker_then_recovers() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 42))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (42, Source::Miss));
+    assert_eq!((*got.value, got.source), (42, Source::Miss));
     settle().await;
     assert_eq!(cache.stats().breaker, BreakerState::Closed);
     let got = cache
         .get_or_compute_detailed("k", &opts(), counted(&runs, 43))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (42, Source::Hit));
+    assert_eq!((*got.value, got.source), (42, Source::Hit));
 }
 
 #[tokio::test(start_paused = true)]
@@ -101,7 +101,7 @@ async fn slow_backend_times_out_and_the_value_is_still_returned() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 9))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (9, Source::Bypass));
+    assert_eq!((*got.value, got.source), (9, Source::Bypass));
     assert_eq!(
         tokio::time::Instant::now() - before,
         Duration::from_millis(250) + DELTA,

@@ -21,7 +21,7 @@ async fn miss_stores_with_measured_delta_then_hits() {
         .await
         .unwrap();
     assert_eq!(
-        (first.value, first.source, first.compute_time),
+        (*first.value, first.source, first.compute_time),
         (7, Source::Miss, Some(DELTA))
     );
     let env = stored::<u64>(&fake, "k").expect("stored before the miss returns");
@@ -41,7 +41,7 @@ async fn miss_stores_with_measured_delta_then_hits() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 8))
         .await
         .unwrap();
-    assert_eq!((second.value, second.source), (7, Source::Hit));
+    assert_eq!((*second.value, second.source), (7, Source::Hit));
     assert_eq!(count(&runs), 1);
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses, stats.computes), (1, 1, 1));
@@ -63,7 +63,7 @@ async fn thousand_concurrent_cold_calls_compute_once() {
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), 99);
+        assert_eq!(*t.await.unwrap().unwrap(), 99);
     }
     assert_eq!(
         count(&runs),
@@ -94,7 +94,7 @@ async fn dropped_leader_does_not_cancel_the_compute() {
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
     for w in waiters {
-        assert_eq!(w.await.unwrap().unwrap(), 5);
+        assert_eq!(*w.await.unwrap().unwrap(), 5);
     }
     assert_eq!(count(&runs), 1);
     settle().await;
@@ -133,8 +133,9 @@ async fn panicking_compute_fails_waiters_without_poisoning_the_key() {
         cache
             .get_or_compute("k", &opts(), counted(&runs, 3))
             .await
-            .unwrap(),
-        3
+            .unwrap()
+            .as_ref(),
+        &3
     );
     assert_eq!(count(&runs), 1, "the next call computes again");
 }
@@ -163,7 +164,7 @@ async fn stale_entry_is_served_at_once_with_exactly_one_background_refresh() {
             .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
             .await
             .unwrap();
-        assert_eq!((got.value, got.source), (1, Source::Stale));
+        assert_eq!((*got.value, got.source), (1, Source::Stale));
     }
     assert_eq!(Instant::now(), before, "stale serves take no time");
     settle().await; // let the refresh task start its compute
@@ -174,7 +175,7 @@ async fn stale_entry_is_served_at_once_with_exactly_one_background_refresh() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 3))
         .await
         .unwrap();
-    assert_eq!((next.value, next.source), (2, Source::Hit));
+    assert_eq!((*next.value, next.source), (2, Source::Hit));
     assert_eq!(cache.stats().background_refreshes, 1);
 }
 
@@ -193,7 +194,7 @@ async fn early_refresh_serves_the_fresh_value_and_refreshes_once() {
             .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
             .await
             .unwrap();
-        assert_eq!((got.value, got.source), (1, Source::EarlyRefresh));
+        assert_eq!((*got.value, got.source), (1, Source::EarlyRefresh));
     }
     assert_eq!(Instant::now(), before);
     settle().await;
@@ -204,7 +205,7 @@ async fn early_refresh_serves_the_fresh_value_and_refreshes_once() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 3))
         .await
         .unwrap();
-    assert_eq!((next.value, next.source), (2, Source::Hit));
+    assert_eq!((*next.value, next.source), (2, Source::Hit));
 }
 
 #[tokio::test(start_paused = true)]
@@ -227,7 +228,7 @@ async fn xfetch_refreshes_early_near_expiry_but_not_long_before() {
         .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (1, Source::EarlyRefresh));
+    assert_eq!((*got.value, got.source), (1, Source::EarlyRefresh));
 }
 
 #[tokio::test(start_paused = true)]
@@ -240,7 +241,7 @@ async fn fail_safe_serves_the_last_good_value_and_keeps_it_a_little_longer() {
         .get_or_compute_detailed("k", &no_swr, failing())
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (1, Source::FailSafe));
+    assert_eq!((*got.value, got.source), (1, Source::FailSafe));
     settle().await;
     // Kept as fresh for the fail-safe period: the next call does not hit the failing compute.
     let runs = Arc::new(AtomicUsize::new(0));
@@ -248,7 +249,7 @@ async fn fail_safe_serves_the_last_good_value_and_keeps_it_a_little_longer() {
         .get_or_compute_detailed("k", &no_swr, counted(&runs, 2))
         .await
         .unwrap();
-    assert_eq!((next.value, next.source), (1, Source::Hit));
+    assert_eq!((*next.value, next.source), (1, Source::Hit));
     assert_eq!(count(&runs), 0);
     assert_eq!(cache.stats().fail_safe_serves, 1);
 }
@@ -282,7 +283,7 @@ async fn soft_timeout_serves_stale_and_the_compute_still_lands() {
         .get_or_compute_detailed("k", &o, counted(&runs, 2))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (1, Source::Stale));
+    assert_eq!((*got.value, got.source), (1, Source::Stale));
     assert_eq!(Instant::now() - before, Duration::from_millis(100));
     tokio::time::advance(DELTA).await;
     settle().await;
@@ -290,7 +291,7 @@ async fn soft_timeout_serves_stale_and_the_compute_still_lands() {
         .get_or_compute_detailed("k", &o, counted(&runs, 3))
         .await
         .unwrap();
-    assert_eq!((next.value, next.source), (2, Source::Hit));
+    assert_eq!((*next.value, next.source), (2, Source::Hit));
     assert_eq!(count(&runs), 1);
 }
 
@@ -314,7 +315,7 @@ async fn hard_timeout_aborts_the_compute() {
         .get_or_compute_detailed("k", &o, counted(&runs, 5))
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (4, Source::FailSafe));
+    assert_eq!((*got.value, got.source), (4, Source::FailSafe));
 }
 
 #[tokio::test(start_paused = true)]
@@ -333,7 +334,7 @@ async fn invalidation_during_compute_returns_but_does_not_store() {
     settle().await;
     tokio::time::advance(DELTA / 2).await;
     cache.invalidate_pattern("user:*").await.unwrap();
-    assert_eq!(call.await.unwrap().unwrap(), 1);
+    assert_eq!(*call.await.unwrap().unwrap(), 1);
     settle().await;
     assert!(fake.peek("user:1").is_none());
     assert_eq!(cache.stats().invalidated_during_compute, 1);
@@ -348,7 +349,7 @@ async fn invalidation_during_compute_returns_but_does_not_store() {
     };
     settle().await;
     cache.delete("user:2").await.unwrap();
-    assert_eq!(call.await.unwrap().unwrap(), 2);
+    assert_eq!(*call.await.unwrap().unwrap(), 2);
     settle().await;
     assert!(fake.peek("user:2").is_none());
 }
@@ -363,7 +364,7 @@ async fn disabled_cache_computes_every_time_without_backend_calls() {
             .get_or_compute_detailed("k", &opts(), counted(&runs, i))
             .await
             .unwrap();
-        assert_eq!((got.value, got.source), (i, Source::Bypass));
+        assert_eq!((*got.value, got.source), (i, Source::Bypass));
     }
     cache.set("k", 1u64, &opts()).await.unwrap();
     assert!(cache.get::<u64>("k").await.unwrap().is_none());
@@ -407,7 +408,7 @@ async fn fleet_lock_makes_two_caches_compute_once() {
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), 11);
+        assert_eq!(*t.await.unwrap().unwrap(), 11);
     }
     assert_eq!(count(&runs), 1);
     assert_eq!(
@@ -443,7 +444,7 @@ async fn a_miss_that_raced_another_instances_write_does_not_compute_again() {
         .await
         .unwrap();
     assert_eq!(first.await.unwrap().unwrap().source, Source::Miss);
-    assert_eq!((second.value, second.source), (1, Source::Coalesced));
+    assert_eq!((*second.value, second.source), (1, Source::Coalesced));
     assert_eq!(count(&runs), 1);
 }
 
@@ -469,10 +470,10 @@ async fn callers_arriving_after_an_invalidation_do_not_join_the_invalidated_comp
                 .await
         })
     };
-    assert_eq!(before.await.unwrap().unwrap(), 1);
+    assert_eq!(*before.await.unwrap().unwrap(), 1);
     let after = after.await.unwrap().unwrap();
     assert_eq!(
-        (after.value, after.source),
+        (*after.value, after.source),
         (2, Source::Miss),
         "a caller arriving after the invalidation gets a new compute"
     );
@@ -497,7 +498,7 @@ async fn fail_safe_does_not_resurrect_a_value_deleted_before_the_refresh_started
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(cache.delete("k").await.unwrap());
     let got = reader.await.unwrap().unwrap();
-    assert_eq!((got.value, got.source), (1, Source::Stale));
+    assert_eq!((*got.value, got.source), (1, Source::Stale));
     tokio::time::sleep(DELTA + Duration::from_secs(1)).await;
     settle().await;
     assert!(
@@ -519,7 +520,7 @@ async fn a_failed_early_refresh_leaves_the_fresh_entry_alone() {
         .get_or_compute_detailed("k", &opts(), failing())
         .await
         .unwrap();
-    assert_eq!((got.value, got.source), (1, Source::EarlyRefresh));
+    assert_eq!((*got.value, got.source), (1, Source::EarlyRefresh));
     settle().await;
     tokio::time::advance(DELTA).await;
     settle().await;
@@ -534,4 +535,54 @@ async fn a_failed_early_refresh_leaves_the_fresh_entry_alone() {
         before.map(|r| r - DELTA),
         "lifetime not shortened"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_with_a_compute_time_lets_xfetch_refresh_it_early() {
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let measured = opts().compute_time(Duration::from_secs(5));
+    cache.set("measured", 1u64, &measured).await.unwrap();
+    cache.set("unmeasured", 1u64, &opts()).await.unwrap();
+    tokio::time::advance(TTL - Duration::from_millis(10)).await;
+    // P(early) = exp(-r / Δ) = exp(-0.01 / 5) ≈ 0.998 with Δ given; 0 without.
+    let with = cache
+        .get_or_compute_detailed("measured", &opts(), counted(&runs, 2))
+        .await
+        .unwrap();
+    let without = cache
+        .get_or_compute_detailed("unmeasured", &opts(), counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (with.source, without.source),
+        (Source::EarlyRefresh, Source::Hit)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_running_refreshes_finish_then_bypasses_the_store() {
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    stored_then_advance(&cache, "k", 1, TTL + Duration::from_secs(1)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let stale = cache
+        .get_or_compute_detailed("k", &opts(), counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!(stale.source, Source::Stale);
+    cache.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        stored::<u64>(&fake, "k").unwrap().value,
+        2,
+        "the refresh finished first"
+    );
+    let calls = fake.total_calls();
+    let after = cache
+        .get_or_compute_detailed("k", &opts(), counted(&runs, 3))
+        .await
+        .unwrap();
+    assert_eq!((*after.value, after.source), (3, Source::Bypass));
+    assert_eq!(fake.total_calls(), calls, "no store call after shutdown");
 }

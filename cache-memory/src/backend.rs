@@ -162,6 +162,11 @@ impl CacheBackend for MemoryBackend {
         true
     }
 
+    /// Only a byte bound needs each entry's encoded size.
+    fn weighs_objects(&self) -> bool {
+        matches!(self.bound, Bound::Bytes(_))
+    }
+
     /// The hit path: a moka lookup, one `Arc` clone and a clock read; nothing is decoded, and
     /// nothing is allocated beyond the boxed future every `async_trait` call returns.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {

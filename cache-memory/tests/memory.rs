@@ -199,3 +199,28 @@ async fn clones_share_the_store_and_clear_empties_it() {
     backend.clear();
     assert!(clone.get("k").await.unwrap().is_none());
 }
+
+/// Without a byte bound, nothing on the write path encodes the value: a type whose
+/// serialization would panic is stored and served.
+#[tokio::test]
+async fn an_unweighted_store_never_encodes_values() {
+    #[derive(serde::Deserialize)]
+    struct NeverEncoded(u32);
+    impl serde::Serialize for NeverEncoded {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("encoded on the write path")
+        }
+    }
+    let cache = cache_core::SmartCache::new(MemoryBackend::new(10));
+    let opts = cache_core::EntryOptions::new();
+    let first = cache
+        .get_with("k", &opts, || async { NeverEncoded(7) })
+        .await
+        .unwrap();
+    let again = cache
+        .get_with("k", &opts, || async { NeverEncoded(8) })
+        .await
+        .unwrap();
+    assert_eq!((first.0, again.0), (7, 7));
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+}

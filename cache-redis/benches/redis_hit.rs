@@ -55,14 +55,14 @@ impl Read {
                 assert!(s.backend.get(KEY).await.unwrap().is_some());
             }
             Read::SmartCacheHit => {
-                let v: String = s
+                let v: std::sync::Arc<String> = s
                     .cache
                     .get_or_compute(KEY, &s.opts, || async {
                         Ok::<_, std::io::Error>(String::from("miss"))
                     })
                     .await
                     .unwrap();
-                assert_ne!(v, "miss");
+                assert_ne!(v.as_str(), "miss");
             }
             Read::EvalshaGetPttl => {
                 let (v, _pttl): (Option<Bytes>, i64) = s

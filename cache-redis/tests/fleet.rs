@@ -56,7 +56,7 @@ async fn stampede(fleet_lock: bool) -> usize {
         }
     }
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), 42);
+        assert_eq!(*task.await.unwrap().unwrap(), 42);
     }
     computes.load(Ordering::SeqCst)
 }

@@ -65,7 +65,7 @@ async fn starts_while_redis_is_down_then_serves_hits_once_it_is_up() {
     for i in 0..10 {
         let lookup = get(format!("lazy:down:{i}"), i).await;
         assert_eq!(
-            (lookup.value, lookup.source),
+            (*lookup.value, lookup.source),
             (i, Source::Bypass),
             "call {i}"
         );

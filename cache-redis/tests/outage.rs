@@ -50,7 +50,7 @@ async fn cache_survives_an_outage_and_recovers_without_restart() {
             .await
             .expect("a call failed while Redis was down");
         assert_eq!(
-            lookup.value, i,
+            *lookup.value, i,
             "the value is computed while the store is down"
         );
         sources.push(lookup.source);

@@ -123,7 +123,7 @@ impl PredictionRepository for CachedPredictionRepository {
             .await
         {
             Ok(lookup) => Ok(PredictionOutcome {
-                prediction: lookup.value,
+                prediction: SharedPrediction::clone(&lookup.value),
                 source: lookup.source,
                 compute_time: lookup.compute_time,
             }),

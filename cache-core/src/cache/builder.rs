@@ -110,6 +110,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 payload_kind: self.backend.payload_kind(),
                 bounds_own_latency: self.backend.bounds_own_latency(),
                 max_lifetime: self.backend.max_lifetime(),
+                weighs_objects: self.backend.weighs_objects(),
                 backend: self.backend,
                 policy,
                 codec: self.codec,
@@ -118,6 +119,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 stats: Default::default(),
                 flights: Default::default(),
                 rng,
+                closed: Default::default(),
             }),
         }
     }

@@ -154,6 +154,13 @@ impl<C: Codec> Inner<C> {
         let limit = self.config.max_value_bytes;
         let too_large = |size: usize| CacheError::ValueTooLarge { size, limit };
         match self.payload_kind {
+            // An in-process store that does not weigh entries gets the object as it is: no
+            // encoding on the write path (the size limit is about encoded bytes, so it applies
+            // only where entries are weighed or sent).
+            PayloadKind::Object if !self.weighs_objects => Ok(Payload::Object(ObjectPayload {
+                value: env,
+                size: 0,
+            })),
             PayloadKind::Object => {
                 let size = self.codec.encoded_len(&*env)?;
                 if size > limit {

@@ -61,6 +61,8 @@ pub(crate) struct Inner<C> {
     payload_kind: PayloadKind,
     /// The backend enforces its own operation timeout: no timer of ours.
     bounds_own_latency: bool,
+    /// The backend weighs objects by their encoded size (see `CacheBackend::weighs_objects`).
+    weighs_objects: bool,
     /// The backend's longest lifetime (see [`crate::time_model`]).
     max_lifetime: std::time::Duration,
     policy: Arc<dyn RefreshPolicy>,
@@ -70,6 +72,15 @@ pub(crate) struct Inner<C> {
     breakers: Breakers,
     flights: Arc<Flights>,
     rng: RngSource,
+    /// Set by [`SmartCache::shutdown`]: the store is no longer used.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl<C> Inner<C> {
+    /// Whether the store is in use: enabled, and not shut down.
+    fn uses_store(&self) -> bool {
+        self.config.enabled && !self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Thread-local randomness by default; one seeded generator when a test asks for determinism.
@@ -130,18 +141,20 @@ impl<C: Codec> SmartCache<C> {
         self.inner.stats.snapshot(self.inner.breakers.state())
     }
 
-    /// Reads a value without computing anything. Returns it with its freshness (fresh, or stale
-    /// inside its grace period). A backend error or an undecodable entry reads as `None` (and is
-    /// counted), as everywhere in the read path.
+    /// Reads a value without computing anything: "hit or not", for dashboards, benchmarks and
+    /// read-only callers. Returns it with its freshness (fresh, or stale inside its grace
+    /// period); starts no refresh. A backend error or an undecodable entry reads as `None` (and
+    /// is counted), as everywhere in the read path. As cheap as a hit of
+    /// [`get_or_compute`](Self::get_or_compute).
     pub async fn get<T>(&self, key: &str) -> Result<Option<Cached<T>>>
     where
-        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        T: DeserializeOwned + Send + Sync + 'static,
     {
         validate_key(key)?;
-        if !self.inner.config.enabled {
+        if !self.inner.uses_store() {
             return Ok(None);
         }
-        Ok(match self.inner.read::<T>(key).await {
+        Ok(match self.inner.read::<Arc<T>>(key).await {
             Read::Found(found) => {
                 let stale = !matches!(found.env.timing().phase(found.remaining), Phase::Fresh(_));
                 let stats = &self.inner.stats;
@@ -156,7 +169,7 @@ impl<C: Codec> SmartCache<C> {
                     Freshness::Fresh
                 };
                 Some(Cached {
-                    value: gateway::into_value(found.env),
+                    value: found.env.value.clone(),
                     freshness,
                 })
             }
@@ -167,21 +180,26 @@ impl<C: Codec> SmartCache<C> {
         })
     }
 
-    /// Stores a value. Its Δ is unknown, so it is stored as 0: X-Fetch will not refresh it early
-    /// (use [`get_or_compute`](Self::get_or_compute) to have Δ measured). A compute of this key
-    /// running in this process will not overwrite it.
+    /// Stores a value (last writer wins). A compute of this key running in this process will
+    /// not overwrite it.
+    ///
+    /// X-Fetch refreshes an entry early in proportion to its recompute time Δ, which `set`
+    /// cannot measure: give it with [`EntryOptions::compute_time`] (e.g. the time your own
+    /// computation took). Without it Δ is 0 and the entry is never refreshed early — it simply
+    /// expires, and the next `get_or_compute` after its TTL recomputes it (single-flight still
+    /// applies).
     pub async fn set<T>(&self, key: &str, value: T, options: &EntryOptions) -> Result<()>
     where
         T: Serialize + Send + Sync + 'static,
     {
         validate_key(key)?;
-        if !self.inner.config.enabled {
+        if !self.inner.uses_store() {
             return Ok(());
         }
         self.inner.flights.invalidate(|k| k == key);
         let o = options.resolve(&self.inner.config);
-        let timing = self.inner.timing(o.ttl, o.grace, std::time::Duration::ZERO);
-        let env = Envelope::with_timing(value, timing);
+        let timing = self.inner.timing(o.ttl, o.grace, o.compute_time);
+        let env = Envelope::with_timing(Arc::new(value), timing);
         let lifetime = env.lifetime();
         let payload = self.inner.payload(Arc::new(env))?;
         let set = self.inner.backend.set(key, payload, lifetime);
@@ -192,7 +210,7 @@ impl<C: Codec> SmartCache<C> {
     /// returns its value to its callers but does not store it.
     pub async fn delete(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
-        if !self.inner.config.enabled {
+        if !self.inner.uses_store() {
             return Ok(false);
         }
         self.inner.flights.invalidate(|k| k == key);
@@ -203,7 +221,7 @@ impl<C: Codec> SmartCache<C> {
     /// Deletes every key matching the Redis glob `pattern` (build patterns from user data with
     /// [`glob::escape`](crate::glob::escape)); returns how many went.
     pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        if !self.inner.config.enabled {
+        if !self.inner.uses_store() {
             return Ok(0);
         }
         self.inner
@@ -213,6 +231,26 @@ impl<C: Codec> SmartCache<C> {
         self.inner
             .call("invalidate_pattern", None, invalidate)
             .await
+    }
+
+    /// Shuts the cache down: no new background refresh starts, the running computes finish
+    /// (each within its hard timeout, at most `wait`), then the backend closes its connections.
+    /// Later calls compute without the store ([`Source::Bypass`](crate::Source::Bypass)), so a
+    /// request racing the shutdown still gets its value. Clones share the shutdown.
+    ///
+    /// # Errors
+    ///
+    /// What the backend's [`close`](CacheBackend::close) returned.
+    pub async fn shutdown(&self, wait: std::time::Duration) -> Result<()> {
+        let inner = &self.inner;
+        inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let started = tokio::time::Instant::now();
+        while inner.flights.running() > 0 && started.elapsed() < wait {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        inner.backend.close().await
     }
 
     /// Pings the backend (through the breaker and the operation timeout).

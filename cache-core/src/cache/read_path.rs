@@ -1,5 +1,6 @@
 //! `get_or_compute`: the read path of DESIGN.md.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -11,9 +12,16 @@ use super::leader::{Compute, Job, Trigger, run_compute};
 use super::{SmartCache, validate_key};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
-use crate::error::{CacheError, Result};
+use crate::error::{BoxError, CacheError, Result};
 use crate::flight::{Join, Origin, Waited};
 use crate::options::{EntryOptions, Lookup, Resolved, Source};
+
+/// What the read path answers, for the internal value type (`Arc<T>` in the public API).
+pub(crate) struct Answer<V> {
+    value: V,
+    source: Source,
+    compute_time: Option<std::time::Duration>,
+}
 use crate::policy::Freshness;
 use crate::stats::Stats;
 
@@ -29,21 +37,31 @@ impl<C: Codec> SmartCache<C> {
     ///   (fail-safe), otherwise the error is returned;
     /// - backend down: the value is computed and returned (the breaker stops paying timeouts).
     ///
-    /// Needs a Tokio runtime (computes and refreshes are spawned as tasks).
+    /// The value comes back as an [`Arc`]: a hit on an in-process store is a pointer clone,
+    /// never a copy of the value, whatever `T` is. A compute that cannot fail is written with
+    /// [`get_with`](Self::get_with).
     ///
-    /// `compute` runs in its own task: dropping this future never cancels it, so other waiters
-    /// still get the value, and it is stored.
+    /// Needs a Tokio runtime (computes and refreshes are spawned as tasks). `compute` runs in
+    /// its own task: dropping this future never cancels it, so other waiters still get the
+    /// value, and it is stored.
+    ///
+    /// # Errors
+    ///
+    /// The compute's error (as [`CacheError::Compute`], the cause reachable through
+    /// `Error::source`), [`CacheError::ComputeTimeout`] or [`CacheError::ComputePanicked`] when
+    /// no last good value can be served; [`CacheError::InvalidKey`] for an empty or huge key.
+    /// Store failures are never errors: the value is computed without the store.
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         key: &str,
         options: &EntryOptions,
         compute: F,
-    ) -> Result<T>
+    ) -> Result<Arc<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+        E: Into<BoxError> + 'static,
     {
         self.get_or_compute_detailed(key, options, compute)
             .await
@@ -58,30 +76,87 @@ impl<C: Codec> SmartCache<C> {
         compute: F,
     ) -> Result<Lookup<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let compute = move || async move { compute().await.map(Arc::new) };
+        let answer = self
+            .answer::<Arc<T>, _, _, E>(key, options, compute)
+            .await?;
+        Ok(Lookup {
+            value: answer.value,
+            source: answer.source,
+            compute_time: answer.compute_time,
+        })
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute) for a compute that cannot fail, written as
+    /// plainly as moka's `get_with`:
+    ///
+    /// ```
+    /// # use cache_core::{EntryOptions, SmartCache};
+    /// # use cache_memory::MemoryBackend;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = SmartCache::new(MemoryBackend::new(100));
+    /// let answer = cache.get_with("answer", &EntryOptions::new(), || async { 42u32 }).await?;
+    /// assert_eq!(*answer, 42);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Only the cache's own: [`CacheError::ComputeTimeout`], [`CacheError::ComputePanicked`],
+    /// [`CacheError::InvalidKey`].
+    pub async fn get_with<T, F, Fut>(
+        &self,
+        key: &str,
+        options: &EntryOptions,
+        compute: F,
+    ) -> Result<Arc<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let compute = move || async move { Ok::<T, Infallible>(compute().await) };
+        self.get_or_compute(key, options, compute).await
+    }
+
+    /// The read path, for any cheaply cloned value type `V` (the public methods use `Arc<T>`).
+    async fn answer<V, F, Fut, E>(
+        &self,
+        key: &str,
+        options: &EntryOptions,
+        compute: F,
+    ) -> Result<Answer<V>>
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
     {
         validate_key(key)?;
         let inner = &self.inner;
         let opts = options.resolve(&inner.config);
         // Boxed only when it is going to run: a hit allocates nothing for it.
-        let compute = move || -> Compute<T> {
+        let compute = move || -> Compute<V> {
             Box::new(move || Box::pin(async move { compute().await.map_err(Into::into) }))
         };
-        if !inner.config.enabled {
+        if !inner.uses_store() {
             Stats::bump(&inner.stats.bypasses);
             Stats::bump(&inner.stats.computes);
             let (value, delta) = run_compute(compute(), opts.hard_timeout).await?;
-            return Ok(Lookup {
+            return Ok(Answer {
                 value,
                 source: Source::Bypass,
                 compute_time: Some(delta),
             });
         }
 
-        let trigger = match inner.read::<T>(key).await {
+        let trigger = match inner.read::<V>(key).await {
             Read::Found(found) => {
                 let timing = found.env.timing();
                 let freshness = inner
@@ -163,7 +238,7 @@ impl<C: Codec> SmartCache<C> {
         opts: Resolved,
         compute: Compute<T>,
         trigger: Trigger<T>,
-    ) -> Result<Lookup<T>>
+    ) -> Result<Answer<T>>
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -195,7 +270,7 @@ impl<C: Codec> SmartCache<C> {
                 );
                 Stats::bump(&inner.stats.computes);
                 let (value, delta) = run_compute(compute, opts.hard_timeout).await?;
-                return Ok(Lookup {
+                return Ok(Answer {
                     value,
                     source: Source::Bypass,
                     compute_time: Some(delta),
@@ -227,19 +302,19 @@ impl<C: Codec> SmartCache<C> {
         };
         let (value, origin) = outcome;
         let lookup = match origin {
-            Origin::Computed(delta) if led => Lookup {
+            Origin::Computed(delta) if led => Answer {
                 value,
                 source: if stored { Source::Miss } else { Source::Bypass },
                 compute_time: Some(delta),
             },
-            Origin::Computed(_) | Origin::Fleet => Lookup {
+            Origin::Computed(_) | Origin::Fleet => Answer {
                 value,
                 source: Source::Coalesced,
                 compute_time: None,
             },
             Origin::Stale => {
                 Stats::bump(&inner.stats.stale_served);
-                Lookup {
+                Answer {
                     value,
                     source: Source::Stale,
                     compute_time: None,
@@ -247,7 +322,7 @@ impl<C: Codec> SmartCache<C> {
             }
             Origin::FailSafe => {
                 Stats::bump(&inner.stats.fail_safe_serves);
-                Lookup {
+                Answer {
                     value,
                     source: Source::FailSafe,
                     compute_time: None,
@@ -263,7 +338,7 @@ impl<C: Codec> SmartCache<C> {
         last_good: Option<Arc<Envelope<T>>>,
         source: Source,
         err: CacheError,
-    ) -> Result<Lookup<T>> {
+    ) -> Result<Answer<T>> {
         let inner = &self.inner;
         match last_good {
             Some(env) => {
@@ -279,8 +354,8 @@ impl<C: Codec> SmartCache<C> {
     }
 }
 
-fn hit<T: Clone>(env: Arc<Envelope<T>>, source: Source) -> Lookup<T> {
-    Lookup {
+fn hit<T: Clone>(env: Arc<Envelope<T>>, source: Source) -> Answer<T> {
+    Answer {
         value: into_value(env),
         source,
         compute_time: None,

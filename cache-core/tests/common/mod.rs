@@ -63,8 +63,21 @@ pub fn stored<T: Send + Sync + 'static + Clone>(
     key: &str,
 ) -> Option<Envelope<T>> {
     let entry = fake.peek(key)?;
+    // The cache stores `Envelope<Arc<T>>`: hits hand out the `Arc`.
     match entry.payload {
-        Payload::Object(o) => o.value.downcast::<Envelope<T>>().ok().map(|e| (*e).clone()),
+        Payload::Object(o) => o
+            .value
+            .downcast::<Envelope<Arc<T>>>()
+            .ok()
+            .map(|e| Envelope {
+                version: e.version,
+                ttl_ms: e.ttl_ms,
+                grace_ms: e.grace_ms,
+                delta_us: e.delta_us,
+                stored_at_ms: e.stored_at_ms,
+                id: e.id,
+                value: (*e.value).clone(),
+            }),
         Payload::Bytes(_) => None,
     }
 }
