@@ -14,8 +14,8 @@
 //! let backend = RedisBackend::connect(RedisConfig::from_url(&url)?).await?;
 //! let cache = SmartCache::builder(backend).fleet_lock(true).build();
 //! let opts = EntryOptions::new().ttl(Duration::from_secs(60));
-//! let answer: u64 = cache.get_or_compute("answer", &opts, || async { Ok::<_, std::io::Error>(42) }).await?;
-//! assert_eq!(answer, 42);
+//! let answer = cache.get_with("answer", &opts, || async { 42u64 }).await?;
+//! assert_eq!(*answer, 42);
 //! # Ok(())
 //! # }
 //! ```
