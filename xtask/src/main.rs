@@ -7,7 +7,8 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
-  ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings
+  ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings,
+                     every example
   bench [filter]     criterion benchmarks, then one summary table of ratios and absolute times
                      (--summary: the table of the last run only)
   stampede [args]    the stampede simulator (model and live modes); --help for its options
@@ -120,7 +121,25 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    examples()?;
     println!("\nxtask ci: all green");
+    Ok(())
+}
+
+/// Every example of the `smartcache` crate runs (they assert what they print).
+fn examples() -> Result<(), String> {
+    for (name, features) in [
+        ("quick_start", ""),
+        ("swap_backend_in_tests", "testing"),
+        ("choose_settings", ""),
+    ] {
+        let mut args = vec!["run", "--quiet", "--locked", "-p", "smartcache"];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        args.extend(["--example", name]);
+        step(&format!("example {name}"), &args, &[])?;
+    }
     Ok(())
 }
 
