@@ -39,9 +39,9 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `memory` (default) | [`MemoryBackend`]: in-process, on moka; hits are a pointer clone |
-//! | `redis` | [`redis`]: the Redis backend on fred (standalone, cluster, sentinel, TLS, ACL, fleet lock) |
-//! | `keys` | [`keys`]: the key factory (namespaces, versions, canonical hashing, hash tags, glob-safe patterns) |
-//! | `testing` | [`fake`]: a deterministic fake backend, and [`testing`] the conformance suite every backend runs |
+//! | `redis` | `smartcache::redis`: the Redis backend on fred (standalone, cluster, sentinel, TLS, ACL, fleet lock) |
+//! | `keys` | `smartcache::keys`: the key factory (namespaces, versions, canonical hashing, hash tags, glob-safe patterns) |
+//! | `testing` | `smartcache::fake`: a deterministic fake backend; `smartcache::testing`: the conformance suite every backend runs |
 //!
 //! Everything of `cache-core` is re-exported at the root: [`SmartCache`], [`EntryOptions`],
 //! [`CacheConfig`], the [`CacheBackend`] port, the refresh policies ([`XFetch`], ...).
