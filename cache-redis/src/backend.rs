@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cache_core::{CacheBackend, CacheError, LockOutcome, Payload, Result, StoredEntry};
+use cache_core::{
+    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
+};
 use fred::bytes::Bytes;
 use fred::clients::{Pool, SubscriberClient, WithOptions};
 use fred::prelude::*;
@@ -55,6 +57,8 @@ pub(crate) struct Inner {
     /// Wakes the waits that await the subscriber's start.
     pub(crate) subscriber_started: Notify,
     pub(crate) unlock_script: Script,
+    /// Compare-and-set / compare-and-delete.
+    pub(crate) scripts: crate::conditional::Scripts,
     pub(crate) connection: ConnectionLog,
     /// Dropped with the backend: the event watchers see their receivers close and end (fred
     /// does not close its event streams when a never-connected client quits).
@@ -89,7 +93,8 @@ impl Inner {
             subscriber: OnceCell::new(),
             subscriber_starting: AtomicBool::new(false),
             subscriber_started: Notify::new(),
-            unlock_script: Script::from_lua(crate::lock::UNLOCK_SCRIPT),
+            unlock_script: Script::from_lua(crate::scripts::UNLOCK),
+            scripts: crate::conditional::Scripts::default(),
             connection: ConnectionLog::default(),
             alive: tokio::sync::watch::Sender::new(()),
         })
@@ -111,7 +116,7 @@ impl Inner {
 
     /// Measures the server clocks now if they never were (lazy start), so that a write can
     /// state its deadline on the server's clock. Fails fast while disconnected.
-    async fn ensure_clock(&self) -> Result<()> {
+    pub(crate) async fn ensure_clock(&self) -> Result<()> {
         if self.clock.is_known() {
             return Ok(());
         }
@@ -333,7 +338,12 @@ impl RedisBackend {
     }
 
     /// The stored form of `payload` for `key`: header (deadline on the server clock) + bytes.
-    fn framed(&self, key: &str, payload: &Payload, lifetime: Duration) -> Result<(Bytes, i64)> {
+    pub(crate) fn framed(
+        &self,
+        key: &str,
+        payload: &Payload,
+        lifetime: Duration,
+    ) -> Result<(Bytes, i64)> {
         let Payload::Bytes(bytes) = payload else {
             return Err(CacheError::Unsupported(
                 "object payloads (Redis stores bytes)",
@@ -446,6 +456,17 @@ impl CacheBackend for RedisBackend {
     /// fails fast while a connection is down.
     fn bounds_own_latency(&self) -> bool {
         true
+    }
+
+    /// Redis's own bound on `PX` is far larger than any useful lifetime; this one (~31 700
+    /// years) keeps the deadline in the header and Redis's overflow checks far from the edge.
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_millis(MAX_PX_MS)
+    }
+
+    /// One Lua script per call, on the key alone (see [`crate::scripts`]).
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        Some(self)
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {

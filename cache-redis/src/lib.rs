@@ -94,6 +94,7 @@
 
 mod backend;
 mod clock;
+mod conditional;
 pub mod config;
 mod connect;
 mod frame;
@@ -101,6 +102,7 @@ mod invalidate;
 mod lazy;
 mod lock;
 mod lock_key;
+pub mod scripts;
 mod secret;
 pub mod url;
 mod watch;

@@ -1,5 +1,6 @@
 //! The fleet-wide refresh lock: `SET lock token NX PX`, released by a compare-and-delete script
-//! that also announces the release on a pub/sub channel, so waiters need not poll hard.
+//! ([`crate::scripts::UNLOCK`]) that also announces the release on a pub/sub channel, so
+//! waiters need not poll hard.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,19 +15,6 @@ use tokio::time::Instant;
 
 use crate::backend::RedisBackend;
 use crate::lock_key::lock_key;
-
-/// Deletes the lock only if it still holds our token; always announces the key, so waiters
-/// look again (for the value, or for a free lock) at once.
-pub(crate) const UNLOCK_SCRIPT: &str = r#"
-local released = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  released = 1
-end
--- Best effort: a user without channel permission still releases (pcall traps NOPERM).
-redis.pcall('PUBLISH', ARGV[2], ARGV[3])
-return released
-"#;
 
 /// First and largest pause between two looks while waiting, when no notification comes.
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
