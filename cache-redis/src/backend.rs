@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use crate::watch::ConnectionLog;
 
 /// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
 const MAX_PX_MS: u64 = 1_000_000_000_000_000;
-const SLOTS: usize = 16_384;
+pub(crate) const SLOTS: usize = 16_384;
 
 /// A [`CacheBackend`] on Redis (standalone, cluster or sentinel), through a pool of fred
 /// connections. Cheap to clone (one shared pool).
@@ -60,9 +60,17 @@ pub(crate) struct Inner {
     /// Compare-and-set / compare-and-delete.
     pub(crate) scripts: crate::conditional::Scripts,
     pub(crate) connection: ConnectionLog,
+    /// Moves on every successful (re)connection of any pooled connection.
+    pub(crate) epoch: AtomicU64,
+    /// Slot → primary, for `failure_domain`.
+    pub(crate) domains: crate::domain::SlotDomains,
     /// Dropped with the backend: the event watchers see their receivers close and end (fred
     /// does not close its event streams when a never-connected client quits).
     pub(crate) alive: tokio::sync::watch::Sender<()>,
+    /// Set by `quit`: connection tasks that end are not restarted.
+    pub(crate) closing: AtomicBool,
+    /// Set once `connect` returns the backend (lazy or eager).
+    pub(crate) started: AtomicBool,
 }
 
 impl Inner {
@@ -82,11 +90,12 @@ impl Inner {
             .iter()
             .map(|c| c.with_options(&fail_fast))
             .collect();
+        let clustered = matches!(config.topology, Topology::Cluster { .. });
         Arc::new(Inner {
             clock,
             data,
             next: AtomicUsize::new(0),
-            clustered: matches!(config.topology, Topology::Cluster { .. }),
+            clustered,
             pool,
             redactor,
             config,
@@ -96,8 +105,21 @@ impl Inner {
             unlock_script: Script::from_lua(crate::scripts::UNLOCK),
             scripts: crate::conditional::Scripts::default(),
             connection: ConnectionLog::default(),
+            epoch: AtomicU64::new(0),
+            domains: crate::domain::SlotDomains::new(clustered),
             alive: tokio::sync::watch::Sender::new(()),
+            closing: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         })
+    }
+
+    /// Reads the routing fred holds now into the failure-domain table (cluster only).
+    pub(crate) fn refresh_domains(&self) {
+        if self.clustered {
+            if let Some(routing) = self.pool.next().cached_cluster_state() {
+                self.domains.update(&routing);
+            }
+        }
     }
 
     /// Re-measures the server clocks in the background if a sync is due (and none running).
@@ -190,8 +212,9 @@ impl RedisBackend {
         // fred bounds each attempt by `connect_timeout`; this bounds the whole handshake
         // (cluster discovery, sentinel lookup) as well.
         let limit = config.connect_timeout * 3;
-        match tokio::time::timeout(limit, pool.init()).await {
-            Ok(Ok(_task)) => {}
+        let tasks = pool.connect_pool();
+        match tokio::time::timeout(limit, pool.wait_for_connect()).await {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 let _ = pool.quit().await;
                 return Err(connect_error(&config, &redactor, &err));
@@ -217,7 +240,11 @@ impl RedisBackend {
         };
         let clock = ServerClock::new(table, config.clock_sync_interval);
         let inner = Inner::new(pool, config, redactor, clock);
+        inner.epoch.store(1, Ordering::Relaxed);
+        inner.refresh_domains();
         crate::watch::watch(&inner);
+        crate::supervise::supervise(&inner, tasks);
+        inner.started.store(true, Ordering::Relaxed);
         tracing::debug!(url = %inner.config.redacted_url(), "connected to redis");
         Ok(RedisBackend { inner })
     }
@@ -264,6 +291,7 @@ impl RedisBackend {
 
     /// Closes every connection now (dropping the last handle does it in the background).
     pub async fn quit(&self) {
+        self.inner.closing.store(true, Ordering::Relaxed);
         let _ = self.inner.pool.quit().await;
         if let Some(Some(subscriber)) = self.inner.subscriber.get() {
             let _ = subscriber.quit().await;
@@ -462,6 +490,19 @@ impl CacheBackend for RedisBackend {
     /// years) keeps the deadline in the header and Redis's overflow checks far from the edge.
     fn max_lifetime(&self) -> Duration {
         Duration::from_millis(MAX_PX_MS)
+    }
+
+    /// On a cluster, the primary serving the key's slot now (from fred's routing table, kept
+    /// current as fred re-syncs it: after a failover the key moves to its new primary's
+    /// domain); 0 on a standalone or sentinel server.
+    fn failure_domain(&self, key: &str) -> u64 {
+        self.inner.domains.of(key.as_bytes())
+    }
+
+    /// Moves on every successful (re)connection of a pooled connection (fred's reconnect
+    /// events); 1 once `connect` has returned connected, 0 while a lazy start waits.
+    fn connection_epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Relaxed)
     }
 
     /// One Lua script per call, on the key alone (see [`crate::scripts`]).

@@ -30,7 +30,12 @@ impl RedisBackend {
     /// Runs `script` on `key` by its hash, sending its text once if the server does not know
     /// it yet (a new or restarted server, or another node of the cluster). `EVAL` rather than
     /// `SCRIPT LOAD` + `EVALSHA`: one round trip, routed by the key like the first attempt.
-    async fn run_script(&self, script: &Script, key: &str, args: Vec<Value>) -> Result<i64, Error> {
+    pub(crate) async fn run_script(
+        &self,
+        script: &Script,
+        key: &str,
+        args: Vec<Value>,
+    ) -> Result<i64, Error> {
         let client = self.client();
         match client
             .evalsha(script.sha1().clone(), key, args.clone())
