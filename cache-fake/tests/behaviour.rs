@@ -535,3 +535,53 @@ async fn wait_for_value_times_out_or_returns_at_once() {
     fake.fail_next(1);
     assert!(fake.wait_for_value("k", 3 * SEC).await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn conditional_writes_are_logged_delayed_and_faulted() {
+    let fake = FakeBackend::new();
+    let Some(cond) = fake.conditional() else {
+        panic!("the fake offers conditional writes by default");
+    };
+    let (_, v1) = object("v1");
+    let (_, v2) = object("v2");
+    fake.set("k", v1.clone(), SEC * 60).await.unwrap();
+
+    // A fault fails the call and changes nothing, as for every other operation.
+    fake.fail_next(2);
+    assert!(
+        cond.compare_and_set("k", &v1, v2.clone(), SEC)
+            .await
+            .is_err()
+    );
+    assert!(cond.compare_and_delete("k", &v1).await.is_err());
+    assert!(fake.peek("k").unwrap().payload.same_entry(&v1));
+
+    // Latency applies on tokio's clock.
+    fake.set_latency(Duration::from_millis(50));
+    let started = Instant::now();
+    assert!(
+        cond.compare_and_set("k", &v1, v2.clone(), SEC)
+            .await
+            .unwrap()
+    );
+    assert_eq!(started.elapsed(), Duration::from_millis(50));
+    assert!(cond.compare_and_delete("k", &v2).await.unwrap());
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    assert!(fake.peek("k").is_none());
+
+    assert_eq!(
+        fake.ops()[1..],
+        [
+            op(OpKind::CompareAndSet, "k", true),
+            op(OpKind::CompareAndDelete, "k", true),
+            op(OpKind::CompareAndSet, "k", false),
+            op(OpKind::CompareAndDelete, "k", false),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn conditional_writes_can_be_turned_off() {
+    let fake = FakeBackend::builder().conditional(false).build();
+    assert!(fake.conditional().is_none());
+}

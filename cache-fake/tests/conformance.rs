@@ -50,6 +50,7 @@ async fn conformance_keeps_to_its_prefix() {
         "large_and_empty_values",
         "unusual_keys",
         "batch_consistency",
+        "conditional_writes",
     ];
     // Each decoy matches `{prefix}:{contract}:*` when the prefix is used as a raw glob.
     let decoys: Vec<String> = contracts

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::testing::{self, unique_prefix};
-use cache_core::{CacheBackend, ObjectPayload, Payload, PayloadKind, Result, StoredEntry};
+use cache_core::{
+    CacheBackend, ConditionalWrites, ObjectPayload, Payload, PayloadKind, Result, StoredEntry,
+};
 use cache_fake::FakeBackend;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +28,12 @@ enum Flaw {
     EmptyIsAbsent,
     TruncatesLargeValues,
     GetManyReversed,
+    /// Compare-and-set that stores whatever the key holds (a plain `set`).
+    UnconditionalSet,
+    /// Compare-and-delete that deletes whatever the key holds (a plain `delete`).
+    UnconditionalDelete,
+    /// Compare-and-set that matches any entry of the same size (compares contents loosely).
+    ComparesSizeOnly,
 }
 
 #[derive(Debug)]
@@ -44,6 +52,10 @@ impl CacheBackend for Flawed {
 
     fn payload_kind(&self) -> PayloadKind {
         self.inner.payload_kind()
+    }
+
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        Some(self)
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
@@ -125,6 +137,49 @@ impl CacheBackend for Flawed {
     }
 }
 
+#[async_trait]
+impl ConditionalWrites for Flawed {
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Payload,
+        payload: Payload,
+        lifetime: Duration,
+    ) -> Result<bool> {
+        let Some(inner) = self.inner.conditional() else {
+            panic!("the fake offers conditional writes");
+        };
+        match self.flaw {
+            Flaw::UnconditionalSet => {
+                self.inner.set(key, payload, lifetime).await?;
+                Ok(true)
+            }
+            Flaw::ComparesSizeOnly => match self.inner.peek(key) {
+                Some(entry) if entry.payload.size() == expected.size() => {
+                    self.inner.set(key, payload, lifetime).await?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            },
+            _ => {
+                inner
+                    .compare_and_set(key, expected, payload, lifetime)
+                    .await
+            }
+        }
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool> {
+        let Some(inner) = self.inner.conditional() else {
+            panic!("the fake offers conditional writes");
+        };
+        match self.flaw {
+            Flaw::UnconditionalDelete => self.inner.delete(key).await,
+            _ => inner.compare_and_delete(key, expected).await,
+        }
+    }
+}
+
 /// Runs the contract meant to catch `flaw`; true when it failed the backend.
 async fn rejects(flaw: Flaw, contract: &'static str) -> bool {
     let task = tokio::spawn(async move {
@@ -144,6 +199,7 @@ async fn rejects(flaw: Flaw, contract: &'static str) -> bool {
             "round_trip_object" => testing::round_trip_object(&backend, &prefix).await,
             "large_and_empty_values" => testing::large_and_empty_values(&backend, &prefix).await,
             "batch_consistency" => testing::batch_consistency(&backend, &prefix).await,
+            "conditional_writes" => testing::conditional_writes(&backend, &prefix).await,
             "all" => testing::run_all(&backend, &prefix).await,
             other => panic!("no contract {other}"),
         }
@@ -189,4 +245,11 @@ async fn values_must_round_trip_whole() {
     assert!(rejects(Flaw::EmptyIsAbsent, "large_and_empty_values").await);
     assert!(rejects(Flaw::TruncatesLargeValues, "large_and_empty_values").await);
     assert!(rejects(Flaw::GetManyReversed, "batch_consistency").await);
+}
+
+#[tokio::test]
+async fn conditional_writes_must_be_conditional() {
+    assert!(rejects(Flaw::UnconditionalSet, "conditional_writes").await);
+    assert!(rejects(Flaw::UnconditionalDelete, "conditional_writes").await);
+    assert!(rejects(Flaw::ComparesSizeOnly, "conditional_writes").await);
 }

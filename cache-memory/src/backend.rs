@@ -183,18 +183,18 @@ impl CacheBackend for MemoryBackend {
             }))
     }
 
+    /// Through moka's per-key compute lock, like every write here: a plain `insert` does not
+    /// take it, and could land between a compare-and-set's comparison and its write.
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
+        let stored = Stored::new(payload, lifetime);
         self.cache
-            .insert(key.to_owned(), Stored::new(payload, lifetime));
+            .entry_by_ref(key)
+            .and_compute_with(|_| Op::Put(stored));
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        // `remove` also hands back an entry that expired but was not evicted yet: not "existed".
-        Ok(self
-            .cache
-            .remove(key)
-            .is_some_and(|stored| stored.is_live(Instant::now())))
+        Ok(remove(&self.cache, key))
     }
 
     /// Scans every entry: on a blocking thread, so a large cache never stalls an async worker.
@@ -222,15 +222,24 @@ fn remove_matching(cache: &Cache<String, Stored>, pattern: &str) -> u64 {
         .collect();
     let mut removed = 0;
     for key in matching {
-        if let Some(stored) = cache.remove(key.as_str()) {
-            removed += u64::from(stored.is_live(Instant::now()));
-        }
+        removed += u64::from(remove(cache, key.as_str()));
     }
     removed
 }
 
-/// moka's `and_compute_with` runs the comparison and the write under the entry's lock, so both
-/// are atomic with respect to every other write of the key.
+/// Removes `key` under moka's per-key compute lock (see `set`); true when it held a live entry
+/// (one that expired but was not evicted yet is not "existed").
+fn remove(cache: &Cache<String, Stored>, key: &str) -> bool {
+    let now = Instant::now();
+    match cache.entry_by_ref(key).and_compute_with(|_| Op::Remove) {
+        CompResult::Removed(entry) => entry.value().is_live(now),
+        _ => false,
+    }
+}
+
+/// moka's `and_compute_with` runs the comparison and the write under the entry's lock, which
+/// every write of this backend takes (`set`, `delete`, pattern invalidation), so both are
+/// atomic with respect to every other write of the key.
 #[async_trait]
 impl ConditionalWrites for MemoryBackend {
     async fn compare_and_set(

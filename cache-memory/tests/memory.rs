@@ -24,6 +24,8 @@ fn object(size: usize) -> Payload {
 async fn conformance() {
     let backend = MemoryBackend::new(10_000);
     assert_eq!(backend.payload_kind(), PayloadKind::Object);
+    // So that `run_all` checks the conditional-write contract too.
+    assert!(backend.conditional().is_some());
     run_all(&backend, &unique_prefix("memory")).await;
 }
 

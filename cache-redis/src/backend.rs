@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cache_core::{CacheBackend, CacheError, LockOutcome, Payload, Result, StoredEntry};
+use cache_core::{
+    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
+};
 use fred::bytes::Bytes;
 use fred::clients::{Pool, SubscriberClient, WithOptions};
 use fred::prelude::*;
@@ -27,7 +29,7 @@ use crate::watch::ConnectionLog;
 
 /// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
 const MAX_PX_MS: u64 = 1_000_000_000_000_000;
-const SLOTS: usize = 16_384;
+pub(crate) const SLOTS: usize = 16_384;
 
 /// A [`CacheBackend`] on Redis (standalone, cluster or sentinel), through a pool of fred
 /// connections. Cheap to clone (one shared pool).
@@ -55,10 +57,20 @@ pub(crate) struct Inner {
     /// Wakes the waits that await the subscriber's start.
     pub(crate) subscriber_started: Notify,
     pub(crate) unlock_script: Script,
+    /// Compare-and-set / compare-and-delete.
+    pub(crate) scripts: crate::conditional::Scripts,
     pub(crate) connection: ConnectionLog,
+    /// Moves on every successful (re)connection of any pooled connection.
+    pub(crate) epoch: AtomicU64,
+    /// Slot → primary, for `failure_domain`.
+    pub(crate) domains: crate::domain::SlotDomains,
     /// Dropped with the backend: the event watchers see their receivers close and end (fred
     /// does not close its event streams when a never-connected client quits).
     pub(crate) alive: tokio::sync::watch::Sender<()>,
+    /// Set by `quit`: connection tasks that end are not restarted.
+    pub(crate) closing: AtomicBool,
+    /// Set once `connect` returns the backend (lazy or eager).
+    pub(crate) started: AtomicBool,
 }
 
 impl Inner {
@@ -78,21 +90,36 @@ impl Inner {
             .iter()
             .map(|c| c.with_options(&fail_fast))
             .collect();
+        let clustered = matches!(config.topology, Topology::Cluster { .. });
         Arc::new(Inner {
             clock,
             data,
             next: AtomicUsize::new(0),
-            clustered: matches!(config.topology, Topology::Cluster { .. }),
+            clustered,
             pool,
             redactor,
             config,
             subscriber: OnceCell::new(),
             subscriber_starting: AtomicBool::new(false),
             subscriber_started: Notify::new(),
-            unlock_script: Script::from_lua(crate::lock::UNLOCK_SCRIPT),
+            unlock_script: Script::from_lua(crate::scripts::UNLOCK),
+            scripts: crate::conditional::Scripts::default(),
             connection: ConnectionLog::default(),
+            epoch: AtomicU64::new(0),
+            domains: crate::domain::SlotDomains::new(clustered),
             alive: tokio::sync::watch::Sender::new(()),
+            closing: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         })
+    }
+
+    /// Reads the routing fred holds now into the failure-domain table (cluster only).
+    pub(crate) fn refresh_domains(&self) {
+        if self.clustered {
+            if let Some(routing) = self.pool.next().cached_cluster_state() {
+                self.domains.update(&routing);
+            }
+        }
     }
 
     /// Re-measures the server clocks in the background if a sync is due (and none running).
@@ -111,7 +138,7 @@ impl Inner {
 
     /// Measures the server clocks now if they never were (lazy start), so that a write can
     /// state its deadline on the server's clock. Fails fast while disconnected.
-    async fn ensure_clock(&self) -> Result<()> {
+    pub(crate) async fn ensure_clock(&self) -> Result<()> {
         if self.clock.is_known() {
             return Ok(());
         }
@@ -185,8 +212,9 @@ impl RedisBackend {
         // fred bounds each attempt by `connect_timeout`; this bounds the whole handshake
         // (cluster discovery, sentinel lookup) as well.
         let limit = config.connect_timeout * 3;
-        match tokio::time::timeout(limit, pool.init()).await {
-            Ok(Ok(_task)) => {}
+        let tasks = pool.connect_pool();
+        match tokio::time::timeout(limit, pool.wait_for_connect()).await {
+            Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 let _ = pool.quit().await;
                 return Err(connect_error(&config, &redactor, &err));
@@ -212,7 +240,11 @@ impl RedisBackend {
         };
         let clock = ServerClock::new(table, config.clock_sync_interval);
         let inner = Inner::new(pool, config, redactor, clock);
+        inner.epoch.store(1, Ordering::Relaxed);
+        inner.refresh_domains();
         crate::watch::watch(&inner);
+        crate::supervise::supervise(&inner, tasks);
+        inner.started.store(true, Ordering::Relaxed);
         tracing::debug!(url = %inner.config.redacted_url(), "connected to redis");
         Ok(RedisBackend { inner })
     }
@@ -259,6 +291,7 @@ impl RedisBackend {
 
     /// Closes every connection now (dropping the last handle does it in the background).
     pub async fn quit(&self) {
+        self.inner.closing.store(true, Ordering::Relaxed);
         let _ = self.inner.pool.quit().await;
         if let Some(Some(subscriber)) = self.inner.subscriber.get() {
             let _ = subscriber.quit().await;
@@ -333,7 +366,12 @@ impl RedisBackend {
     }
 
     /// The stored form of `payload` for `key`: header (deadline on the server clock) + bytes.
-    fn framed(&self, key: &str, payload: &Payload, lifetime: Duration) -> Result<(Bytes, i64)> {
+    pub(crate) fn framed(
+        &self,
+        key: &str,
+        payload: &Payload,
+        lifetime: Duration,
+    ) -> Result<(Bytes, i64)> {
         let Payload::Bytes(bytes) = payload else {
             return Err(CacheError::Unsupported(
                 "object payloads (Redis stores bytes)",
@@ -446,6 +484,30 @@ impl CacheBackend for RedisBackend {
     /// fails fast while a connection is down.
     fn bounds_own_latency(&self) -> bool {
         true
+    }
+
+    /// Redis's own bound on `PX` is far larger than any useful lifetime; this one (~31 700
+    /// years) keeps the deadline in the header and Redis's overflow checks far from the edge.
+    fn max_lifetime(&self) -> Duration {
+        Duration::from_millis(MAX_PX_MS)
+    }
+
+    /// On a cluster, the primary serving the key's slot now (from fred's routing table, kept
+    /// current as fred re-syncs it: after a failover the key moves to its new primary's
+    /// domain); 0 on a standalone or sentinel server.
+    fn failure_domain(&self, key: &str) -> u64 {
+        self.inner.domains.of(key.as_bytes())
+    }
+
+    /// Moves on every successful (re)connection of a pooled connection (fred's reconnect
+    /// events); 1 once `connect` has returned connected, 0 while a lazy start waits.
+    fn connection_epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Relaxed)
+    }
+
+    /// One Lua script per call, on the key alone (see [`crate::scripts`]).
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        Some(self)
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {

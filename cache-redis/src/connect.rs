@@ -10,6 +10,10 @@ use crate::config::RedisConfig;
 use crate::secret::Redactor;
 use crate::url::Topology;
 
+/// Redirects followed per command: a slot in migration costs one `ASK`, or one `MOVED` once
+/// moved, and a failover one `MOVED`; a margin for both at once.
+const MAX_REDIRECTIONS: u32 = 3;
+
 /// The fred builder for `config` (pool size, timeouts and backoff applied). With
 /// `retry_first_connection`, a failed first connection is retried with the backoff, as a
 /// dropped one is (lazy start); otherwise it is reported to `init`.
@@ -55,8 +59,13 @@ pub(crate) fn builder(
         .with_connection_config(|c| {
             c.connection_timeout = config.connect_timeout;
             c.internal_command_timeout = config.connect_timeout;
-            // A cache command that failed is not worth retrying: the caller computes instead.
-            c.max_command_attempts = 1;
+            // A cache command that failed is not worth retrying (the caller computes instead),
+            // but a cluster redirect must be followed: each `MOVED`/`ASK` re-send spends an
+            // attempt in fred, and with a single attempt an `ASK` failed and ended fred's
+            // connection task. Commands run with `fail_fast`, so a dropped connection still
+            // fails them at once rather than re-sending them after a reconnect.
+            c.max_command_attempts = 1 + MAX_REDIRECTIONS;
+            c.max_redirections = MAX_REDIRECTIONS;
             c.reconnect_on_auth_error = false;
             c.tcp.nodelay = Some(true);
         })

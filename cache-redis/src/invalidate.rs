@@ -8,8 +8,11 @@ use futures_util::future::try_join_all;
 use crate::backend::RedisBackend;
 
 /// Removes every key matching `pattern`; returns how many `UNLINK` removed.
+///
+/// Every command fails fast while a connection is down (like the data commands), so an
+/// unreachable server answers at once instead of after the command timeout.
 pub(crate) async fn invalidate_pattern(backend: &RedisBackend, pattern: &str) -> Result<u64> {
-    let client = backend.inner.pool.next();
+    let client = backend.client();
     let fail = |e: Error| backend.failure("invalidate_pattern", &e);
     if !backend.inner.clustered {
         return scan_and_unlink(backend, client, pattern)
@@ -21,7 +24,9 @@ pub(crate) async fn invalidate_pattern(backend: &RedisBackend, pattern: &str) ->
         .map(|routing| routing.unique_primary_nodes())
         .ok_or_else(|| fail(Error::new(ErrorKind::Cluster, "no cluster routing table")))?;
     let counts = try_join_all(primaries.into_iter().map(|server| {
-        let node = client.with_cluster_node(server);
+        let node = client
+            .with_cluster_node(server)
+            .with_options(client.options());
         async move { scan_and_unlink(backend, &node, pattern).await }
     }))
     .await
@@ -36,7 +41,7 @@ async fn scan_and_unlink<C: KeysInterface + Sync>(
     pattern: &str,
 ) -> Result<u64, Error> {
     let count = Some(backend.inner.config.scan_count.max(1));
-    let unlinker = backend.inner.pool.next();
+    let unlinker = backend.client();
     let mut cursor = String::from("0");
     let mut removed = 0u64;
     loop {

@@ -6,6 +6,7 @@
 //! that is down, or silent, gives a backend at once whose commands fail fast until fred
 //! connects. The server clock is then measured on the first connection (see [`crate::watch`]).
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cache_core::Result;
@@ -45,7 +46,8 @@ pub(crate) async fn start(
     // Subscribed before connecting, so that no first outcome is missed.
     let mut errors: Vec<_> = inner.pool.clients().iter().map(|c| c.error_rx()).collect();
     watch::watch(&inner);
-    let _tasks = inner.pool.connect_pool();
+    let tasks = inner.pool.connect_pool();
+    crate::supervise::supervise(&inner, tasks);
 
     let deadline = Instant::now() + inner.config.connect_timeout;
     let outcome = loop {
@@ -75,6 +77,7 @@ pub(crate) async fn start(
             tracing::debug!(%url, "connected to redis");
         }
         FirstOutcome::Failed(err) if is_misconfiguration(&err) => {
+            inner.closing.store(true, Ordering::Relaxed);
             let _ = inner.pool.quit().await;
             return Err(connect_error(&inner.config, &inner.redactor, &err));
         }
@@ -83,6 +86,7 @@ pub(crate) async fn start(
             tracing::warn!(%url, "redis is not reachable yet: starting without the store; commands fail fast until the background reconnection succeeds");
         }
     }
+    inner.started.store(true, Ordering::Relaxed);
     Ok(RedisBackend { inner })
 }
 

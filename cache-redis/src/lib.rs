@@ -77,6 +77,31 @@
 //! slot on a cluster; it returns how many keys `UNLINK` removed. Batched reads are `MGET`s
 //! grouped by slot; batched writes are concurrent `SET`s that fred pipelines per server.
 //!
+//! # Conditional writes
+//!
+//! [`ConditionalWrites`](cache_core::ConditionalWrites) (compare-and-set, compare-and-delete)
+//! run one Lua script each ([`scripts`]), on `KEYS[1]` alone, so they are slot-safe in a
+//! cluster. The script compares the stored value's envelope bytes (after the `@sc` header)
+//! with the expected ones; every envelope carries a random write id, so equal bytes mean the
+//! same write. Compare-and-set writes the new frame with `PX`, like `set`.
+//!
+//! # Faults, failure domains, recovery
+//!
+//! - Commands fail fast while their connection is down, also those in flight when it drops,
+//!   and pattern invalidation does too.
+//! - [`failure_domain`](cache_core::CacheBackend::failure_domain): on a cluster, the primary
+//!   serving the key's slot, read from fred's routing table and updated on every re-sync
+//!   (after a failover, a key moves to the promoted replica's domain); 0 otherwise.
+//! - [`connection_epoch`](cache_core::CacheBackend::connection_epoch) moves on every
+//!   successful (re)connection, so the cache probes at once when Redis is back.
+//! - `MOVED` and `ASK` redirects are followed (up to 3 per command). fred's connection task
+//!   for a client, should it end on an error, is restarted by a supervisor, with a WARN line.
+//! - Known limits of fred 10.1: after an `ASK`, fred re-routes the command to the slot's
+//!   cached owner instead of the `ASK` target, so reads of a key in a slot being migrated fail
+//!   (at once) until the migration ends; and a cluster client reconnects as a whole, so while
+//!   a dead primary is retried, commands to the healthy primaries fail fast too, until the
+//!   replica is promoted (measured: about 0.5 s after the promotion).
+//!
 //! # The fleet lock
 //!
 //! - `try_lock`: `SET lock token NX PX lifetime`. The lock key lives in the cache key's hash
@@ -94,14 +119,18 @@
 
 mod backend;
 mod clock;
+mod conditional;
 pub mod config;
 mod connect;
+mod domain;
 mod frame;
 mod invalidate;
 mod lazy;
 mod lock;
 mod lock_key;
+pub mod scripts;
 mod secret;
+mod supervise;
 pub mod url;
 mod watch;
 

@@ -1,5 +1,6 @@
 //! The fleet-wide refresh lock: `SET lock token NX PX`, released by a compare-and-delete script
-//! that also announces the release on a pub/sub channel, so waiters need not poll hard.
+//! ([`crate::scripts::UNLOCK`]) that also announces the release on a pub/sub channel, so
+//! waiters need not poll hard.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,19 +15,6 @@ use tokio::time::Instant;
 
 use crate::backend::RedisBackend;
 use crate::lock_key::lock_key;
-
-/// Deletes the lock only if it still holds our token; always announces the key, so waiters
-/// look again (for the value, or for a free lock) at once.
-pub(crate) const UNLOCK_SCRIPT: &str = r#"
-local released = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  released = 1
-end
--- Best effort: a user without channel permission still releases (pcall traps NOPERM).
-redis.pcall('PUBLISH', ARGV[2], ARGV[3])
-return released
-"#;
 
 /// First and largest pause between two looks while waiting, when no notification comes.
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
@@ -61,13 +49,14 @@ pub(crate) async fn try_lock(
 
 pub(crate) async fn unlock(backend: &RedisBackend, key: &str, token: &str) -> Result<bool> {
     let inner = &backend.inner;
-    let released: i64 = inner
-        .unlock_script
-        .evalsha_with_reload(
-            inner.pool.next(),
-            vec![lock_key(key)],
-            vec![token, &inner.config.lock_channel, key],
-        )
+    let args = vec![
+        Value::from(token),
+        Value::from(inner.config.lock_channel.as_str()),
+        Value::from(key),
+    ];
+    // Fails fast while the connection is down, like every data command.
+    let released = backend
+        .run_script(&inner.unlock_script, &lock_key(key), args)
         .await
         .map_err(|e| backend.failure("unlock", &e))?;
     Ok(released == 1)
@@ -85,7 +74,8 @@ pub(crate) async fn wait_for_value(
     key: &str,
     timeout: Duration,
 ) -> Result<Option<StoredEntry>> {
-    let deadline = Instant::now() + timeout;
+    // A user-supplied wait may be `Duration::MAX`: `None` is a deadline too far to represent.
+    let deadline = Instant::now().checked_add(timeout);
     // Listen before the first look, so a release between the look and the wait is not missed.
     // Waiting for the subscriber to start (first waits only) counts against the wait too.
     let mut notifications = subscriber(backend, deadline).await.map(|s| s.message_rx());
@@ -107,11 +97,16 @@ pub(crate) async fn wait_for_value(
         if holder.is_none() {
             return Ok(None);
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        let nap = pause.min(deadline - now);
+        let nap = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(None);
+                }
+                pause.min(left)
+            }
+            None => pause,
+        };
         pause = (pause * 2).min(LONGEST_PAUSE);
         match notifications.as_mut() {
             Some(rx) => {
@@ -138,13 +133,17 @@ pub(crate) async fn wait_for_value(
     }
 }
 
-/// The shared subscriber, or `None` if it is not ready by `deadline` or could not start —
+/// The shared subscriber, or `None` if it is not ready by `deadline` (`None`: no deadline) or
+/// could not start —
 /// waiting then falls back to polling.
 ///
 /// The first call starts it in a task of its own, so a caller's deadline never cancels a
 /// half-made connection; the outcome, failure included, is kept for every later wait
 /// (fred resubscribes by itself after a reconnect).
-async fn subscriber(backend: &RedisBackend, deadline: Instant) -> Option<&SubscriberClient> {
+async fn subscriber(
+    backend: &RedisBackend,
+    deadline: Option<Instant>,
+) -> Option<&SubscriberClient> {
     let inner = &backend.inner;
     // Registered before looking at the cell, so a start finishing in between is not missed.
     let started = inner.subscriber_started.notified();
@@ -161,7 +160,16 @@ async fn subscriber(backend: &RedisBackend, deadline: Instant) -> Option<&Subscr
             inner.subscriber_started.notify_waiters();
         });
     }
-    let _ = tokio::time::timeout_at(deadline, started).await;
+    match deadline {
+        Some(deadline) => {
+            let _ = tokio::time::timeout_at(deadline, started).await;
+        }
+        // No deadline: still bounded, by the time a connection handshake may take.
+        None => {
+            let limit = inner.config.connect_timeout.saturating_mul(3);
+            let _ = tokio::time::timeout(limit, started).await;
+        }
+    }
     inner.subscriber.get().and_then(Option::as_ref)
 }
 

@@ -2,6 +2,7 @@
 //! re-measures the server clock (the server may be another machine now, or was never measured
 //! after a lazy start), and every failed attempt is remembered and logged, password redacted.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
 use fred::prelude::*;
@@ -23,11 +24,16 @@ impl ConnectionLog {
 
     /// Records a failed attempt; logs it when it differs from the previous one, so that a
     /// server that stays down (retried every few seconds) fills no log.
-    pub(crate) fn failed(&self, url: &str, message: String, misconfigured: bool) {
+    ///
+    /// `started`: whether `connect` has returned the backend. Before that, a rejection fails
+    /// `connect` itself (the caller decides what to do), so the log must not promise serving.
+    pub(crate) fn failed(&self, url: &str, message: String, misconfigured: bool, started: bool) {
         let mut last = self.lock();
         if last.as_deref() != Some(message.as_str()) {
-            if misconfigured {
-                tracing::error!(url, error = %message, "redis rejects the connection: check the settings; serving without the store meanwhile");
+            if misconfigured && !started {
+                tracing::error!(url, error = %message, "redis rejects the connection: check the settings; connecting fails with this error");
+            } else if misconfigured {
+                tracing::error!(url, error = %message, "redis rejects the connection: check the settings; serving without the store and retrying in the background until it accepts");
             } else {
                 tracing::warn!(url, error = %message, "redis unreachable; serving without the store and reconnecting in the background");
             }
@@ -64,6 +70,7 @@ pub(crate) fn watch(inner: &Arc<Inner>) {
     for client in inner.pool.clients() {
         let mut reconnects = client.reconnect_rx();
         let mut errors = client.error_rx();
+        let mut cluster_changes = client.cluster_change_rx();
         let mut alive = inner.alive.subscribe();
         let weak: Weak<Inner> = Arc::downgrade(inner);
         tokio::spawn(async move {
@@ -77,6 +84,13 @@ pub(crate) fn watch(inner: &Arc<Inner>) {
                             None => break,
                         },
                         Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => break,
+                    },
+                    event = cluster_changes.recv() => match event {
+                        Ok(_) | Err(RecvError::Lagged(_)) => match weak.upgrade() {
+                            Some(inner) => inner.refresh_domains(),
+                            None => break,
+                        },
                         Err(RecvError::Closed) => break,
                     },
                     event = errors.recv() => match event {
@@ -94,6 +108,8 @@ pub(crate) fn watch(inner: &Arc<Inner>) {
 }
 
 fn on_connected(inner: &Arc<Inner>) {
+    inner.epoch.fetch_add(1, Ordering::Relaxed);
+    inner.refresh_domains();
     inner.connection.connected(&inner.config.redacted_url());
     inner.clock.sync_now();
     Inner::spawn_clock_sync(inner);
@@ -106,7 +122,8 @@ fn on_error(inner: &Inner, err: &Error) {
     }
     let url = inner.config.redacted_url();
     let message = inner.redactor.clean(&format!("{err}"));
+    let started = inner.started.load(Ordering::Relaxed);
     inner
         .connection
-        .failed(&url, message, is_misconfiguration(err));
+        .failed(&url, message, is_misconfiguration(err), started);
 }

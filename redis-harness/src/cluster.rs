@@ -1,4 +1,4 @@
-//! A Redis Cluster of primaries (no replicas), each a [`RedisServer`] of its own.
+//! A Redis Cluster of primaries, optionally with replicas, each a [`RedisServer`] of its own.
 
 use std::time::{Duration, Instant};
 
@@ -11,28 +11,53 @@ const SLOTS: usize = 16_384;
 /// How long the nodes may take to agree that the cluster is up.
 const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A cluster of `n` primaries on free loopback ports, slots split evenly, `cluster_state:ok`
-/// on every node before [`start`](Self::start) returns. Dropping it stops every node.
+/// How long a replica may take to be promoted after a forced failover.
+const PROMOTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A cluster of `n` primaries on free loopback ports, slots split evenly, optionally with
+/// replicas, `cluster_state:ok` on every node (and every replica in sync) before it is
+/// returned. Dropping it stops every node.
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// The primaries at start, in slot order.
     nodes: Vec<RedisServer>,
+    /// `replicas_per_primary` replicas per primary: those of primary `i` come `i`-th.
+    replicas: Vec<RedisServer>,
+    replicas_per_primary: usize,
 }
 
 impl RedisCluster {
     /// Starts `primaries` nodes (at least 1), assigns the slots, joins them and waits until the
     /// cluster is up.
     pub fn start(primaries: usize) -> Result<Self, HarnessError> {
+        Self::start_with_replicas(primaries, 0)
+    }
+
+    /// Starts `primaries` primaries (at least 1) and `replicas_per_primary` replicas of each
+    /// (`start_with_replicas(3, 1)`: the usual 3 + 3), and waits until the cluster is up and
+    /// every replica is in sync with its primary.
+    pub fn start_with_replicas(
+        primaries: usize,
+        replicas_per_primary: usize,
+    ) -> Result<Self, HarnessError> {
         if primaries == 0 {
             return Err(HarnessError::Command(
                 "a cluster needs at least one primary".into(),
             ));
         }
-        let nodes = (0..primaries)
-            .map(|_| RedisServer::builder().cluster().start())
-            .collect::<Result<Vec<_>, _>>()?;
-        let cluster = RedisCluster { nodes };
+        let start = |n: usize| {
+            (0..n)
+                .map(|_| RedisServer::builder().cluster().start())
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let cluster = RedisCluster {
+            nodes: start(primaries)?,
+            replicas: start(primaries * replicas_per_primary)?,
+            replicas_per_primary,
+        };
         cluster.assign_slots()?;
         cluster.join()?;
+        cluster.attach_replicas()?;
         cluster.wait_until_ok()?;
         Ok(cluster)
     }
@@ -59,7 +84,7 @@ impl RedisCluster {
             .nodes
             .split_first()
             .ok_or_else(|| HarnessError::Command("empty cluster".into()))?;
-        for node in rest {
+        for node in rest.iter().chain(&self.replicas) {
             let bus = bus_port(node)?;
             first.command_ok(&[
                 "CLUSTER",
@@ -72,13 +97,61 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// Makes each replica replicate its primary, once it knows every node.
+    fn attach_replicas(&self) -> Result<(), HarnessError> {
+        if self.replicas.is_empty() {
+            return Ok(());
+        }
+        let total = self.nodes.len() + self.replicas.len();
+        let want_nodes = format!("cluster_known_nodes:{total}");
+        let started = Instant::now();
+        for node in &self.replicas {
+            loop {
+                let info = text(node.command_ok(&["CLUSTER", "INFO"])?);
+                if info.contains(&want_nodes) {
+                    break;
+                }
+                if started.elapsed() > CLUSTER_READY_TIMEOUT {
+                    return Err(HarnessError::Startup {
+                        message: format!("replica does not know every node: {}", info.trim()),
+                        log_tail: node.log_tail(20),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for (i, primary) in self.nodes.iter().enumerate() {
+            let id = node_id(primary)?;
+            for replica in self.replicas_of(i) {
+                replica.command_ok(&["CLUSTER", "REPLICATE", &id])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every node says `cluster_state:ok`, knows every node and sees every slot
+    /// served, and every replica's link to its primary is up.
     fn wait_until_ok(&self) -> Result<(), HarnessError> {
         let started = Instant::now();
-        let want_nodes = format!("cluster_known_nodes:{}", self.nodes.len());
+        let want_nodes = format!(
+            "cluster_known_nodes:{}",
+            self.nodes.len() + self.replicas.len()
+        );
         loop {
             let mut all_ok = true;
             let mut last_info = String::new();
-            for node in &self.nodes {
+            for replica in &self.replicas {
+                let info = text(replica.command_ok(&["INFO", "replication"])?);
+                if !info.contains("master_link_status:up") {
+                    all_ok = false;
+                    last_info = info;
+                    break;
+                }
+            }
+            for node in self.nodes.iter().chain(&self.replicas) {
+                if !all_ok {
+                    break;
+                }
                 let info = node
                     .command_ok(&["CLUSTER", "INFO"])?
                     .as_text()
@@ -108,22 +181,85 @@ impl RedisCluster {
         }
     }
 
-    /// The nodes, in slot order (node 0 owns the lowest slots).
+    /// The primaries at start, in slot order (node 0 owns the lowest slots). After a failover
+    /// one of them may be a replica, or dead.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
 
-    /// One `redis://127.0.0.1:PORT` URL per node.
+    /// Every replica started, those of primary 0 first.
+    pub fn replicas(&self) -> &[RedisServer] {
+        &self.replicas
+    }
+
+    /// The replicas started for primary `primary` (empty without replicas or out of range).
+    pub fn replicas_of(&self, primary: usize) -> &[RedisServer] {
+        let first = primary.saturating_mul(self.replicas_per_primary);
+        self.replicas
+            .get(first..first.saturating_add(self.replicas_per_primary))
+            .unwrap_or(&[])
+    }
+
+    /// One `redis://127.0.0.1:PORT` URL per primary.
     pub fn seed_urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`: every node as a seed, the form
-    /// `cache-redis` parses.
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`: every node (primaries, then
+    /// replicas) as a seed, the form `cache-redis` parses.
     pub fn url(&self) -> String {
-        let hosts: Vec<String> = self.nodes.iter().map(RedisServer::address).collect();
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .chain(&self.replicas)
+            .map(RedisServer::address)
+            .collect();
         format!("redis-cluster://{}", hosts.join(","))
     }
+
+    /// Promotes `replica` with `CLUSTER FAILOVER FORCE` (no handshake with its primary, which
+    /// may be dead; the other primaries vote), and waits until it is a primary serving its
+    /// slots with `cluster_state:ok`. Falls back to `TAKEOVER` (no vote) if the election does
+    /// not finish within a few seconds.
+    pub fn promote(&self, replica: &RedisServer) -> Result<(), HarnessError> {
+        replica.command_ok(&["CLUSTER", "FAILOVER", "FORCE"])?;
+        let started = Instant::now();
+        let mut took_over = false;
+        loop {
+            let role = text(replica.command_ok(&["INFO", "replication"])?);
+            let info = text(replica.command_ok(&["CLUSTER", "INFO"])?);
+            if role.contains("role:master") && info.contains("cluster_state:ok") {
+                return Ok(());
+            }
+            if !took_over && started.elapsed() > Duration::from_secs(5) {
+                replica.command_ok(&["CLUSTER", "FAILOVER", "TAKEOVER"])?;
+                took_over = true;
+            }
+            if started.elapsed() > PROMOTION_TIMEOUT {
+                return Err(HarnessError::Startup {
+                    message: format!(
+                        "replica {} not promoted within {PROMOTION_TIMEOUT:?}: {}",
+                        replica.port(),
+                        role.trim()
+                    ),
+                    log_tail: replica.log_tail(20),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A node's cluster id (`CLUSTER MYID`).
+pub fn node_id(node: &RedisServer) -> Result<String, HarnessError> {
+    node.command_ok(&["CLUSTER", "MYID"])?
+        .as_text()
+        .ok_or_else(|| HarnessError::Command("CLUSTER MYID answered no text".into()))
+}
+
+/// The text of a bulk or status reply (empty otherwise).
+fn text(reply: Reply) -> String {
+    reply.as_text().unwrap_or_default()
 }
 
 /// The cluster bus port a node announces (`CLUSTER MYID` does not tell it; `CLUSTER NODES`

@@ -138,6 +138,38 @@ fn three_primary_cluster_is_up() {
 }
 
 #[test]
+fn cluster_with_replicas_fails_over_a_dead_primary() {
+    let cluster = RedisCluster::start_with_replicas(3, 1).unwrap();
+    assert_eq!((cluster.nodes().len(), cluster.replicas().len()), (3, 3));
+    assert_eq!(cluster.url().matches(',').count(), 5);
+    for (i, primary) in cluster.nodes().iter().enumerate() {
+        let id = redis_harness::node_id(primary).unwrap();
+        let [replica] = cluster.replicas_of(i) else {
+            panic!("one replica per primary")
+        };
+        let info = text(replica.command_ok(&["INFO", "replication"]).unwrap());
+        assert!(info.contains("role:slave"), "{info}");
+        let nodes = text(replica.command_ok(&["CLUSTER", "NODES"]).unwrap());
+        let myself = nodes.lines().find(|l| l.contains("myself")).unwrap();
+        assert!(myself.contains(&format!("slave {id}")), "{myself}");
+    }
+    assert!(cluster.replicas_of(3).is_empty());
+
+    // Node 0 owns slot 0 ("{06S}" hashes to slot 0); once it dies, its replica takes over.
+    let primary = &cluster.nodes()[0];
+    primary.command_ok(&["SET", "{06S}k", "v"]).unwrap();
+    let replica = &cluster.replicas_of(0)[0];
+    primary.kill();
+    cluster.promote(replica).unwrap();
+    let info = text(replica.command_ok(&["INFO", "replication"]).unwrap());
+    assert!(info.contains("role:master"), "{info}");
+    assert_eq!(
+        replica.command(&["GET", "{06S}k"]).unwrap(),
+        Reply::Bulk(Some(b"v".to_vec()))
+    );
+}
+
+#[test]
 fn zero_primaries_is_an_error() {
     assert!(RedisCluster::start(0).is_err());
 }

@@ -36,6 +36,7 @@ pub async fn run_all(backend: &dyn CacheBackend, prefix: &str) {
     large_and_empty_values(backend, prefix).await;
     unusual_keys(backend, prefix).await;
     batch_consistency(backend, prefix).await;
+    conditional_writes(backend, prefix).await;
 }
 
 /// `ping` answers `Ok`.
@@ -531,4 +532,288 @@ pub async fn batch_consistency(backend: &dyn CacheBackend, prefix: &str) {
         ))
     }
     scope.clean_up().await;
+}
+
+/// A payload unique to `tag`, in the form the backend wants: bytes, or a fresh object (whose
+/// identity is its allocation, so two objects with equal contents are different entries).
+fn entry_payload(backend: &dyn CacheBackend, tag: &str) -> Payload {
+    match backend.payload_kind() {
+        PayloadKind::Bytes => bytes(tag.as_bytes()),
+        PayloadKind::Object => {
+            let value: Arc<dyn Any + Send + Sync> = Arc::new(tag.to_owned());
+            Payload::Object(ObjectPayload {
+                value,
+                size: tag.len(),
+            })
+        }
+    }
+}
+
+/// For backends that offer [`ConditionalWrites`](crate::ConditionalWrites): compare-and-set and compare-and-delete act
+/// only on the very entry the caller read ([`Payload::same_entry`]), atomically.
+///
+/// - CAS with the entry just read replaces it, with the new lifetime (a short one expires);
+/// - CAS fails, and changes nothing, once the entry was overwritten by a newer write, deleted,
+///   or expired, when the key was never written, and when the expected entry merely resembles
+///   the stored one (a prefix or an extension of its bytes; an equal object in another
+///   allocation) — a failed CAS never creates the key;
+/// - CAD likewise removes only the entry read, and reports whether it did;
+/// - of several concurrent CAS expecting the same entry, exactly one wins, and its value is the
+///   one stored.
+///
+/// Does nothing on a backend whose [`conditional`](CacheBackend::conditional) is `None`.
+pub async fn conditional_writes(backend: &dyn CacheBackend, prefix: &str) {
+    let Some(cond) = backend.conditional() else {
+        return;
+    };
+    let scope = Scope::new(backend, prefix, "conditional_writes");
+    let new = |tag: &str| entry_payload(backend, &format!("{tag}:{}", scope.key("")));
+    // Reads `key` and fails unless it holds `written`; returns the entry as read (what a cache
+    // would pass as `expected`).
+    let holds = |key: String, written: Payload, why: &'static str| {
+        let scope = &scope;
+        async move {
+            match scope.get(&key).await {
+                Some(entry) => {
+                    scope.check(entry.payload.same_entry(&written), || {
+                        format!(
+                            "{key:?} holds {:?}; expected {written:?} ({why})",
+                            entry.payload
+                        )
+                    });
+                    entry.payload
+                }
+                None => scope.fail(format_args!(
+                    "{key:?} is absent; expected {written:?} ({why})"
+                )),
+            }
+        }
+    };
+    let cas = |key: String, expected: Payload, payload: Payload, lifetime: Duration| {
+        let scope = &scope;
+        async move {
+            cond.compare_and_set(&key, &expected, payload, lifetime)
+                .await
+                .unwrap_or_else(|err| {
+                    scope.fail(format_args!(
+                        "compare_and_set {key:?} returned an error: {err}"
+                    ))
+                })
+        }
+    };
+    let cad = |key: String, expected: Payload| {
+        let scope = &scope;
+        async move {
+            cond.compare_and_delete(&key, &expected)
+                .await
+                .unwrap_or_else(|err| {
+                    scope.fail(format_args!(
+                        "compare_and_delete {key:?} returned an error: {err}"
+                    ))
+                })
+        }
+    };
+
+    // The entry just read: CAS replaces it; the entry it replaced no longer matches.
+    let key = scope.key("cas");
+    let v1 = new("v1");
+    scope.set(&key, v1.clone(), LONG).await;
+    let read1 = holds(key.clone(), v1, "written").await;
+    let v2 = new("v2");
+    scope.check(
+        cas(key.clone(), read1.clone(), v2.clone(), LONG).await,
+        || format!("compare_and_set {key:?} with the entry just read returned false"),
+    );
+    let read2 = holds(key.clone(), v2.clone(), "compare_and_set replaced it").await;
+    let entry = scope.get(&key).await;
+    if let Some(entry) = entry {
+        let remaining = scope.remaining_of(&key, &entry);
+        scope.check(remaining <= LONG && remaining > LONG / 2, || {
+            format!("remaining {remaining:?} after compare_and_set with lifetime {LONG:?}")
+        });
+    }
+    scope.check(!cas(key.clone(), read1, new("v3"), LONG).await, || {
+        format!("compare_and_set {key:?} matched the entry it had already replaced")
+    });
+    holds(
+        key.clone(),
+        v2,
+        "a compare_and_set on a replaced entry failed",
+    )
+    .await;
+
+    // A newer write wins over a CAS that read before it.
+    let v4 = new("v4");
+    scope.set(&key, v4.clone(), LONG).await;
+    scope.check(!cas(key.clone(), read2, new("v5"), LONG).await, || {
+        format!("compare_and_set {key:?} overwrote a newer write")
+    });
+    let read4 = holds(key.clone(), v4, "it was written after the entry expected").await;
+
+    // Near misses: an expected entry that only resembles the stored one.
+    for (what, resembling) in resemblances(&read4) {
+        scope.check(
+            !cas(key.clone(), resembling.clone(), new("v6"), LONG).await,
+            || format!("compare_and_set {key:?} matched {what}"),
+        );
+        scope.check(!cad(key.clone(), resembling).await, || {
+            format!("compare_and_delete {key:?} matched {what}")
+        });
+    }
+
+    // A deleted key: CAS fails and does not create it; nor does a CAS on a key never written.
+    scope.delete(&key).await;
+    scope.check(
+        !cas(key.clone(), read4.clone(), new("v7"), LONG).await,
+        || format!("compare_and_set {key:?} matched a deleted entry"),
+    );
+    scope
+        .expect_absent(&key, "a compare_and_set on a deleted key failed")
+        .await;
+    let never = scope.key("never-written");
+    scope.check(
+        !cas(never.clone(), read4.clone(), new("v8"), LONG).await,
+        || format!("compare_and_set {never:?} matched a key never written"),
+    );
+    scope
+        .expect_absent(&never, "a compare_and_set on it failed")
+        .await;
+
+    // CAD: only the entry read, once; never a newer write.
+    let del = scope.key("cad");
+    let d1 = new("d1");
+    scope.set(&del, d1.clone(), LONG).await;
+    let read_d1 = holds(del.clone(), d1, "written").await;
+    scope.check(!cad(del.clone(), read4).await, || {
+        format!("compare_and_delete {del:?} matched another key's entry")
+    });
+    scope.check(cad(del.clone(), read_d1.clone()).await, || {
+        format!("compare_and_delete {del:?} with the entry just read returned false")
+    });
+    scope
+        .expect_absent(&del, "compare_and_delete removed it")
+        .await;
+    scope.check(!cad(del.clone(), read_d1).await, || {
+        format!("a second compare_and_delete {del:?} returned true")
+    });
+    let d2 = new("d2");
+    scope.set(&del, d2.clone(), LONG).await;
+    let read_d2 = holds(del.clone(), d2, "written").await;
+    let d3 = new("d3");
+    scope.set(&del, d3.clone(), LONG).await;
+    scope.check(!cad(del.clone(), read_d2).await, || {
+        format!("compare_and_delete {del:?} removed a newer write")
+    });
+    holds(del.clone(), d3, "it was written after the entry expected").await;
+
+    // Expiry: an expired entry matches nothing; a CAS gives its entry the new lifetime.
+    let expired_set = scope.key("expired:cas");
+    let expired_del = scope.key("expired:cad");
+    let shortened = scope.key("shortened");
+    let e1 = new("e1");
+    let e2 = new("e2");
+    scope.set(&expired_set, e1.clone(), SHORT).await;
+    scope.set(&expired_del, e2.clone(), SHORT).await;
+    let watch = Stopwatch::start();
+    let read_e1 = scope.get(&expired_set).await;
+    let read_e2 = scope.get(&expired_del).await;
+    let s1 = new("s1");
+    scope.set(&shortened, s1.clone(), LONG).await;
+    let read_s1 = holds(shortened.clone(), s1, "written").await;
+    scope.check(
+        cas(shortened.clone(), read_s1, new("s2"), SHORT).await,
+        || format!("compare_and_set {shortened:?} with the entry just read returned false"),
+    );
+    // Only usable when the machine was quick enough for the short entries to be read live.
+    let quick = watch.elapsed() + CLOCK_SLACK < SHORT;
+    tokio::time::sleep(SHORT + EXPIRY_MARGIN).await;
+    scope
+        .expect_absent(
+            &shortened,
+            "compare_and_set gave it a lifetime that elapsed",
+        )
+        .await;
+    if let (true, Some(read_e1), Some(read_e2)) = (quick, read_e1, read_e2) {
+        scope.check(
+            !cas(expired_set.clone(), read_e1.payload, new("e3"), LONG).await,
+            || format!("compare_and_set {expired_set:?} matched an expired entry"),
+        );
+        scope
+            .expect_absent(&expired_set, "a compare_and_set on an expired entry failed")
+            .await;
+        scope.check(!cad(expired_del.clone(), read_e2.payload).await, || {
+            format!("compare_and_delete {expired_del:?} matched an expired entry")
+        });
+    }
+
+    // Concurrent CAS expecting the same entry: exactly one wins, and its value is stored.
+    let raced = scope.key("raced");
+    let r0 = new("r0");
+    scope.set(&raced, r0.clone(), LONG).await;
+    let read_r0 = holds(raced.clone(), r0, "written").await;
+    let contenders: Vec<Payload> = (0..8).map(|i| new(&format!("r{}", i + 1))).collect();
+    let outcomes = futures_util::future::join_all(
+        contenders
+            .iter()
+            .map(|payload| cas(raced.clone(), read_r0.clone(), payload.clone(), LONG)),
+    )
+    .await;
+    let winners: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i]).collect();
+    scope.check(winners.len() == 1, || {
+        format!(
+            "{} of {} concurrent compare_and_set expecting the same entry succeeded; expected 1",
+            winners.len(),
+            outcomes.len()
+        )
+    });
+    if let Some(&winner) = winners.first() {
+        holds(
+            raced.clone(),
+            contenders[winner].clone(),
+            "its compare_and_set was the one that succeeded",
+        )
+        .await;
+    }
+    scope.clean_up().await;
+}
+
+/// Payloads that resemble `read` without being that entry.
+fn resemblances(read: &Payload) -> Vec<(&'static str, Payload)> {
+    match read {
+        Payload::Bytes(b) => {
+            let mut longer = b.to_vec();
+            longer.push(b'x');
+            let mut changed = b.to_vec();
+            if let Some(last) = changed.last_mut() {
+                *last ^= 1;
+            }
+            vec![
+                (
+                    "a prefix of the stored bytes",
+                    bytes(&b[..b.len().saturating_sub(1)]),
+                ),
+                ("the stored bytes with one more byte", bytes(&longer)),
+                (
+                    "the stored bytes with the last one changed",
+                    bytes(&changed),
+                ),
+            ]
+        }
+        Payload::Object(o) => {
+            let copy = o
+                .value
+                .clone()
+                .downcast::<String>()
+                .map(|s| (*s).clone())
+                .unwrap_or_default();
+            let value: Arc<dyn Any + Send + Sync> = Arc::new(copy);
+            vec![(
+                "an equal object in another allocation",
+                Payload::Object(ObjectPayload {
+                    value,
+                    size: o.size,
+                }),
+            )]
+        }
+    }
 }

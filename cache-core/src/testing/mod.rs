@@ -45,9 +45,9 @@ pub mod conformance;
 mod support;
 
 pub use conformance::{
-    batch_consistency, delete, escaped_patterns, expiry, large_and_empty_values,
-    lifetime_and_remaining, overwrite_replaces_value_and_lifetime, pattern_invalidation, ping,
-    round_trip_bytes, round_trip_object, run_all, unusual_keys,
+    batch_consistency, conditional_writes, delete, escaped_patterns, expiry,
+    large_and_empty_values, lifetime_and_remaining, overwrite_replaces_value_and_lifetime,
+    pattern_invalidation, ping, round_trip_bytes, round_trip_object, run_all, unusual_keys,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
