@@ -447,6 +447,12 @@ impl RedisServer {
         }
     }
 
+    /// The process id of the running server (`None` after [`kill`](Self::kill)), e.g. to
+    /// freeze it with `SIGSTOP` in a fault test.
+    pub fn pid(&self) -> Option<u32> {
+        self.lock_child().as_ref().map(Child::id)
+    }
+
     /// Kills the server at once (SIGKILL), to simulate an outage. Connected clients see their
     /// connections drop. Does nothing if it is not running.
     pub fn kill(&self) {

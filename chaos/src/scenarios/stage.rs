@@ -1,0 +1,124 @@
+//! What a scenario runs on: the Redis topology, an optional fault proxy, the service instances.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use redis_harness::{RedisCluster, RedisServer};
+
+use super::Scenario;
+use crate::error::ChaosError;
+use crate::proxy::FaultProxy;
+use crate::service::Service;
+
+/// The ACL user of the TLS scenario (a throwaway password for a throwaway server).
+const TLS_USER: (&str, &str) = ("chaos-app", "chaos-app-password");
+
+/// Redis as the scenario runs it.
+#[derive(Debug)]
+pub enum Redis {
+    /// One server.
+    Standalone(Arc<RedisServer>),
+    /// A cluster.
+    Cluster(Arc<RedisCluster>),
+}
+
+/// A scenario's processes; dropping it stops them all.
+#[derive(Debug)]
+pub struct Stage {
+    /// The services, in target order.
+    pub services: Vec<Service>,
+    /// Between the first service (or every service) and Redis, when the fault needs it.
+    pub proxy: Option<FaultProxy>,
+    /// Redis.
+    pub redis: Redis,
+}
+
+impl Stage {
+    /// Starts Redis, the proxy and two service instances as the scenario needs them.
+    pub async fn build(scenario: Scenario) -> Result<Stage, ChaosError> {
+        match scenario {
+            Scenario::Kill | Scenario::Stop | Scenario::ClientKill => {
+                let server = start(RedisServer::start).await?;
+                let env = [("REDIS_URL", server.url())];
+                Ok(Stage {
+                    services: two_services(&env, &env).await?,
+                    proxy: None,
+                    redis: Redis::Standalone(server),
+                })
+            }
+            Scenario::Cluster => {
+                let cluster = start(|| RedisCluster::start(3)).await?;
+                let env = [("REDIS_URL", cluster.url())];
+                Ok(Stage {
+                    services: two_services(&env, &env).await?,
+                    proxy: None,
+                    redis: Redis::Cluster(cluster),
+                })
+            }
+            Scenario::Partition | Scenario::Latency => {
+                let server = start(RedisServer::start).await?;
+                let upstream: SocketAddr = server
+                    .address()
+                    .parse()
+                    .map_err(|e| ChaosError::Setup(format!("redis address: {e}")))?;
+                let proxy = FaultProxy::start(upstream).await?;
+                let proxied = [("REDIS_URL", format!("redis://{}", proxy.addr()))];
+                let direct = [("REDIS_URL", server.url())];
+                // Partition: only the first instance is cut off; latency: both are slowed.
+                let second = if scenario == Scenario::Partition {
+                    &direct
+                } else {
+                    &proxied
+                };
+                Ok(Stage {
+                    services: two_services(&proxied, second).await?,
+                    proxy: Some(proxy),
+                    redis: Redis::Standalone(server),
+                })
+            }
+            Scenario::Tls => {
+                let server = start(|| {
+                    RedisServer::builder()
+                        .tls()
+                        .acl_user(TLS_USER.0, TLS_USER.1)
+                        .start()
+                })
+                .await?;
+                let ca = server
+                    .ca_cert()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let env = [
+                    ("REDIS_URL", server.url_with_auth(TLS_USER.0, TLS_USER.1)),
+                    ("REDIS_TLS_CA_FILE", ca),
+                ];
+                Ok(Stage {
+                    services: two_services(&env, &env).await?,
+                    proxy: None,
+                    redis: Redis::Standalone(server),
+                })
+            }
+        }
+    }
+}
+
+/// Starts a Redis topology off the async threads (the harness blocks).
+async fn start<T: Send + 'static>(
+    start: impl FnOnce() -> Result<T, redis_harness::HarnessError> + Send + 'static,
+) -> Result<Arc<T>, ChaosError> {
+    tokio::task::spawn_blocking(start)
+        .await
+        .map_err(|e| ChaosError::Setup(format!("redis start: {e}")))?
+        .map(Arc::new)
+        .map_err(ChaosError::from)
+}
+
+async fn two_services(
+    first: &[(&str, String)],
+    second: &[(&str, String)],
+) -> Result<Vec<Service>, ChaosError> {
+    Ok(vec![
+        Service::start("a", first).await?,
+        Service::start("b", second).await?,
+    ])
+}
