@@ -76,8 +76,8 @@ pub struct ScenarioReport {
     pub final_hit_ratio: f64,
     /// WARN/ERROR lines of the busiest instance from the fault's start to the run's end.
     pub warn_lines: usize,
-    /// A sample of those lines, for the reader.
-    pub warn_examples: Vec<String>,
+    /// Those lines of every instance by message, most frequent first: `(count, message)`.
+    pub warn_messages: Vec<(usize, String)>,
     /// The checks.
     pub checks: Vec<Check>,
 }
@@ -164,13 +164,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         .count();
     let final_hit_ratio = final_hits as f64 / last_second.len().max(1) as f64;
     let warn_lines = run.warnings.iter().map(Vec::len).max().unwrap_or(0);
-    let warn_examples = run
-        .warnings
-        .iter()
-        .flatten()
-        .take(3)
-        .cloned()
-        .collect::<Vec<_>>();
+    let warn_messages = group_messages(run.warnings.iter().flatten().map(String::as_str));
 
     let fault_p99 = percentile(&during, 0.99);
     let fault_max = during.iter().copied().max().unwrap_or_default();
@@ -229,9 +223,29 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         recovery,
         final_hit_ratio,
         warn_lines,
-        warn_examples,
+        warn_messages,
         checks,
     }
+}
+
+/// Counts log lines by message: the words after the level up to the first `key=value` field.
+pub fn group_messages<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(usize, String)> {
+    let mut counts: Vec<(usize, String)> = Vec::new();
+    for line in lines {
+        let message = line
+            .split_whitespace()
+            .skip_while(|w| !matches!(*w, "WARN" | "ERROR"))
+            .skip(1)
+            .take_while(|w| !w.contains('='))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match counts.iter_mut().find(|(_, m)| *m == message) {
+            Some((n, _)) => *n += 1,
+            None => counts.push((1, message)),
+        }
+    }
+    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts
 }
 
 /// The `q` quantile (nearest rank) of `values`; zero when empty.
@@ -266,6 +280,22 @@ mod tests {
             latency: Duration::from_millis(latency_ms),
             outcome,
         }
+    }
+
+    #[test]
+    fn log_lines_are_grouped_by_message() {
+        let lines = [
+            "a: 2026-12-02T01:00:00Z  WARN cache backend failed backend=\"redis\" error=x",
+            "b: 2026-12-02T01:00:01Z  WARN cache backend failed backend=\"redis\" error=y",
+            "a: 2026-12-02T01:00:02Z ERROR redis unreachable; reconnecting url=\"redis://h\"",
+        ];
+        assert_eq!(
+            group_messages(lines.into_iter()),
+            [
+                (2, "cache backend failed".to_owned()),
+                (1, "redis unreachable; reconnecting".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub fn render(reports: &[ScenarioReport]) -> String {
         if !r.failure_reasons.is_empty() {
             let _ = writeln!(out, "  failures: {}", r.failure_reasons.join("; "));
         }
-        for example in &r.warn_examples {
-            let _ = writeln!(out, "  log: {example}");
+        for (count, message) in &r.warn_messages {
+            let _ = writeln!(out, "  log: {count} × {message}");
         }
     }
     out

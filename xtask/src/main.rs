@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load>`.
+//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load|chaos>`.
 
 mod bench_summary;
 
@@ -13,7 +13,9 @@ commands:
                      (--summary: the table of the last run only)
   stampede [args]    the stampede simulator (model and live modes); --help for its options
   redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
-  load [args]        the HTTP load generator against a running prediction service; --help";
+  load [args]        the HTTP load generator against a running prediction service; --help
+  chaos [SCENARIO] [--duration D]
+                     the fault suite: Redis killed, frozen, partitioned... under load; a table";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             ],
             &rest,
         ),
+        "chaos" => chaos(&rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -111,6 +114,8 @@ fn ci() -> Result<(), String> {
             &[],
         )?;
     }
+    // The short fault suite: scenarios 1-3 against real Redis and the service (~30 s).
+    chaos(&["--short".to_owned()])?;
     step(
         "doctests",
         &["test", "--workspace", "--locked", "--doc"],
@@ -164,6 +169,27 @@ fn redis(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask redis [--cluster]".into()),
     };
     redis_harness::dev::run(cluster).map_err(|e| e.to_string())
+}
+
+/// Builds the service and the suite into the same target directory (the suite finds the
+/// service binary next to its own), then runs the suite.
+fn chaos(args: &[String]) -> Result<(), String> {
+    step(
+        "chaos build",
+        &[
+            "build",
+            "--locked",
+            "-p",
+            "brain-integration",
+            "-p",
+            "chaos",
+            "--bins",
+        ],
+        &[],
+    )?;
+    println!("\n==> chaos {}", args.join(" "));
+    cargo(&["run", "--quiet", "--locked", "-p", "chaos", "--"], args)
+        .map_err(|_| "chaos: an asserted figure was not met, or a scenario could not run".into())
 }
 
 fn has_nextest() -> bool {

@@ -72,11 +72,19 @@ impl Scenario {
     }
 
     /// Checks known to fail on the current main branch, left out of the assertions of the
-    /// short CI run only (the full run asserts everything). Each entry names what fixes it.
+    /// short CI run only (the full run asserts everything). Measured with `--short`: hits come
+    /// back 2.1–2.3 s after Redis (the breaker waits out its 5 s cooldown before it probes; the
+    /// fast-recovery work fixes it), and every request that meets the outage before the breaker
+    /// opens logs a WARN (19–31 lines per instance). Remove an entry once it holds.
     pub fn known_failing(self) -> &'static [&'static str] {
         match self {
-            Scenario::Kill | Scenario::Stop | Scenario::ClientKill => &[],
-            _ => &[],
+            Scenario::ClientKill => &[],
+            Scenario::Kill
+            | Scenario::Stop
+            | Scenario::Cluster
+            | Scenario::Partition
+            | Scenario::Tls
+            | Scenario::Latency => &["recovery", "warn lines"],
         }
     }
 }
