@@ -70,6 +70,9 @@ pub struct ScenarioReport {
     pub fault_p99: Duration,
     /// Max latency in the same window.
     pub fault_max: Duration,
+    /// The slowest request of the window: when it was due after the fault's start, and what
+    /// it got.
+    pub slowest: Option<(Duration, Outcome)>,
     /// From Redis back to the first hit on every instance (`None`: some instance never hit).
     pub recovery: Option<Duration>,
     /// Hit ratio of the last second of the run.
@@ -134,11 +137,17 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         .map(|s| s.latency)
         .collect();
     let window_end = run.times.end + AFTER_FAULT_WINDOW;
-    let during: Vec<Duration> = samples
+    let in_window: Vec<&Sample> = samples
         .iter()
         .filter(|s| due(s) >= run.times.start && due(s) <= window_end)
-        .map(|s| s.latency)
         .collect();
+    let during: Vec<Duration> = in_window.iter().map(|s| s.latency).collect();
+    let slowest = in_window.iter().max_by_key(|s| s.latency).map(|s| {
+        (
+            due(s).saturating_duration_since(run.times.start),
+            s.outcome.clone(),
+        )
+    });
     let recovery = (0..run.instances)
         .map(|target| {
             samples
@@ -220,6 +229,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         baseline_p99: percentile(&baseline, 0.99),
         fault_p99,
         fault_max,
+        slowest,
         recovery,
         final_hit_ratio,
         warn_lines,

@@ -80,6 +80,13 @@ pub fn render(reports: &[ScenarioReport]) -> String {
                 c.name, c.measured, c.limit
             );
         }
+        if let Some((at, outcome)) = &r.slowest {
+            let _ = writeln!(
+                out,
+                "  slowest: due {} after the fault began, {outcome:?}",
+                ms(*at)
+            );
+        }
         if !r.failure_reasons.is_empty() {
             let _ = writeln!(out, "  failures: {}", r.failure_reasons.join("; "));
         }
