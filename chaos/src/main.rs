@@ -23,6 +23,7 @@ scenarios (number or name; default: all seven, or 1-3 with --short):
 
 options:
   --duration D   fault length: 10s (default), 500ms, 1m, or plain seconds
+  --after D      load after the fault, to watch recovery (default 10s; 3s with --short)
   --rate R       requests per second, open loop (default 200)
   --short        CI version: D = 3s, shorter warm-up; checks known to fail on main are
                  measured and printed but not asserted";
@@ -98,6 +99,7 @@ async fn reference(fixtures: usize) -> Result<Reference, chaos::ChaosError> {
 fn parse(args: &[String]) -> Result<(Vec<Scenario>, Options), String> {
     let mut selected = Vec::new();
     let mut duration = None;
+    let mut after = None;
     let mut rate = 200;
     let mut short = false;
     let mut args = args.iter();
@@ -106,6 +108,10 @@ fn parse(args: &[String]) -> Result<(Vec<Scenario>, Options), String> {
             "--duration" => {
                 let value = args.next().ok_or("--duration needs a value")?;
                 duration = Some(parse_duration(value)?);
+            }
+            "--after" => {
+                let value = args.next().ok_or("--after needs a value")?;
+                after = Some(parse_duration(value)?);
             }
             "--rate" => {
                 let value = args.next().ok_or("--rate needs a value")?;
@@ -133,7 +139,7 @@ fn parse(args: &[String]) -> Result<(Vec<Scenario>, Options), String> {
         Options {
             fault: duration.unwrap_or(Duration::from_secs(3)),
             warmup: Duration::from_secs(2),
-            after: Duration::from_secs(3),
+            after: after.unwrap_or(Duration::from_secs(3)),
             rate,
             fixtures: 40,
             short,
@@ -142,7 +148,7 @@ fn parse(args: &[String]) -> Result<(Vec<Scenario>, Options), String> {
         Options {
             fault: duration.unwrap_or(Duration::from_secs(10)),
             warmup: Duration::from_secs(3),
-            after: Duration::from_secs(5),
+            after: after.unwrap_or(Duration::from_secs(10)),
             rate,
             fixtures: 40,
             short,

@@ -17,6 +17,9 @@ pub const WARN_LINES_LIMIT: usize = 10;
 /// spikes count).
 pub const AFTER_FAULT_WINDOW: Duration = Duration::from_secs(1);
 
+/// The baseline is the latency of the requests due in this window before the fault.
+pub const BASELINE_WINDOW: Duration = Duration::from_secs(1);
+
 /// The latency bound during a fault: the command timeout plus the compute.
 pub fn latency_bound() -> Duration {
     COMMAND_TIMEOUT + COMPUTE_ALLOWANCE
@@ -64,7 +67,7 @@ pub struct ScenarioReport {
     pub failure_reasons: Vec<String>,
     /// 200s with a body other than the uncached answer.
     pub wrong: usize,
-    /// p99 latency before the fault.
+    /// p99 latency in the second before the fault (steady state: the machine's noise).
     pub baseline_p99: Duration,
     /// p99 latency during the fault (and [`AFTER_FAULT_WINDOW`] after).
     pub fault_p99: Duration,
@@ -73,8 +76,11 @@ pub struct ScenarioReport {
     /// The slowest request of the window: when it was due after the fault's start, and what
     /// it got.
     pub slowest: Option<(Duration, Outcome)>,
-    /// From Redis back to the first hit on every instance (`None`: some instance never hit).
+    /// From Redis back to the first hit on every instance (`None`: some instance had no hit
+    /// before the run ended).
     pub recovery: Option<Duration>,
+    /// How long the run went on after Redis was back (the most `recovery` could show).
+    pub observed_after: Duration,
     /// Hit ratio of the last second of the run.
     pub final_hit_ratio: f64,
     /// WARN/ERROR lines of the busiest instance from the fault's start to the run's end.
@@ -133,7 +139,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         .count();
     let baseline: Vec<Duration> = samples
         .iter()
-        .filter(|s| due(s) < run.times.start)
+        .filter(|s| due(s) < run.times.start && due(s) + BASELINE_WINDOW >= run.times.start)
         .map(|s| s.latency)
         .collect();
     let window_end = run.times.end + AFTER_FAULT_WINDOW;
@@ -160,6 +166,9 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         .try_fold(Duration::ZERO, |worst, first_hit| {
             first_hit.map(|d| worst.max(d))
         });
+    let observed_after = samples.last().map_or(Duration::ZERO, |s| {
+        due(s).saturating_duration_since(run.times.redis_back)
+    });
     let last_second: Vec<&Sample> = match samples.last() {
         Some(last) => samples
             .iter()
@@ -208,7 +217,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         ),
         check(
             "recovery",
-            recovery.map_or("never".into(), ms),
+            recovery.map_or_else(|| format!("none in {}", ms(observed_after)), ms),
             format!("≤ {}", ms(RECOVERY_LIMIT)),
             recovery.is_some_and(|r| r <= RECOVERY_LIMIT),
         ),
@@ -231,6 +240,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         fault_max,
         slowest,
         recovery,
+        observed_after,
         final_hit_ratio,
         warn_lines,
         warn_messages,

@@ -30,7 +30,8 @@ pub fn render(reports: &[ScenarioReport]) -> String {
                 ms(r.baseline_p99),
                 ms(r.fault_p99),
                 ms(r.fault_max),
-                r.recovery.map_or("never".into(), ms),
+                r.recovery
+                    .map_or_else(|| format!("none in {}", ms(r.observed_after)), ms),
                 r.warn_lines.to_string(),
                 verdict(r),
             ]
@@ -61,7 +62,7 @@ pub fn render(reports: &[ScenarioReport]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nlimits: failed 0, wrong 0, p99/max during the fault and 1 s after ≤ {} (command \
+        "\np99 base: the second before the fault. limits: failed 0, wrong 0, p99/max during the fault and 1 s after ≤ {} (command \
          timeout + compute), recovery (Redis back → a hit on every instance) ≤ 1 s, WARN/ERROR \
          lines per instance ≤ 10",
         ms(latency_bound())
