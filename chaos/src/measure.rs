@@ -264,7 +264,7 @@ pub fn group_messages<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(usize, S
             None => counts.push((1, message)),
         }
     }
-    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     counts
 }
 

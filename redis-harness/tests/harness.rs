@@ -42,6 +42,21 @@ fn standalone_answers_and_survives_kill_restart() {
 }
 
 #[test]
+fn pid_is_the_servers_own_and_gone_after_kill() {
+    let server = RedisServer::start().unwrap();
+    let pid = server.pid().expect("a running server has a pid");
+    let info = text(server.command_ok(&["INFO", "server"]).unwrap());
+    assert!(
+        info.contains(&format!("process_id:{pid}\r\n")),
+        "INFO names another process: {info}"
+    );
+    server.kill();
+    assert_eq!(server.pid(), None);
+    server.restart().unwrap();
+    assert!(server.pid().is_some_and(|p| p != pid), "a new process");
+}
+
+#[test]
 fn drop_stops_the_process_and_removes_the_dir() {
     let server = RedisServer::start().unwrap();
     let port = server.port();
