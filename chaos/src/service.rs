@@ -41,6 +41,8 @@ pub struct Service {
     warnings: Arc<Mutex<Vec<LogLine>>>,
     /// Working directory with the full log; removed on drop.
     workdir: PathBuf,
+    /// Kills the service if the suite dies without dropping it (e.g. killed by a timeout).
+    reaper: Option<Child>,
 }
 
 /// The `brain-integration` binary: `CHAOS_SERVICE_BIN`, or the one next to this executable
@@ -104,13 +106,15 @@ impl Service {
             read_lines(err, warnings.clone(), log);
         }
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let service = Service {
+        let mut service = Service {
             name: name.to_owned(),
             addr,
             child,
             warnings,
             workdir: workdir.clone(),
+            reaper: None,
         };
+        service.reaper = spawn_reaper(service.child.id()).ok();
         service.wait_ready(&log_path).await?;
         Ok(service)
     }
@@ -158,8 +162,29 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reaper) = self.reaper.as_mut() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.workdir);
     }
+}
+
+/// A watchdog shell that kills `child` once this process is gone (killed, or exited without
+/// running destructors), like the Redis harness does for its servers. It only kills when this
+/// process is gone, so it never signals a pid that the service freed and another process took.
+fn spawn_reaper(child: u32) -> std::io::Result<Child> {
+    const SCRIPT: &str = r#"trap '' INT TERM HUP
+while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done
+if ! kill -0 "$1" 2>/dev/null; then kill -9 "$2" 2>/dev/null; fi"#;
+    Command::new("sh")
+        .args(["-c", SCRIPT, "chaos-service-reaper"])
+        .arg(std::process::id().to_string())
+        .arg(child.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 /// Copies a child's output into its log file, keeping the WARN/ERROR lines with their time.
