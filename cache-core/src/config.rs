@@ -27,7 +27,7 @@ use crate::error::{CacheError, Result};
 /// | `CACHE_LOCK_TTL` | `lock_ttl` | `10s` |
 /// | `CACHE_LOCK_WAIT` | `lock_wait` | `5s` |
 /// | `CACHE_BREAKER_THRESHOLD` | `breaker_threshold` | `5` |
-/// | `CACHE_BREAKER_COOLDOWN` | `breaker_cooldown` | `5s` |
+/// | `CACHE_BREAKER_COOLDOWN` | `breaker_cooldown` | `500ms` |
 /// | `CACHE_MAX_VALUE_BYTES` | `max_value_bytes` | `8388608` |
 ///
 /// Variables that do not start with `CACHE_`, or that this table does not name, are ignored.
@@ -89,7 +89,7 @@ impl Default for CacheConfig {
             lock_ttl: Duration::from_secs(10),
             lock_wait: Duration::from_secs(5),
             breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(5),
+            breaker_cooldown: Duration::from_millis(500),
             max_value_bytes: 8 * 1024 * 1024,
         }
     }

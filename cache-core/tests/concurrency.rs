@@ -419,3 +419,27 @@ async fn a_reconnect_closes_the_breaker_without_waiting_the_cooldown() {
     );
     assert_eq!(cache.stats().breaker, cache_core::BreakerState::Closed);
 }
+
+/// A store that fails after the caller's read is not used again by that flight: the request
+/// pays one operation timeout at most on top of its compute, and nothing is written.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_fails_mid_flight_is_not_written() {
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    fake.set_reply_latency(Duration::from_millis(100));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let miss = {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        tokio::spawn(async move { cache.get_or_compute("k", &opts(), counted(&runs, 1)).await })
+    };
+    // The caller's GET has applied (absent); the store goes down before the leader's check.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fake.fail_always(true);
+    assert_eq!(*miss.await.unwrap().unwrap(), 1);
+    assert_eq!(
+        fake.count(OpKind::Set),
+        0,
+        "no write to a store that just failed"
+    );
+    assert_eq!(count(&runs), 1);
+}

@@ -170,14 +170,21 @@ impl<C: Codec> Inner<C> {
 
         // Double-check: a newer generation than the one our read saw may have been stored
         // since (by a flight here that already ended, or by another process). Then this flight
-        // has nothing to do: at most one refresh per key per entry generation.
-        if trigger.uses_store() {
-            if let Some(newer) = self.newer_generation::<T>(&key, trigger.current()).await {
-                leader.publish(Ok((into_value(newer), Origin::Fleet)));
-                if let Some(guard) = guard {
-                    guard.release().await;
+        // has nothing to do: at most one refresh per key per entry generation. If the store
+        // fails now, it went down since our read: no write either, so a request pays at most
+        // one operation timeout on top of its compute.
+        let mut store_up = trigger.uses_store();
+        if store_up {
+            match self.newer_generation::<T>(&key, trigger.current()).await {
+                Ok(Some(newer)) => {
+                    leader.publish(Ok((into_value(newer), Origin::Fleet)));
+                    if let Some(guard) = guard {
+                        guard.release().await;
+                    }
+                    return;
                 }
-                return;
+                Ok(None) => {}
+                Err(_) => store_up = false,
             }
         }
 
@@ -187,7 +194,7 @@ impl<C: Codec> Inner<C> {
                 tracing::debug!(key, delta_us = delta.as_micros() as u64, "computed");
                 // Stored before it is published: when `get_or_compute` returns a miss, the next
                 // read (or a delete) sees the entry.
-                if trigger.uses_store() {
+                if store_up {
                     let timing = self.timing(opts.ttl, opts.grace, delta);
                     let env = Envelope::with_timing(value.clone(), timing);
                     self.store_unless_invalidated(&leader, env).await;
@@ -235,24 +242,25 @@ impl<C: Codec> Inner<C> {
     }
 
     /// A fresh entry stored under `key` that is not `seen` (the generation the caller's read
-    /// found), if there is one.
+    /// found), if there is one; an error when the store failed.
     async fn newer_generation<T>(
         &self,
         key: &str,
         seen: Option<&Found<T>>,
-    ) -> Option<Arc<Envelope<T>>>
+    ) -> Result<Option<Arc<Envelope<T>>>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         // Not `read`: the caller's read already counted (and logged) a bad entry.
-        let entry = self
-            .call("get", Some(key), self.backend.get(key))
-            .await
-            .ok()??;
-        let found = self.found::<T>(entry).ok()?;
+        let Some(entry) = self.call("get", Some(key), self.backend.get(key)).await? else {
+            return Ok(None);
+        };
+        let Ok(found) = self.found::<T>(entry) else {
+            return Ok(None);
+        };
         let same = seen.is_some_and(|seen| seen.payload().same_entry(&found.payload()));
         let fresh = found.env.timing().is_fresh(found.remaining);
-        (fresh && !same).then_some(found.env)
+        Ok((fresh && !same).then_some(found.env))
     }
 
     /// Another process holds the fleet lock: serve the stale value at hand, or wait (bounded)
