@@ -85,7 +85,7 @@ impl CircuitBreaker {
         }
         *since = Instant::now();
         if self.state.swap(HALF_OPEN, Ordering::AcqRel) == OPEN {
-            tracing::info!("cache circuit breaker half-open: probing the backend");
+            tracing::debug!("cache circuit breaker half-open: probing the backend");
         }
         true
     }
@@ -114,8 +114,13 @@ impl CircuitBreaker {
             *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             self.opened_at_epoch
                 .store(connection_epoch, Ordering::Release);
-            if self.state.swap(OPEN, Ordering::AcqRel) != OPEN {
-                tracing::warn!(failures, cooldown = ?self.cooldown, "cache circuit breaker open: backend calls suspended");
+            // One warning per outage: a failed probe reopens the breaker quietly.
+            match self.state.swap(OPEN, Ordering::AcqRel) {
+                CLOSED => {
+                    tracing::warn!(failures, cooldown = ?self.cooldown, "cache circuit breaker open: backend calls suspended");
+                }
+                HALF_OPEN => tracing::debug!(failures, "cache breaker probe failed; open again"),
+                _ => {}
             }
         }
         failures
