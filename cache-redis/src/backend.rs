@@ -27,6 +27,28 @@ use crate::secret::Redactor;
 use crate::url::Topology;
 use crate::watch::ConnectionLog;
 
+/// Runs `$op` (a fred command on client `$c`) on a pooled connection; if it fails while a
+/// cluster client is down, once more on the direct connection to `$key`'s primary.
+macro_rules! on_key {
+    ($backend:expr, $key:expr, |$c:ident| $op:expr) => {{
+        let first = {
+            let $c = $backend.client();
+            $op.await
+        };
+        match first {
+            Err(err) => match $backend.direct_for($key) {
+                Some(direct) => {
+                    let $c = &direct;
+                    $op.await
+                }
+                None => Err(err),
+            },
+            ok => ok,
+        }
+    }};
+}
+pub(crate) use on_key;
+
 /// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
 const MAX_PX_MS: u64 = 1_000_000_000_000_000;
 pub(crate) const SLOTS: usize = 16_384;
@@ -64,6 +86,8 @@ pub(crate) struct Inner {
     pub(crate) epoch: AtomicU64,
     /// Slot → primary, for `failure_domain`.
     pub(crate) domains: crate::domain::SlotDomains,
+    /// One plain connection per cluster primary, for when the cluster client is down.
+    pub(crate) direct: crate::direct::DirectClients,
     /// Dropped with the backend: the event watchers see their receivers close and end (fred
     /// does not close its event streams when a never-connected client quits).
     pub(crate) alive: tokio::sync::watch::Sender<()>,
@@ -107,6 +131,7 @@ impl Inner {
             connection: ConnectionLog::default(),
             epoch: AtomicU64::new(0),
             domains: crate::domain::SlotDomains::new(clustered),
+            direct: crate::direct::DirectClients::default(),
             alive: tokio::sync::watch::Sender::new(()),
             closing: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -118,6 +143,9 @@ impl Inner {
         if self.clustered {
             if let Some(routing) = self.pool.next().cached_cluster_state() {
                 self.domains.update(&routing);
+                if !self.closing.load(Ordering::Relaxed) {
+                    self.direct.update(&routing, &self.config, &self.redactor);
+                }
             }
         }
     }
@@ -176,6 +204,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Close the connections (and the subscriber) when the last handle goes.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _guard = runtime.enter();
+            self.direct.close();
             let pool = self.pool.clone();
             let subscriber = self.subscriber.take().flatten();
             runtime.spawn(async move {
@@ -292,6 +322,7 @@ impl RedisBackend {
     /// Closes every connection now (dropping the last handle does it in the background).
     pub async fn quit(&self) {
         self.inner.closing.store(true, Ordering::Relaxed);
+        self.inner.direct.close();
         let _ = self.inner.pool.quit().await;
         if let Some(Some(subscriber)) = self.inner.subscriber.get() {
             let _ = subscriber.quit().await;
@@ -302,6 +333,16 @@ impl RedisBackend {
     pub(crate) fn client(&self) -> &WithOptions<Client> {
         let data = &self.inner.data;
         &data[self.inner.next.fetch_add(1, Ordering::Relaxed) % data.len()]
+    }
+
+    /// The direct connection to `key`'s primary, when this is a cluster whose client is down
+    /// and that connection is up (see [`crate::direct`]).
+    pub(crate) fn direct_for(&self, key: &str) -> Option<WithOptions<Client>> {
+        let inner = &self.inner;
+        if !inner.clustered || inner.pool.clients().iter().all(|c| c.is_connected()) {
+            return None;
+        }
+        inner.direct.connected(inner.domains.of(key.as_bytes()))
     }
 
     /// A fred error as a [`CacheError`], with secrets removed.
@@ -349,11 +390,8 @@ impl RedisBackend {
 
     /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
     async fn entry_with_pttl(&self, key: &str, payload: &[u8]) -> Result<Option<StoredEntry>> {
-        let pttl: i64 = self
-            .client()
-            .pttl(key)
-            .await
-            .map_err(|e| self.failure("pttl", &e))?;
+        let pttl: i64 =
+            on_key!(self, key, |c| c.pttl(key)).map_err(|e| self.failure("pttl", &e))?;
         let remaining = match pttl {
             -2 => return Ok(None), // expired between the GET and the PTTL
             ms if ms < 0 => None,  // no expiry
@@ -511,11 +549,8 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let stored: Option<Bytes> = self
-            .client()
-            .get(key)
-            .await
-            .map_err(|e| self.failure("get", &e))?;
+        let stored: Option<Bytes> =
+            on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
         match stored {
             Some(stored) => self.entry_from(key, stored).await,
             None => Ok(None),
@@ -525,18 +560,19 @@ impl CacheBackend for RedisBackend {
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
         self.inner.ensure_clock().await?;
         let (stored, px) = self.framed(key, &payload, lifetime)?;
-        self.client()
-            .set::<(), _, _>(key, stored, Some(Expiration::PX(px)), None, false)
-            .await
-            .map_err(|e| self.failure("set", &e))
+        on_key!(self, key, |c| c.set::<(), _, _>(
+            key,
+            stored.clone(),
+            Some(Expiration::PX(px)),
+            None,
+            false
+        ))
+        .map_err(|e| self.failure("set", &e))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let removed: i64 = self
-            .client()
-            .unlink(key)
-            .await
-            .map_err(|e| self.failure("delete", &e))?;
+        let removed: i64 =
+            on_key!(self, key, |c| c.unlink(key)).map_err(|e| self.failure("delete", &e))?;
         Ok(removed > 0)
     }
 

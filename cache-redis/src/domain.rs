@@ -54,7 +54,7 @@ impl SlotDomains {
 }
 
 /// A primary's domain: a hash of its address, never 0 (0 is "unknown").
-fn domain_of(server: &Server) -> u64 {
+pub(crate) fn domain_of(server: &Server) -> u64 {
     let mut hasher = DefaultHasher::new();
     server.host.hash(&mut hasher);
     server.port.hash(&mut hasher);

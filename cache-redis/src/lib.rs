@@ -96,11 +96,16 @@
 //!   successful (re)connection, so the cache probes at once when Redis is back.
 //! - `MOVED` and `ASK` redirects are followed (up to 3 per command). fred's connection task
 //!   for a client, should it end on an error, is restarted by a supervisor, with a WARN line.
-//! - Known limits of fred 10.1: after an `ASK`, fred re-routes the command to the slot's
-//!   cached owner instead of the `ASK` target, so reads of a key in a slot being migrated fail
-//!   (at once) until the migration ends; and a cluster client reconnects as a whole, so while
-//!   a dead primary is retried, commands to the healthy primaries fail fast too, until the
-//!   replica is promoted (measured: about 0.5 s after the promotion).
+//! - fred reconnects a cluster client as a whole: while a dead primary is retried, its
+//!   commands fail fast for every key. So the backend also keeps one plain connection per
+//!   primary, and a command that failed while the cluster client is down is sent once more on
+//!   the connection to its key's primary: keys on healthy primaries keep working. The dead
+//!   primary's keys come back once its replica is promoted and fred re-syncs (measured: about
+//!   0.5 s after the promotion).
+//! - A known limit of fred 10.1: after an `ASK`, fred sends `ASKING` to the target but then
+//!   routes the command by slot to the old owner again, so a key already migrated out of a
+//!   slot that is still migrating reads as an error (at once) until the migration ends;
+//!   `MOVED` afterwards is followed.
 //!
 //! # The fleet lock
 //!
@@ -122,6 +127,7 @@ mod clock;
 mod conditional;
 pub mod config;
 mod connect;
+mod direct;
 mod domain;
 mod frame;
 mod invalidate;

@@ -29,17 +29,15 @@ pub(crate) async fn try_lock(
     let px = i64::try_from(lifetime.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    let reply: Option<String> = backend
-        .client()
-        .set(
-            lock_key(key),
-            token,
-            Some(Expiration::PX(px)),
-            Some(SetOptions::NX),
-            false,
-        )
-        .await
-        .map_err(|e| backend.failure("try_lock", &e))?;
+    let lock = lock_key(key);
+    let reply: Option<String> = crate::backend::on_key!(backend, &lock, |c| c.set(
+        lock.as_str(),
+        token,
+        Some(Expiration::PX(px)),
+        Some(SetOptions::NX),
+        false,
+    ))
+    .map_err(|e| backend.failure("try_lock", &e))?;
     Ok(if reply.is_some() {
         LockOutcome::Acquired
     } else {
@@ -82,11 +80,9 @@ pub(crate) async fn wait_for_value(
     let lock = lock_key(key);
     let mut pause = FIRST_PAUSE;
     loop {
-        let found: Vec<Option<Bytes>> = backend
-            .client()
-            .mget(vec![key, lock.as_str()])
-            .await
-            .map_err(|e| backend.failure("wait_for_value", &e))?;
+        let found: Vec<Option<Bytes>> = crate::backend::on_key!(backend, key, |c| c
+            .mget(vec![key, lock.as_str()]))
+        .map_err(|e| backend.failure("wait_for_value", &e))?;
         let mut found = found.into_iter();
         let (value, holder) = (found.next().flatten(), found.next().flatten());
         if let Some(value) = value {
