@@ -21,7 +21,8 @@ pub enum Scenario {
     Stop,
     /// 3. `CLIENT KILL` of every service connection (commands and pub/sub).
     ClientKill,
-    /// 4. A 3-primary cluster: a primary killed and restarted, then slots resharded under load.
+    /// 4. A 3-primary cluster with a replica each: a primary killed, its replica promoted, then
+    ///    slots resharded to it under load.
     Cluster,
     /// 5. One instance cut off from Redis (stalled proxy) while another keeps working.
     Partition,
