@@ -16,7 +16,8 @@ scenarios (number or name; default: all seven, or 1-3 with --short):
   1 kill         Redis SIGKILL, restart empty after D, same port
   2 stop         Redis SIGSTOP for D, then SIGCONT
   3 client-kill  CLIENT KILL of every service connection
-  4 cluster      3-primary cluster: a primary killed for D and restarted, 1000 slots resharded
+  4 cluster      3 primaries + 3 replicas: a primary killed, its replica promoted (by the
+                 cluster, or forced after D), 1000 slots resharded to it
   5 partition    one of two instances black-holed from Redis for D (TCP proxy)
   6 tls          TLS + ACL user: Redis SIGKILL, restart after D
   7 latency      every Redis reply delayed by 2x the command timeout for D

@@ -279,12 +279,13 @@ pub fn percentile(values: &[Duration], q: f64) -> Duration {
     sorted[rank - 1]
 }
 
-/// `123 ms`, or `1.23 s` from a second up.
+/// `123.4 ms`, or `1.23 s` from a second up.
 pub fn ms(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         format!("{:.2} s", d.as_secs_f64())
     } else {
-        format!("{} ms", d.as_millis())
+        // A tenth of a millisecond, so a value just over a limit does not print as the limit.
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis_harness::{RedisCluster, RedisServer, Reply};
+use redis_harness::{RedisCluster, RedisServer, node_id};
 
 use super::Scenario;
 use super::stage::{Redis, Stage};
@@ -14,7 +14,7 @@ use crate::service::COMMAND_TIMEOUT;
 
 /// Slots moved between two primaries in the cluster scenario.
 const RESHARD_SLOTS: usize = 1000;
-/// How long the restarted cluster may take to report `cluster_state:ok`.
+/// How long the cluster may take after the failover to report `cluster_state:ok`.
 const CLUSTER_OK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Injects the scenario's fault for `length`; returns its times and a description.
@@ -50,13 +50,14 @@ pub async fn inject(
         }
         (Scenario::Cluster, Redis::Cluster(cluster)) => {
             let cluster = cluster.clone();
-            blocking(move || primary_outage_and_reshard(&cluster, length))
+            blocking(move || failover_and_reshard(&cluster, length))
                 .await
                 .map(|t| {
                     (
                         t,
                         format!(
-                            "primary SIGKILL {secs:.0} s, restart; reshard {RESHARD_SLOTS} slots"
+                            "primary SIGKILL, replica promoted (auto, or forced after \
+                             {secs:.0} s); {RESHARD_SLOTS} slots resharded to it"
                         ),
                     )
                 })
@@ -147,26 +148,43 @@ fn kill_clients(server: &RedisServer) -> Result<FaultTimes, ChaosError> {
     })
 }
 
-fn primary_outage_and_reshard(
+/// Kills primary 0 and gives its replica `length` to be promoted by the cluster itself (node
+/// timeout 5 s); if it is not a primary by then, forces the failover. Then moves slots from
+/// primary 1 to the promoted replica under load.
+fn failover_and_reshard(
     cluster: &RedisCluster,
     length: Duration,
 ) -> Result<FaultTimes, ChaosError> {
-    let [victim, from, to] = cluster.nodes() else {
+    let (Some(victim), Some(donor), Some(replica)) = (
+        cluster.nodes().first(),
+        cluster.nodes().get(1),
+        cluster.replicas_of(0).first(),
+    ) else {
         return Err(ChaosError::Setup(
-            "the cluster scenario needs 3 nodes".into(),
+            "the cluster scenario needs 2 primaries and a replica of the first".into(),
         ));
     };
     let start = Instant::now();
     victim.kill();
-    std::thread::sleep(length);
-    victim.restart()?; // same port, same nodes.conf: it rejoins with its slots, empty
-    let back = Instant::now();
+    let mut back = None;
+    while start.elapsed() < length {
+        if back.is_none() && serves_as_primary(replica) {
+            back = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let back = match back {
+        Some(at) => at,
+        None => {
+            cluster.promote(replica)?; // returns once it serves its slots
+            Instant::now()
+        }
+    };
     wait_cluster_ok(cluster)?;
-    let from_id = node_id(from)?;
-    let to_id = node_id(to)?;
     let output = std::process::Command::new("redis-cli")
-        .args(["--cluster", "reshard", &from.address()])
-        .args(["--cluster-from", &from_id, "--cluster-to", &to_id])
+        .args(["--cluster", "reshard", &donor.address()])
+        .args(["--cluster-from", &node_id(donor)?])
+        .args(["--cluster-to", &node_id(replica)?])
         .args([
             "--cluster-slots",
             &RESHARD_SLOTS.to_string(),
@@ -192,25 +210,39 @@ fn primary_outage_and_reshard(
     })
 }
 
-fn node_id(node: &RedisServer) -> Result<String, ChaosError> {
-    node.command_ok(&["CLUSTER", "MYID"])?
-        .as_text()
-        .ok_or_else(|| ChaosError::Setup("CLUSTER MYID gave no text".into()))
+/// Whether `node` is a primary in a cluster that is up.
+fn serves_as_primary(node: &RedisServer) -> bool {
+    let text = |args: &[&str]| {
+        node.command_ok(args)
+            .ok()
+            .and_then(|r| r.as_text())
+            .unwrap_or_default()
+    };
+    text(&["INFO", "replication"]).contains("role:master")
+        && text(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
 }
 
 fn wait_cluster_ok(cluster: &RedisCluster) -> Result<(), ChaosError> {
     let started = Instant::now();
     loop {
-        let ok = cluster.nodes().iter().all(|node| {
-            matches!(node.command(&["CLUSTER", "INFO"]), Ok(ref r @ Reply::Bulk(_))
-                if r.as_text().is_some_and(|t| t.contains("cluster_state:ok")))
-        });
+        // The killed primary stays down: only the running nodes are asked.
+        let ok = cluster
+            .nodes()
+            .iter()
+            .chain(cluster.replicas())
+            .filter(|node| node.is_running())
+            .all(|node| {
+                node.command(&["CLUSTER", "INFO"])
+                    .ok()
+                    .and_then(|r| r.as_text())
+                    .is_some_and(|t| t.contains("cluster_state:ok"))
+            });
         if ok {
             return Ok(());
         }
         if started.elapsed() > CLUSTER_OK_TIMEOUT {
             return Err(ChaosError::Setup(format!(
-                "cluster not ok {CLUSTER_OK_TIMEOUT:?} after the restart"
+                "cluster not ok {CLUSTER_OK_TIMEOUT:?} after the failover"
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -21,7 +21,8 @@ pub enum Scenario {
     Stop,
     /// 3. `CLIENT KILL` of every service connection (commands and pub/sub).
     ClientKill,
-    /// 4. A 3-primary cluster: a primary killed and restarted, then slots resharded under load.
+    /// 4. A 3-primary cluster with a replica each: a primary killed, its replica promoted, then
+    ///    slots resharded to it under load.
     Cluster,
     /// 5. One instance cut off from Redis (stalled proxy) while another keeps working.
     Partition,
@@ -72,14 +73,15 @@ impl Scenario {
     }
 
     /// Checks known to fail on the current main branch, left out of the assertions of the
-    /// short CI run only (the full run asserts everything). Measured with `--short` (3 s faults)
-    /// on a shared, loaded 2-core machine:
+    /// short CI run only (the full run asserts everything). Measured with `--short` (3 s faults,
+    /// three runs) on a shared, loaded 2-core machine:
     ///
-    /// - recovery: hits come back 2.2–2.3 s after Redis (the breaker waits out its cooldown);
-    ///   none within 6 s in the cluster;
-    /// - p99/max during the fault: within the 350 ms bound in most runs, 0.4–3.6 s in about
-    ///   one run in three (requests paying several command timeouts, and stalls of the machine);
-    /// - warn lines: 14–16 per instance in the cluster and TLS scenarios.
+    /// - `kill`: max latency 457 ms in one run of three (bound 350 ms); p99, recovery
+    ///   (0.47–0.59 s) and log lines (6) hold;
+    /// - `stop`: hits come back 2.3 s after `SIGCONT`; p99/max 0.40–1.0 s in two runs of three;
+    /// - `client-kill`: everything holds;
+    /// - the others (not in CI), from earlier short runs: recovery ~2.3 s after a 3 s fault;
+    ///   cluster and TLS log 14–16 lines per instance; TLS and latency p99 up to 2–3 s.
     ///
     /// The fast-recovery and per-shard breaker work is meant to fix these: remove an entry once
     /// it holds.
@@ -87,10 +89,11 @@ impl Scenario {
         const LATENCY_AND_RECOVERY: &[&str] = &["p99 fault", "max fault", "recovery"];
         match self {
             Scenario::ClientKill => &[],
+            Scenario::Kill => &["max fault"],
             Scenario::Partition => &["recovery"],
             Scenario::Cluster => &["recovery", "warn lines"],
             Scenario::Tls => &["p99 fault", "max fault", "recovery", "warn lines"],
-            Scenario::Kill | Scenario::Stop | Scenario::Latency => LATENCY_AND_RECOVERY,
+            Scenario::Stop | Scenario::Latency => LATENCY_AND_RECOVERY,
         }
     }
 }

@@ -47,7 +47,7 @@ impl Stage {
                 })
             }
             Scenario::Cluster => {
-                let cluster = start(|| RedisCluster::start(3)).await?;
+                let cluster = start(|| RedisCluster::start_with_replicas(3, 1)).await?;
                 let env = [("REDIS_URL", cluster.url())];
                 Ok(Stage {
                     services: two_services(&env, &env).await?,
