@@ -123,7 +123,7 @@ mod conditional;
 pub mod config;
 mod connect;
 mod domain;
-mod frame;
+pub mod frame;
 mod invalidate;
 mod lazy;
 mod lock;
