@@ -34,10 +34,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let corpus = fuzz_dir.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)
             .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
-        let mut command = Command::new("cargo");
+        let mut command = nightly_cargo(root);
         command
-            .current_dir(root)
-            .args(["+nightly", "fuzz", "run", target.as_str()])
+            .args(["fuzz", "run", target.as_str()])
             .args(FLAGS)
             .arg(&corpus);
         let seeds = fuzz_dir.join("seeds").join(target);
@@ -124,9 +123,8 @@ fn check_tools() -> Result<(), String> {
 }
 
 fn list_targets(root: &Path) -> Result<Vec<String>, String> {
-    let output = Command::new("cargo")
-        .current_dir(root)
-        .args(["+nightly", "fuzz", "list"])
+    let output = nightly_cargo(root)
+        .args(["fuzz", "list"])
         .output()
         .map_err(|e| format!("cannot run cargo fuzz list: {e}"))?;
     if !output.status.success() {
@@ -142,9 +140,7 @@ fn list_targets(root: &Path) -> Result<Vec<String>, String> {
 }
 
 fn nightly(root: &Path, args: &[&str]) -> Result<(), String> {
-    let status = Command::new("cargo")
-        .current_dir(root)
-        .arg("+nightly")
+    let status = nightly_cargo(root)
         .args(args)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -153,6 +149,29 @@ fn nightly(root: &Path, args: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("`cargo +nightly {}` failed", args.join(" ")))
     }
+}
+
+/// `cargo +nightly` in `root`, without the variables `cargo run` set for xtask itself: build
+/// scripts (ring's) rerun when `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, so passing
+/// xtask's on would rebuild every target's dependencies once more than `cargo fuzz` from a shell.
+fn nightly_cargo(root: &Path) -> Command {
+    let mut command = Command::new("cargo");
+    command.current_dir(root).arg("+nightly");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let from_cargo_run = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref());
+        if from_cargo_run {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }
 
 /// What one target's run reported.
