@@ -124,6 +124,29 @@ mod tests {
             let _ = JsonCodec.decode::<String>(&bytes);
             let _ = JsonCodec.decode::<Vec<u64>>(&bytes);
         }
+
+        /// A valid envelope with bytes changed: a typed error, or an envelope that re-encodes to
+        /// bytes decoding to the same envelope.
+        #[test]
+        fn damaged_envelopes_decode_to_an_error_or_round_trip(
+            env in arb_envelope(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let mut bytes = JsonCodec.encode(&env).unwrap();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            match JsonCodec.decode::<String>(&bytes) {
+                Ok(decoded) => {
+                    let again = JsonCodec.encode(&decoded).unwrap();
+                    prop_assert_eq!(JsonCodec.decode::<String>(&again).unwrap(), decoded);
+                }
+                Err(CacheError::UnsupportedVersion { found, .. }) => prop_assert_ne!(found, ENVELOPE_VERSION),
+                Err(CacheError::Corrupt(_) | CacheError::TypeMismatch { .. }) => {}
+                Err(other) => prop_assert!(false, "wrong error kind: {other:?}"),
+            }
+        }
     }
 
     #[test]

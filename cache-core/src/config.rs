@@ -272,6 +272,57 @@ mod tests {
         }
     }
 
+    const VARIABLES: &[&str] = &[
+        "CACHE_ENABLED",
+        "CACHE_DEFAULT_TTL",
+        "CACHE_GRACE",
+        "CACHE_XFETCH_BETA",
+        "CACHE_OP_TIMEOUT",
+        "CACHE_SOFT_TIMEOUT",
+        "CACHE_HARD_TIMEOUT",
+        "CACHE_FAIL_SAFE",
+        "CACHE_FAIL_SAFE_TTL",
+        "CACHE_STALE_WHILE_REVALIDATE",
+        "CACHE_FLEET_LOCK",
+        "CACHE_LOCK_TTL",
+        "CACHE_LOCK_WAIT",
+        "CACHE_BREAKER_THRESHOLD",
+        "CACHE_BREAKER_COOLDOWN",
+        "CACHE_MAX_VALUE_BYTES",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, failure_persistence: None, ..Default::default() })]
+
+        /// Any value of any variable: a config, or an error naming that variable — never a panic.
+        #[test]
+        fn any_value_gives_a_config_or_a_named_error(
+            var in proptest::sample::select(VARIABLES),
+            value in "[0-9.a-zA-Zµ +-]{0,12}|\\PC{0,12}",
+        ) {
+            if let Err(err) = CacheConfig::from_vars([(var, value.as_str())]) {
+                proptest::prop_assert!(err.to_string().contains(var), "{}", err);
+            }
+            let _ = parse_duration(&value);
+        }
+
+        /// A whole number of any unit reads back (to what f64 arithmetic allows).
+        #[test]
+        fn whole_numbers_of_every_unit_read_back(n in 0u64..=u64::from(u32::MAX), unit in 0usize..6) {
+            let (suffix, want) = [
+                ("", Duration::from_secs(n)),
+                ("ms", Duration::from_millis(n)),
+                ("s", Duration::from_secs(n)),
+                ("m", Duration::from_secs(n * 60)),
+                ("h", Duration::from_secs(n * 3600)),
+                ("d", Duration::from_secs(n * 86_400)),
+            ][unit];
+            let got = parse_duration(&format!("{n}{suffix}")).unwrap();
+            let error = got.abs_diff(want).as_secs_f64();
+            proptest::prop_assert!(error <= want.as_secs_f64() * 1e-15 + 1e-9, "{n}{suffix}: {got:?}");
+        }
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));

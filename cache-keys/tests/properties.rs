@@ -255,3 +255,49 @@ fn no_collision_among_100k_parameter_sets() {
     let keys: HashSet<&String> = by_value.values().collect();
     assert_eq!(keys.len(), SETS, "distinct parameters shared a key");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any text as an id: a well-formed key (or `EmptyId`), selected by its id pattern, whose tag
+    /// is the documented escaping and unescapes back to the id unless shortened.
+    #[test]
+    fn any_text_is_an_id_or_the_empty_id_error(id in any::<String>()) {
+        let f = factory();
+        match f.key("user", &id) {
+            Err(cache_keys::KeyError::EmptyId) => prop_assert!(id.is_empty()),
+            Err(other) => prop_assert!(false, "{id:?}: {other:?}"),
+            Ok(key) => {
+                let tag = assert_well_formed(&f, "user", &key);
+                prop_assert_eq!(tag, expected_tag(&id));
+                if !tag.contains("%~") {
+                    prop_assert_eq!(unescape(tag), id.clone());
+                }
+                prop_assert!(matches(&f.id_pattern("user", &id).unwrap(), &key));
+            }
+        }
+        let _ = hash_tag(&id);
+    }
+
+    /// A name is accepted exactly when it is `[A-Za-z0-9_.-]{1,64}`, whatever the text.
+    #[test]
+    fn any_text_as_a_name_is_validated_not_panicked_on(
+        name in prop_oneof![any::<String>(), "[A-Za-z0-9_.:{} -]{0,70}"],
+    ) {
+        let valid = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        prop_assert_eq!(KeyFactory::new(name.as_str(), 1).is_ok(), valid);
+        prop_assert_eq!(factory().key(&name, 1).is_ok(), valid);
+    }
+
+    /// Parameters from arbitrary JSON text (what a request may carry): a key or a params error.
+    #[test]
+    fn any_json_parameters_give_a_key_or_an_error(text in "[\\[\\]{}\":,0-9a-z.eE+-]{0,40}") {
+        if let Ok(value) = serde_json::from_str::<Value>(&text) {
+            match factory().key_with_params("search", "q", &value) {
+                Ok(_) | Err(cache_keys::KeyError::Params(_)) => {}
+                Err(other) => prop_assert!(false, "{text:?}: {other:?}"),
+            }
+        }
+    }
+}

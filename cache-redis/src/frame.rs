@@ -12,6 +12,8 @@
 //! the server's time, so a hit is one plain `GET` (see the crate docs for why). Values without
 //! the header (written by other tools) are still read: their remaining lifetime comes from
 //! `PTTL`.
+//!
+//! Public so that tools can read stored values, and so the fuzz targets reach the decoder.
 
 use std::io::Write;
 
@@ -20,15 +22,15 @@ const LIFETIME: &[u8] = b" px=";
 
 /// The header of a framed value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Header {
+pub struct Header {
     /// Expiry deadline, Unix milliseconds on the server's clock.
-    pub(crate) expires_at_ms: u64,
+    pub expires_at_ms: u64,
     /// Lifetime the value was written with, in milliseconds.
-    pub(crate) lifetime_ms: u64,
+    pub lifetime_ms: u64,
 }
 
 /// `header` followed by `payload`.
-pub(crate) fn encode(header: Header, payload: &[u8]) -> Vec<u8> {
+pub fn encode(header: Header, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 40);
     out.extend_from_slice(MAGIC);
     // Writing into a Vec cannot fail.
@@ -38,7 +40,8 @@ pub(crate) fn encode(header: Header, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a stored value into its header and payload; `None` when it has no (valid) header.
-pub(crate) fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
+/// Never panics, whatever the bytes.
+pub fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
     let rest = stored.strip_prefix(MAGIC)?;
     let (expires_at_ms, rest) = parse_u64(rest)?;
     let rest = rest.strip_prefix(LIFETIME)?;
@@ -53,25 +56,60 @@ pub(crate) fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
     ))
 }
 
-/// A decimal number of 1 to 19 digits at the start of `bytes`, and what follows it.
+/// A decimal `u64` at the start of `bytes` (1 to 20 digits, no overflow), and what follows it.
+/// Every number [`encode`] writes reads back, `u64::MAX` included.
 fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let digits = bytes
         .iter()
-        .take(20)
+        .take(21)
         .take_while(|b| b.is_ascii_digit())
         .count();
-    if digits == 0 || digits > 19 {
+    if digits == 0 || digits > 20 {
         return None;
     }
-    let value = bytes[..digits]
-        .iter()
-        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+    let value = bytes[..digits].iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
     Some((value, &bytes[digits..]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_header_and_payload_round_trip(
+            expires_at_ms in any::<u64>(),
+            lifetime_ms in any::<u64>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let header = Header { expires_at_ms, lifetime_ms };
+            let stored = encode(header, &payload);
+            prop_assert_eq!(decode(&stored), Some((header, &payload[..])));
+        }
+
+        /// Arbitrary bytes, and bytes that start like a header: never a panic; a decoded payload
+        /// is the tail of the input, and re-encoding the header gives the same header back.
+        #[test]
+        fn arbitrary_bytes_decode_or_not_without_panic(
+            prefix in prop_oneof![Just(&b""[..]), Just(&b"@sc exp="[..]), Just(&b"@sc exp=1 px="[..])],
+            tail in proptest::collection::vec(prop_oneof![
+                4 => prop::sample::select(b"0123456789 px=\n@".to_vec()),
+                1 => any::<u8>(),
+            ], 0..64),
+        ) {
+            let stored: Vec<u8> = [prefix, &tail[..]].concat();
+            if let Some((header, payload)) = decode(&stored) {
+                prop_assert!(stored.ends_with(payload));
+                let again = encode(header, payload);
+                prop_assert_eq!(decode(&again), Some((header, payload)));
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_readable() {
@@ -109,11 +147,23 @@ mod tests {
             b"@sc exp=",
             b"@sc exp=12 px=3",
             b"@sc exp=x px=3\n",
+            b"@sc exp=18446744073709551616 px=3\n",
             b"@sc exp=99999999999999999999 px=3\n",
+            b"@sc exp=100000000000000000000 px=3\n",
             b"@sc exp=1px=3\n",
         ] {
             assert_eq!(decode(raw), None, "{}", String::from_utf8_lossy(raw));
         }
+    }
+
+    #[test]
+    fn the_largest_numbers_round_trip() {
+        let header = Header {
+            expires_at_ms: u64::MAX,
+            lifetime_ms: 10_000_000_000_000_000_000,
+        };
+        let stored = encode(header, b"x");
+        assert_eq!(decode(&stored), Some((header, &b"x"[..])));
     }
 
     #[test]

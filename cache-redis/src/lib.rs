@@ -129,7 +129,7 @@ pub mod config;
 mod connect;
 mod direct;
 mod domain;
-mod frame;
+pub mod frame;
 mod invalidate;
 mod lazy;
 mod lock;

@@ -269,6 +269,33 @@ pub(crate) fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever surrounds a password in a URL, parsing gives a config or an error and neither
+        /// the error nor the redacted URL shows the password.
+        #[test]
+        fn a_password_never_shows(
+            scheme in prop::sample::select(&["redis", "rediss", "redis-cluster", "rediss-sentinel", "http"][..]),
+            before in "[a-z:@/?#%0-9,\\[\\]]{0,8}|\\PC{0,8}",
+            after in "[a-z:@/?#%0-9,\\[\\]]{0,12}|\\PC{0,12}",
+        ) {
+            const SECRET: &str = "Pw0rdXyzzy";
+            let url = format!("{scheme}://{before}:{SECRET}@{after}");
+            prop_assert!(!redact(&url).contains(SECRET), "{}", redact(&url));
+            match parse(&url, "REDIS_URL") {
+                Ok(parsed) => {
+                    let shown = format!("{:?}", parsed.password);
+                    prop_assert!(!shown.contains(SECRET), "{}", shown);
+                }
+                Err(err) => prop_assert!(!err.to_string().contains(SECRET), "{}", err),
+            }
+            let _ = parse(&before, "REDIS_URL");
+            let _ = parse(&after, "REDIS_URL");
+        }
+    }
 
     fn ok(url: &str) -> ParsedUrl {
         parse(url, "REDIS_URL").unwrap()

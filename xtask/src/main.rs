@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load|chaos>`.
+//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load|chaos|fuzz>`.
 
 mod bench_summary;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -15,7 +16,10 @@ commands:
   redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
   load [args]        the HTTP load generator against a running prediction service; --help
   chaos [SCENARIO] [--duration D]
-                     the fault suite: Redis killed, frozen, partitioned... under load; a table";
+                     the fault suite: Redis killed, frozen, partitioned... under load; a table
+  fuzz [--seconds N] [target...]
+                     each fuzz target of fuzz/ for N seconds (default 60), then runs and
+                     findings per target; needs the nightly toolchain and cargo-fuzz";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
             cargo(&prefix, &rest)
         }
         "redis" => redis(&rest),
+        "fuzz" => fuzz::run(&workspace_root(), &rest),
         "load" => cargo(
             &[
                 "run",

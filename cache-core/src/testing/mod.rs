@@ -42,6 +42,7 @@
 //! backend breaks a contract or returns an error: that is how a test fails.
 
 pub mod conformance;
+pub mod redis_glob;
 mod support;
 
 pub use conformance::{
