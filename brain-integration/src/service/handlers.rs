@@ -174,6 +174,15 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
+/// A known path with another method: a JSON 405 (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this route (see the Allow header)"),
+    )
+}
+
 /// Any other path: a JSON 404.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")

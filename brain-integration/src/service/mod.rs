@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -95,6 +95,10 @@ impl AppState {
     }
 }
 
+/// Largest request body accepted, in bytes (a result is ~100 bytes of JSON); a larger one
+/// answers 413.
+pub const REQUEST_BODY_LIMIT: usize = 64 * 1024;
+
 /// The router with every route and the request metrics layer.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
@@ -108,7 +112,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(metrics, track))
 }
 

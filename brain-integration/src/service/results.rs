@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::AppState;
 use super::errors::ApiError;
+use super::{AppState, REQUEST_BODY_LIMIT};
 use crate::domain::{Date, NewResult, StoreError};
 use crate::repository::PredictionRepository;
 
@@ -30,9 +30,18 @@ pub async fn post_result(
     State(app): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError {
-        code: "invalid_body",
-        ..ApiError::bad_parameter("body", e.body_text())
+    let Json(body) = body.map_err(|e| {
+        // A body over the limit is rejected as such (413), not as malformed JSON.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::body_too_large(format!(
+                "the body is larger than the limit of {REQUEST_BODY_LIMIT} bytes"
+            ))
+        } else {
+            ApiError {
+                code: "invalid_body",
+                ..ApiError::bad_parameter("body", e.body_text())
+            }
+        }
     })?;
     let result = parse_result(&body)?;
     let home = match &result {
