@@ -25,20 +25,12 @@ const USAGE: &str = "usage: brain-load [options]
   --seed N             RNG seed                                          [42]
   --quiet              no progress line";
 
+/// A duration flag, read like every other duration in the project (`humantime`, or plain
+/// seconds).
 fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
-    let err = || format!("{flag}: expected a duration like 30s, 500ms or 2m, got {value:?}");
-    let (number, unit) = match value.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => value.split_at(i),
-        None => (value, "s"),
-    };
-    let n: f64 = number.parse().map_err(|_| err())?;
-    let secs = match unit {
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(err()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| err())
+    cache_core::config::parse_duration(value).map_err(|e| {
+        format!("{flag}: expected a duration like 30s, 500ms or 1m30s, got {value:?} ({e})")
+    })
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<LoadOptions>, String> {
@@ -177,5 +169,14 @@ mod tests {
         }
         assert_eq!(parse_duration("x", "2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("x", "3").unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("x", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert!(
+            parse_duration("--warmup", "1e30")
+                .unwrap_err()
+                .contains("--warmup")
+        );
     }
 }

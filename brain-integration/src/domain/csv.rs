@@ -4,11 +4,11 @@
 //! `HG`, `AG` are accepted. Dates are `dd/mm/yy` or `dd/mm/yyyy`. A row whose two goal fields
 //! are empty — or a file without goal columns, like football-data's `fixtures.csv` — is a fixture
 //! to predict; fixtures get the ids `1`, `2`, … in file order. Rows with every field empty are
-//! skipped. Every error names its line (1 is the header).
+//! skipped. Every error names its line (1 is the header). Reading is the `csv` crate's.
 
 use std::path::Path;
 
-use super::date::Date;
+use super::date::parse_day_first;
 use super::matches::{Fixture, PlayedMatch};
 
 /// Results and fixtures read from a file.
@@ -85,7 +85,7 @@ pub fn load_csv_file(path: &Path) -> Result<LeagueData, CsvError> {
     parse_csv(&text)
 }
 
-/// Parses football-data CSV text.
+/// Parses football-data CSV text (with the `csv` crate: quoting, `\r\n`, a byte-order mark).
 ///
 /// ```
 /// let csv = "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,B365H\n\
@@ -100,12 +100,22 @@ pub fn load_csv_file(path: &Path) -> Result<LeagueData, CsvError> {
 /// ```
 pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let header = match lines.next() {
-        None => return Err(line_error(1, "empty file: expected a header line")),
-        Some((_, l)) if l.trim().is_empty() => return Err(line_error(1, "empty header line")),
-        Some((n, l)) => split_fields(l).map_err(|m| line_error(n, m))?,
-    };
+    if text.trim().is_empty() {
+        return Err(line_error(1, "empty file: expected a header line"));
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .flexible(true) // short rows get our own error, which names the line
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(&e, 1))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(line_error(1, "empty header line"));
+    }
     let cols = Columns::from_header(&header)?;
     let needed = [cols.date, cols.home, cols.away]
         .into_iter()
@@ -114,27 +124,34 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
         .unwrap_or(0)
         + 1;
     let mut data = LeagueData::default();
-    for (n, line) in lines {
-        let fields = split_fields(line).map_err(|m| line_error(n, m))?;
-        if fields.iter().all(|f| f.trim().is_empty()) {
+    let mut record = ::csv::StringRecord::new();
+    loop {
+        let n = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(&e, n)),
+        }
+        let n = record.position().map_or(n, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        if fields.len() < needed {
+        if record.len() < needed {
             return Err(line_error(
                 n,
-                format!("expected at least {needed} fields, found {}", fields.len()),
+                format!("expected at least {needed} fields, found {}", record.len()),
             ));
         }
-        let date =
-            Date::parse_day_first(&fields[cols.date]).map_err(|e| line_error(n, e.to_string()))?;
-        let home = team(&fields[cols.home], "HomeTeam", n)?;
-        let away = team(&fields[cols.away], "AwayTeam", n)?;
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let date = parse_day_first(field(cols.date)).map_err(|e| line_error(n, e.to_string()))?;
+        let home = team(field(cols.home), "HomeTeam", n)?;
+        let away = team(field(cols.away), "AwayTeam", n)?;
         if home == away {
             return Err(line_error(n, format!("team {home:?} plays itself")));
         }
         let score = match cols.goals {
             None => None,
-            Some((h, a)) => match (fields[h].trim(), fields[a].trim()) {
+            Some((h, a)) => match (field(h), field(a)) {
                 ("", "") => None,
                 (hg, ag) => Some((goals(hg, "FTHG", n)?, goals(ag, "FTAG", n)?)),
             },
@@ -161,12 +178,17 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
     Ok(data)
 }
 
+/// A reader error as ours, on the line the reader was at.
+fn csv_error(e: &::csv::Error, line: usize) -> CsvError {
+    let line = e.position().map_or(line, |p| p.line() as usize);
+    line_error(line, e.to_string())
+}
+
 fn team(field: &str, column: &str, line: usize) -> Result<String, CsvError> {
-    let name = field.trim();
-    if name.is_empty() {
+    if field.is_empty() {
         return Err(line_error(line, format!("empty {column}")));
     }
-    Ok(name.to_owned())
+    Ok(field.to_owned())
 }
 
 fn goals(field: &str, column: &str, line: usize) -> Result<u16, CsvError> {
@@ -177,34 +199,6 @@ fn goals(field: &str, column: &str, line: usize) -> Result<u16, CsvError> {
             format!("{column} is not a goal count (0-99): {field:?}"),
         )),
     }
-}
-
-/// Splits one CSV line: commas, with `"quoted, fields"` and `""` for a quote inside quotes.
-fn split_fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut in_quotes = false;
-    while let Some(c) = chars.next() {
-        match (c, in_quotes) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => in_quotes = false,
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                in_quotes = true;
-            }
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err("unterminated quoted field".to_owned());
-    }
-    fields.push(field);
-    Ok(fields)
 }
 
 #[cfg(test)]
@@ -267,7 +261,12 @@ mod tests {
             (format!("{head}01/08/24,A,B\n"), 2, "at least 5 fields"),
             (format!("{head}01/08/24,,B,1,0\n"), 2, "empty HomeTeam"),
             (format!("{head}01/08/24,A,A,1,0\n"), 2, "plays itself"),
-            (format!("{head}01/08/24,\"A,B,1,0\n"), 2, "unterminated"),
+            // An unclosed quote swallows the rest of the file into one field.
+            (
+                format!("{head}01/08/24,\"A,B,1,0\n"),
+                2,
+                "at least 5 fields",
+            ),
             ("Date,HomeTeam,FTHG,FTAG\n".to_owned(), 1, "AwayTeam"),
             ("Date,HomeTeam,AwayTeam,FTHG\n".to_owned(), 1, "FTAG"),
             (String::new(), 1, "empty file"),

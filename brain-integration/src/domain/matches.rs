@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::date::Date;
+use super::date::{Date, days_since_epoch};
 
 /// A match to predict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +144,7 @@ impl Dataset {
         self.mix(
             b'F',
             &[&fixture.id, &fixture.home, &fixture.away],
-            &[fixture.date.days_since_epoch().into()],
+            &[days_since_epoch(fixture.date).into()],
         );
     }
 
@@ -156,7 +156,7 @@ impl Dataset {
             b'R',
             &[&result.home, &result.away],
             &[
-                result.date.days_since_epoch().into(),
+                days_since_epoch(result.date).into(),
                 result.home_goals.into(),
                 result.away_goals.into(),
             ],

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal, Poisson, Uniform};
 
-use super::date::Date;
+use super::date::{Date, add_days};
 use super::matches::{Fixture, PlayedMatch};
 use crate::engine::dixon_coles_tau;
 
@@ -57,7 +57,7 @@ impl Default for SyntheticLeagueConfig {
             attack_sd: 0.3,
             defence_sd: 0.3,
             rho: -0.08,
-            first_match_day: Date::from_days_since_epoch(18_853), // 2021-08-14, a Saturday
+            first_match_day: jiff::civil::date(2021, 8, 14), // a Saturday
         }
     }
 }
@@ -179,9 +179,9 @@ pub fn synthetic_league(
     let mut results = Vec::with_capacity(config.seasons * n * (n - 1));
     let mut fixtures = Vec::with_capacity(n * (n - 1));
     for season in 0..=config.seasons {
-        let season_start = config.first_match_day.add_days(364 * season as i32);
+        let season_start = add_days(config.first_match_day, 364 * season as i32);
         for (round, pairs) in rounds.iter().enumerate() {
-            let date = season_start.add_days(7 * round as i32);
+            let date = add_days(season_start, 7 * round as i32);
             for &(h, a) in pairs {
                 let (home, away) = (truth.teams[h].clone(), truth.teams[a].clone());
                 if season == config.seasons {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::errors::ApiError;
 use super::{AppState, REQUEST_BODY_LIMIT};
-use crate::domain::{Date, NewResult, StoreError};
+use crate::domain::{NewResult, StoreError, parse_date};
 use crate::repository::PredictionRepository;
 
 #[derive(Serialize)]
@@ -156,9 +156,8 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
         })
     };
     let date_text = need("date")?;
-    let date: Date = date_text
-        .parse()
-        .map_err(|e: crate::domain::DateError| ApiError::bad_parameter("date", e.to_string()))?;
+    let date =
+        parse_date(&date_text).map_err(|e| ApiError::bad_parameter("date", e.to_string()))?;
     Ok(NewResult::Match {
         date,
         home: need("home")?,
