@@ -330,9 +330,10 @@ async fn health_and_metrics() {
         "brain_predictions_total{source=\"hit\"} 1",
         "brain_predictions_total{source=\"miss\"} 1",
         "brain_prediction_compute_seconds_count 1",
-        "smartcache_hits_total{backend=\"memory\"} 1",
-        "smartcache_computes_total{backend=\"memory\"} 1",
-        "smartcache_breaker_state{state=\"closed\"} 1",
+        "smartcache_hits_total{cache=\"predictions\"} 1",
+        "smartcache_computes_total{cache=\"predictions\"} 1",
+        "smartcache_breaker_state{cache=\"predictions\",state=\"closed\"} 1",
+        "smartcache_breaker_state{cache=\"predictions\",state=\"open\"} 0",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
