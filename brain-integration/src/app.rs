@@ -158,7 +158,11 @@ mod tests {
     async fn default_settings_build_a_memory_backed_store() {
         let settings = Settings::from_vars(Vec::<(String, String)>::new()).unwrap();
         let store = build_store(&settings.data).unwrap();
-        assert_eq!(store.fixtures().await.unwrap().len(), 552);
+        let fixtures = store.fixtures().await.unwrap();
+        assert_eq!(fixtures.len(), 2 * 552, "two competitions of 24 teams");
+        let competitions: std::collections::BTreeSet<&str> =
+            fixtures.iter().map(|f| f.competition.as_str()).collect();
+        assert_eq!(competitions.len(), 2);
         let backend = build_backend(&settings).await.unwrap();
         assert_eq!(backend.name(), "memory");
     }

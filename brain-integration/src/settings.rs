@@ -7,7 +7,7 @@
 //! | `REDIS_URL` | use Redis (`redis://`, `rediss://`, ...) with the fleet lock; unset: in-process memory | unset |
 //! | `REDIS_LAZY_CONNECT` | with `REDIS_URL`: start even if Redis is down (answers bypass the store until it is up); `false`: exit instead | `true` |
 //! | `BRAIN_DATA_CSV` | football-data CSV to load; unset: the built-in synthetic league | unset |
-//! | `BRAIN_SEED`, `BRAIN_TEAMS`, `BRAIN_SEASONS` | synthetic league shape | `2025`, `24`, `4` |
+//! | `BRAIN_SEED`, `BRAIN_COMPETITIONS`, `BRAIN_TEAMS`, `BRAIN_SEASONS` | synthetic league shape (teams per competition) | `2025`, `2`, `24`, `4` |
 //! | `BRAIN_MEMORY_MAX_ENTRIES` | bound of the in-memory backend | `100000` |
 //! | `CACHE_*` | the cache itself, see [`CacheConfig`] | `CACHE_DEFAULT_TTL=60s`; `CACHE_FLEET_LOCK=true` with Redis |
 //! | `RUST_LOG` | log filter | `info` |
@@ -225,8 +225,17 @@ impl Settings {
                         "a number from 1 to 20",
                     ));
                 }
+                let competitions = number("BRAIN_COMPETITIONS", 2)?;
+                if !(1..=8).contains(&competitions) {
+                    return Err(invalid(
+                        "BRAIN_COMPETITIONS",
+                        &competitions.to_string(),
+                        "a number from 1 to 8",
+                    ));
+                }
                 DataSource::Synthetic(SyntheticLeagueConfig {
                     seed: number("BRAIN_SEED", default.seed)?,
+                    competitions: competitions as usize,
                     teams: teams as usize,
                     seasons: seasons as usize,
                     ..default
@@ -337,7 +346,10 @@ mod tests {
         assert!(s.redis_url.is_none());
         assert_eq!(
             s.data,
-            DataSource::Synthetic(SyntheticLeagueConfig::default())
+            DataSource::Synthetic(SyntheticLeagueConfig {
+                competitions: 2,
+                ..SyntheticLeagueConfig::default()
+            })
         );
         assert_eq!(s.cache.default_ttl, Duration::from_secs(60));
         assert!(!s.cache.fleet_lock);
@@ -377,6 +389,7 @@ mod tests {
             ("PORT", "eighty"),
             ("BIND_ADDR", "localhost:80:80"),
             ("BRAIN_TEAMS", "7"),
+            ("BRAIN_COMPETITIONS", "0"),
             ("BRAIN_SEED", "-1"),
             ("CACHE_DEFAULT_TTL", "soon"),
         ] {

@@ -1,6 +1,7 @@
 //! Loads the common football-data CSV layout: `Date,HomeTeam,AwayTeam,FTHG,FTAG`.
 //!
-//! Extra columns are ignored and columns may come in any order; the older names `Home`, `Away`,
+//! The `Div` column, when there is one, names each row's competition (default
+//! `league`); other extra columns are ignored and columns may come in any order; the older names `Home`, `Away`,
 //! `HG`, `AG` are accepted. Dates are `dd/mm/yy` or `dd/mm/yyyy`. A row whose two goal fields
 //! are empty — or a file without goal columns, like football-data's `fixtures.csv` — is a fixture
 //! to predict; fixtures get the ids `1`, `2`, … in file order. Rows with every field empty are
@@ -9,7 +10,7 @@
 use std::path::Path;
 
 use super::date::parse_day_first;
-use super::matches::{Fixture, PlayedMatch};
+use super::matches::{DEFAULT_COMPETITION, Fixture, PlayedMatch};
 
 /// Results and fixtures read from a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +50,7 @@ fn line_error(line: usize, message: impl Into<String>) -> CsvError {
 }
 
 struct Columns {
+    competition: Option<usize>,
     date: usize,
     home: usize,
     away: usize,
@@ -68,6 +70,7 @@ impl Columns {
             (None, Some(_)) => return Err(line_error(1, "column \"FTAG\" without \"FTHG\"")),
         };
         Ok(Columns {
+            competition: find(&["Div"]),
             date: need(&["Date"])?,
             home: need(&["HomeTeam", "Home"])?,
             away: need(&["AwayTeam", "Away"])?,
@@ -143,6 +146,10 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
             ));
         }
         let field = |i: usize| record.get(i).unwrap_or("");
+        let competition = match cols.competition.map(field) {
+            Some("") | None => DEFAULT_COMPETITION.to_owned(),
+            Some(div) => div.to_owned(),
+        };
         let date = parse_day_first(field(cols.date)).map_err(|e| line_error(n, e.to_string()))?;
         let home = team(field(cols.home), "HomeTeam", n)?;
         let away = team(field(cols.away), "AwayTeam", n)?;
@@ -158,6 +165,7 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
         };
         match score {
             Some((home_goals, away_goals)) => data.results.push(PlayedMatch {
+                competition,
                 date,
                 home,
                 away,
@@ -168,6 +176,7 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
                 let id = (data.fixtures.len() + 1).to_string();
                 data.fixtures.push(Fixture {
                     id,
+                    competition,
                     date,
                     home,
                     away,
@@ -230,6 +239,8 @@ mod tests {
         assert_eq!(data.fixtures.len(), 1);
         assert_eq!(data.fixtures[0].id, "1");
         assert_eq!(data.fixtures[0].date.to_string(), "2024-08-24");
+        assert_eq!(data.fixtures[0].competition, "E0");
+        assert!(data.results.iter().all(|r| r.competition == "E0"));
     }
 
     #[test]
@@ -245,6 +256,16 @@ mod tests {
         );
         let old = parse_csv("Date,Home,Away,HG,AG\n01/09/95,A,B,3,3\n").unwrap();
         assert_eq!(old.results[0].home_goals, 3);
+        assert_eq!(old.results[0].competition, DEFAULT_COMPETITION);
+        let two = parse_csv("Div,Date,Home,Away,HG,AG\nE0,01/09/95,A,B,3,3\nE1,01/09/95,C,D,1,0\n")
+            .unwrap();
+        assert_eq!(
+            two.results
+                .iter()
+                .map(|r| r.competition.as_str())
+                .collect::<Vec<_>>(),
+            ["E0", "E1"]
+        );
     }
 
     #[test]

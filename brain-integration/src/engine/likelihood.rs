@@ -250,6 +250,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, &(x, y))| PlayedMatch {
+                competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
                 date: crate::domain::add_days(day, -(k as i32) * 9),
                 home: teams[k % 4].into(),
                 away: teams[(k + 1 + k / 4) % 4].into(),

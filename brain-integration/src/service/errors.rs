@@ -149,6 +149,14 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateId(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_id", e.to_string())
             }
+            StoreError::Competition(_) => ApiError {
+                parameter: Some("competition".into()),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_competition",
+                    e.to_string(),
+                )
+            },
             StoreError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",

@@ -24,8 +24,9 @@ struct Recorded {
 }
 
 /// `POST /v1/results`: records a played match (`{"match_id", "home_goals", "away_goals"}` for a
-/// fixture, or `{"date", "home", "away", "home_goals", "away_goals"}`), then invalidates every
-/// cached prediction.
+/// fixture, or `{"date", "home", "away", "home_goals", "away_goals"}` with an optional
+/// `"competition"`, needed only when the teams meet in several), then invalidates every cached
+/// prediction.
 pub async fn post_result(
     State(app): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -88,8 +89,9 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
     let Some(object) = body.as_object() else {
         return Err(ApiError::bad_parameter("body", "expected a JSON object"));
     };
-    const FIELDS: [&str; 6] = [
+    const FIELDS: [&str; 7] = [
         "match_id",
+        "competition",
         "date",
         "home",
         "away",
@@ -132,7 +134,7 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
     };
     let (home_goals, away_goals) = (goals("home_goals")?, goals("away_goals")?);
     if let Some(match_id) = text("match_id")? {
-        if let Some(extra) = ["date", "home", "away"]
+        if let Some(extra) = ["date", "home", "away", "competition"]
             .into_iter()
             .find(|f| object.contains_key(*f))
         {
@@ -159,6 +161,7 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
     let date =
         parse_date(&date_text).map_err(|e| ApiError::bad_parameter("date", e.to_string()))?;
     Ok(NewResult::Match {
+        competition: text("competition")?,
         date,
         home: need("home")?,
         away: need("away")?,
