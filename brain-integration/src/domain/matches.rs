@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
@@ -86,6 +86,9 @@ pub struct Dataset {
     competition_teams: Vec<Vec<u32>>,
     /// `(competition, team)` pairs present in `competition_teams`.
     membership: HashSet<(u32, u32)>,
+    /// Each competition's data, built on first use and shared by every fit of this snapshot
+    /// (emptied by any change).
+    subsets: Vec<OnceLock<Dataset>>,
 }
 
 impl Dataset {
@@ -130,6 +133,16 @@ impl Dataset {
             h.update(&n.to_le_bytes());
         }
         self.fingerprint = h.digest();
+        self.changed();
+    }
+
+    /// Forgets the competition subsets built for the data as it was.
+    fn changed(&mut self) {
+        self.subsets.clear();
+        if self.competitions.len() > 1 {
+            self.subsets
+                .resize_with(self.competitions.len(), OnceLock::new);
+        }
     }
 
     /// Team names; a team's index is its position here.
@@ -177,8 +190,9 @@ impl Dataset {
     }
 
     /// The data of one competition: its teams (re-indexed in order of first appearance there)
-    /// and its results only, same version and fingerprint. Borrowed when it is the only one.
-    /// An unknown competition gives an empty data set.
+    /// and its results only, same version and fingerprint. Built once per snapshot and
+    /// competition; the data set itself when it holds one competition. An unknown competition
+    /// gives an empty data set.
     pub fn competition(&self, name: &str) -> Cow<'_, Dataset> {
         let Some(&c) = self.competition_index.get(name) else {
             return Cow::Owned(Dataset {
@@ -190,6 +204,13 @@ impl Dataset {
         if self.competitions.len() == 1 {
             return Cow::Borrowed(self);
         }
+        match self.subsets.get(c as usize) {
+            Some(cell) => Cow::Borrowed(cell.get_or_init(|| self.restricted_to(c, name))),
+            None => Cow::Owned(self.restricted_to(c, name)),
+        }
+    }
+
+    fn restricted_to(&self, c: u32, name: &str) -> Dataset {
         let members = &self.competition_teams[c as usize];
         let mut local = vec![u32::MAX; self.teams.len()];
         let mut teams = Vec::with_capacity(members.len());
@@ -210,7 +231,7 @@ impl Dataset {
                 ..*r
             })
             .collect();
-        Cow::Owned(Dataset {
+        Dataset {
             version: self.version,
             fingerprint: self.fingerprint,
             teams,
@@ -220,7 +241,8 @@ impl Dataset {
             competition_index: HashMap::from([(name.to_owned(), 0)]),
             competition_teams: vec![(0..members.len() as u32).collect()],
             membership: (0..members.len() as u32).map(|t| (0, t)).collect(),
-        })
+            subsets: Vec::new(),
+        }
     }
 
     fn ensure_competition(&mut self, name: &str) -> u32 {
@@ -251,6 +273,7 @@ impl Dataset {
         };
         if self.membership.insert((c, i)) {
             self.competition_teams[c as usize].push(i);
+            self.changed();
         }
         i
     }
@@ -302,5 +325,63 @@ impl Dataset {
         next.push(result);
         next.version = self.version + 1;
         Arc::new(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn played(competition: &str, home: &str, away: &str, goals: u16) -> PlayedMatch {
+        PlayedMatch {
+            competition: competition.into(),
+            date: jiff::civil::date(2024, 1, 1),
+            home: home.into(),
+            away: away.into(),
+            home_goals: goals,
+            away_goals: 0,
+        }
+    }
+
+    #[test]
+    fn a_competition_subset_has_its_own_teams_and_results_built_once_per_snapshot() {
+        let data = Dataset::from_results(&[
+            played("L1", "A", "B", 1),
+            played("L2", "C", "D", 2),
+            played("L1", "B", "A", 3),
+            played("Cup", "A", "D", 4),
+        ]);
+        assert_eq!(data.competitions(), ["L1", "L2", "Cup"]);
+        assert_eq!(data.competitions_of("A"), ["L1", "Cup"]);
+        assert!(data.plays_in("D", "Cup") && !data.plays_in("D", "L1"));
+        let l1 = data.competition("L1");
+        assert_eq!(l1.teams(), ["A", "B"]);
+        let goals: Vec<u16> = l1.results().iter().map(|r| r.home_goals).collect();
+        assert_eq!(goals, [1, 3]);
+        assert_eq!(
+            (l1.version(), l1.fingerprint()),
+            (data.version(), data.fingerprint())
+        );
+        let cup = data.competition("Cup");
+        assert_eq!(cup.teams(), ["A", "D"]);
+        assert_eq!((cup.results()[0].home, cup.results()[0].away), (0, 1));
+        assert!(
+            std::ptr::eq(&*data.competition("L1"), &*l1),
+            "built once per snapshot"
+        );
+        assert!(data.competition("Friendlies").results().is_empty());
+
+        let next = data.with_result(&played("L2", "D", "C", 5));
+        let l2 = next.competition("L2");
+        assert_eq!(l2.results().len(), 2);
+        assert_eq!(l2.version(), 1);
+        assert_eq!(
+            data.competition("L2").results().len(),
+            1,
+            "the old snapshot is unchanged"
+        );
+        // One competition: the data set itself.
+        let single = Dataset::from_results(&[played("L1", "A", "B", 1)]);
+        assert!(std::ptr::eq(&*single.competition("L1"), &single));
     }
 }
