@@ -30,11 +30,11 @@ async fn counters_are_reported_per_named_cache() {
         .build();
     let options = EntryOptions::new();
     for cache in [&scores, &scores, &scores, &teams, &silent] {
-        let v: u32 = cache
-            .get_or_compute("k", &options, || async { Ok::<_, std::io::Error>(7) })
+        let v = cache
+            .get_or_compute("k", &options, || async { Ok::<u32, std::io::Error>(7) })
             .await
             .unwrap();
-        assert_eq!(v, 7);
+        assert_eq!(*v, 7);
     }
     let text = handle.render();
     assert_eq!(
