@@ -277,6 +277,11 @@ pub fn load_environment() -> Result<Vec<(String, String)>, SettingsError> {
 /// Parses `.env` text: `NAME=value` lines, optional `export `, `#` comments, blank lines, values
 /// optionally in single quotes (literal) or double quotes (with `\n`, `\"`, `\\` escapes).
 ///
+/// Written here rather than with `dotenvy`: dotenvy expands `$NAME` in unquoted and
+/// double-quoted values (a Redis password holding `$` would silently change), and its parse
+/// errors quote the whole offending line (which may hold that password) where ours give only
+/// the line number.
+///
 /// ```
 /// let vars = brain_integration::settings::parse_dotenv("# comment\nexport PORT=9000\nREDIS_URL=\"redis://127.0.0.1:6379\" # local\n").unwrap();
 /// assert_eq!(vars, [("PORT".to_owned(), "9000".to_owned()), ("REDIS_URL".to_owned(), "redis://127.0.0.1:6379".to_owned())]);
