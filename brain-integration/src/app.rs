@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::domain::{InMemoryMatchStore, MatchStore, load_csv_file, synthetic_league};
 use crate::engine::DixonColesEngine;
-use crate::service::{self, AppState};
+use crate::service::{self, AppState, PREDICTION_CACHE, Telemetry};
 use crate::settings::{DataSource, Settings};
 
 /// Namespace of every key the service writes.
@@ -90,9 +90,13 @@ pub fn build_state(
     backend: Arc<dyn CacheBackend>,
     settings: &Settings,
 ) -> Result<AppState, StartupError> {
-    let cache = SmartCache::builder(backend)
-        .config(settings.cache.clone())
-        .build();
+    let telemetry = Telemetry::new();
+    let cache = telemetry.scope(|| {
+        SmartCache::builder(backend)
+            .config(settings.cache.clone())
+            .name(PREDICTION_CACHE)
+            .build()
+    });
     let keys = KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION)
         .map_err(|e| StartupError::Backend(e.to_string()))?;
     Ok(AppState::new(
@@ -101,6 +105,7 @@ pub fn build_state(
         cache,
         keys,
         EntryOptions::new(),
+        telemetry,
     ))
 }
 
@@ -110,6 +115,15 @@ pub async fn run(settings: Settings) -> Result<(), StartupError> {
     let backend = build_backend(&settings).await?;
     let fixtures = store.fixtures().await.map(|f| f.len()).unwrap_or(0);
     let state = build_state(store, backend, &settings)?;
+    // Histogram samples wait in buffers until drained: drain them when nobody scrapes too.
+    let telemetry = state.telemetry().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            telemetry.run_upkeep();
+        }
+    });
     let listener = TcpListener::bind(settings.bind)
         .await
         .map_err(|source| StartupError::Bind {
@@ -144,7 +158,11 @@ mod tests {
     async fn default_settings_build_a_memory_backed_store() {
         let settings = Settings::from_vars(Vec::<(String, String)>::new()).unwrap();
         let store = build_store(&settings.data).unwrap();
-        assert_eq!(store.fixtures().await.unwrap().len(), 552);
+        let fixtures = store.fixtures().await.unwrap();
+        assert_eq!(fixtures.len(), 2 * 552, "two competitions of 24 teams");
+        let competitions: std::collections::BTreeSet<&str> =
+            fixtures.iter().map(|f| f.competition.as_str()).collect();
+        assert_eq!(competitions.len(), 2);
         let backend = build_backend(&settings).await.unwrap();
         assert_eq!(backend.name(), "memory");
     }

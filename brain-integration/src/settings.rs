@@ -7,7 +7,7 @@
 //! | `REDIS_URL` | use Redis (`redis://`, `rediss://`, ...) with the fleet lock; unset: in-process memory | unset |
 //! | `REDIS_LAZY_CONNECT` | with `REDIS_URL`: start even if Redis is down (answers bypass the store until it is up); `false`: exit instead | `true` |
 //! | `BRAIN_DATA_CSV` | football-data CSV to load; unset: the built-in synthetic league | unset |
-//! | `BRAIN_SEED`, `BRAIN_TEAMS`, `BRAIN_SEASONS` | synthetic league shape | `2025`, `24`, `4` |
+//! | `BRAIN_SEED`, `BRAIN_COMPETITIONS`, `BRAIN_TEAMS`, `BRAIN_SEASONS` | synthetic league shape (teams per competition) | `2025`, `2`, `24`, `4` |
 //! | `BRAIN_MEMORY_MAX_ENTRIES` | bound of the in-memory backend | `100000` |
 //! | `CACHE_*` | the cache itself, see [`CacheConfig`] | `CACHE_DEFAULT_TTL=60s`; `CACHE_FLEET_LOCK=true` with Redis |
 //! | `RUST_LOG` | log filter | `info` |
@@ -57,34 +57,45 @@ impl fmt::Debug for RedisUrl {
     }
 }
 
-/// `scheme://user:secret@host/…` → `scheme://***@host/…` (anything before `@` may be secret).
+/// `scheme://user:secret@host/…?query` → `scheme://user:***@host/…?***`: the form the Redis
+/// adapter's own messages use (`cache_redis::url::redact`), so a log never shows two.
 ///
-/// The user info ends at the *last* `@` (a password may hold `/`, `?`, `#` or `@`), and a
-/// `password=` query parameter hides everything after the host.
+/// Written here rather than calling the adapter's function because a password may hold `/`,
+/// `?`, `#` or `@`: the user info ends at the *last* `@`, and nothing from a `password=` query
+/// parameter on is looked at, so its value can reach neither the host nor the tail. Only a
+/// plain user name (letters, digits, `-_.`) is shown; any other user info is `***` whole.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    // Nothing from `password=` on is looked at, so its value can reach neither host nor tail.
-    let (rest, has_password_param) = match rest.find("password=") {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned(); // not a URL: it may be anything, a bare password included
+    };
+    let (rest, cut_at_password) = match rest.find("password=") {
         Some(at) => (&rest[..at], true),
         None => (rest, false),
     };
     let (user_info, after) = match rest.rfind('@') {
-        Some(at) => (true, &rest[at + 1..]),
-        None => (false, rest),
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let (host, tail) = after.split_at(host_end);
-    let host = if user_info {
-        format!("***@{host}")
-    } else {
-        host.to_owned()
+    let user = user_info.map(|info| match info.split_once(':') {
+        Some((user, _))
+            if user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            format!("{user}:***@")
+        }
+        _ => "***@".to_owned(),
+    });
+    let (address, had_query) = match after.find(['?', '#']) {
+        Some(cut) => (&after[..cut], true),
+        None => (after, false),
     };
-    let tail = if has_password_param { "/***" } else { tail };
-    if scheme.is_empty() {
-        format!("{host}{tail}")
+    let tail = if had_query || cut_at_password {
+        "?***"
     } else {
-        format!("{scheme}://{host}{tail}")
-    }
+        ""
+    };
+    format!("{scheme}://{}{address}{tail}", user.unwrap_or_default())
 }
 
 /// Everything the binary needs to start. `Debug` lists the names of `vars`, never their
@@ -214,8 +225,17 @@ impl Settings {
                         "a number from 1 to 20",
                     ));
                 }
+                let competitions = number("BRAIN_COMPETITIONS", 2)?;
+                if !(1..=8).contains(&competitions) {
+                    return Err(invalid(
+                        "BRAIN_COMPETITIONS",
+                        &competitions.to_string(),
+                        "a number from 1 to 8",
+                    ));
+                }
                 DataSource::Synthetic(SyntheticLeagueConfig {
                     seed: number("BRAIN_SEED", default.seed)?,
+                    competitions: competitions as usize,
                     teams: teams as usize,
                     seasons: seasons as usize,
                     ..default
@@ -256,6 +276,11 @@ pub fn load_environment() -> Result<Vec<(String, String)>, SettingsError> {
 
 /// Parses `.env` text: `NAME=value` lines, optional `export `, `#` comments, blank lines, values
 /// optionally in single quotes (literal) or double quotes (with `\n`, `\"`, `\\` escapes).
+///
+/// Written here rather than with `dotenvy`: dotenvy expands `$NAME` in unquoted and
+/// double-quoted values (a Redis password holding `$` would silently change), and its parse
+/// errors quote the whole offending line (which may hold that password) where ours give only
+/// the line number.
 ///
 /// ```
 /// let vars = brain_integration::settings::parse_dotenv("# comment\nexport PORT=9000\nREDIS_URL=\"redis://127.0.0.1:6379\" # local\n").unwrap();
@@ -326,7 +351,10 @@ mod tests {
         assert!(s.redis_url.is_none());
         assert_eq!(
             s.data,
-            DataSource::Synthetic(SyntheticLeagueConfig::default())
+            DataSource::Synthetic(SyntheticLeagueConfig {
+                competitions: 2,
+                ..SyntheticLeagueConfig::default()
+            })
         );
         assert_eq!(s.cache.default_ttl, Duration::from_secs(60));
         assert!(!s.cache.fleet_lock);
@@ -366,6 +394,7 @@ mod tests {
             ("PORT", "eighty"),
             ("BIND_ADDR", "localhost:80:80"),
             ("BRAIN_TEAMS", "7"),
+            ("BRAIN_COMPETITIONS", "0"),
             ("BRAIN_SEED", "-1"),
             ("CACHE_DEFAULT_TTL", "soon"),
         ] {
@@ -406,22 +435,41 @@ mod tests {
     fn redaction() {
         assert_eq!(
             redact_url("redis://user:pw@host:6379/1"),
-            "redis://***@host:6379/1"
+            "redis://user:***@host:6379/1"
         );
         assert_eq!(redact_url("rediss://host:6380"), "rediss://host:6380");
-        assert_eq!(redact_url("redis://host/0?password=pw"), "redis://host/***");
+        assert_eq!(
+            redact_url("redis://host/0?password=pw"),
+            "redis://host/0?***"
+        );
         assert_eq!(redact_url("redis://a@b@host"), "redis://***@host");
+        assert_eq!(redact_url("hunter2"), "***");
+    }
+
+    #[test]
+    fn redaction_has_the_redis_adapters_form() {
+        for url in [
+            "redis://app:s3cret@cache.internal:6379/0",
+            "rediss://:s3cret@h:6380",
+            "redis://h:1",
+            "redis://h:1/2?password=s3cret",
+            "redis+sentinel://app:s3cret@s1:26379/mymaster",
+            "not a url",
+        ] {
+            assert_eq!(redact_url(url), cache_redis::url::redact(url), "{url}");
+        }
     }
 
     #[test]
     fn redaction_hides_passwords_holding_url_delimiters() {
         for (url, shown) in [
-            ("redis://:pa/ss@h:1", "redis://***@h:1"),
-            ("redis://u:pa?ss@h:1", "redis://***@h:1"),
-            ("redis://:pa#ss@h:1/0", "redis://***@h:1/0"),
-            ("redis://:pa@ss@h:1/0", "redis://***@h:1/0"),
-            ("redis://h:1/0?password=pa@ss", "redis://h:1/***"),
-            ("redis://:password=pa@h:1", "redis://:/***"),
+            ("redis://:pa/ss@h:1", "redis://:***@h:1"),
+            ("redis://u:pa?ss@h:1", "redis://u:***@h:1"),
+            ("redis://:pa#ss@h:1/0", "redis://:***@h:1/0"),
+            ("redis://:pa@ss@h:1/0", "redis://:***@h:1/0"),
+            ("redis://h:1/0?password=pa@ss", "redis://h:1/0?***"),
+            ("redis://:password=pa@h:1", "redis://:?***"),
+            ("redis://u/x:pa@h:1", "redis://***@h:1"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
             let printed = RedisUrl(url.to_owned());

@@ -330,9 +330,10 @@ async fn health_and_metrics() {
         "brain_predictions_total{source=\"hit\"} 1",
         "brain_predictions_total{source=\"miss\"} 1",
         "brain_prediction_compute_seconds_count 1",
-        "smartcache_hits_total{backend=\"memory\"} 1",
-        "smartcache_computes_total{backend=\"memory\"} 1",
-        "smartcache_breaker_state{state=\"closed\"} 1",
+        "smartcache_hits_total{cache=\"predictions\"} 1",
+        "smartcache_computes_total{cache=\"predictions\"} 1",
+        "smartcache_breaker_state{cache=\"predictions\",state=\"closed\"} 1",
+        "smartcache_breaker_state{cache=\"predictions\",state=\"open\"} 0",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
@@ -379,5 +380,68 @@ async fn concurrent_misses_compute_once_and_the_load_generator_reports() {
     let uncached = report.uncached.as_ref().unwrap();
     assert_eq!(uncached.sources.keys().collect::<Vec<_>>(), ["bypass"]);
     assert_eq!(uncached.hit_ratio(), 0.0);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_show_their_competition_and_results_find_theirs() {
+    use brain_integration::domain::{InMemoryMatchStore, SyntheticLeagueConfig, synthetic_league};
+    let league = synthetic_league(&SyntheticLeagueConfig {
+        competitions: 2,
+        teams: 4,
+        seasons: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let store = Arc::new(InMemoryMatchStore::new(&league.results, league.fixtures).unwrap());
+    let svc = TestService::start(
+        store,
+        Arc::new(MemoryBackend::new(1_000)),
+        test_cache_config(),
+    )
+    .await;
+    let mut c = svc.client();
+    let list = json(&c.get("/v1/matches").await);
+    let matches = list["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 24);
+    for name in ["Premier Division", "Northern League"] {
+        assert_eq!(
+            matches.iter().filter(|m| m["competition"] == name).count(),
+            12,
+            "{list}"
+        );
+    }
+    // A result between two Northern League sides needs no `competition`: it is theirs.
+    let northern = matches
+        .iter()
+        .find(|m| m["competition"] == "Northern League")
+        .unwrap();
+    let posted = c
+        .post(
+            "/v1/results",
+            &json!({"date": "2022-06-01", "home": northern["home"], "away": northern["away"], "home_goals": 2, "away_goals": 2}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.text());
+    assert_eq!(json(&posted)["result"]["competition"], "Northern League");
+    // Teams of two competitions never met: a clear 400 on `competition`.
+    let premier = matches
+        .iter()
+        .find(|m| m["competition"] == "Premier Division")
+        .unwrap();
+    for body in [
+        json!({"date": "2022-06-01", "home": premier["home"], "away": northern["away"], "home_goals": 1, "away_goals": 0}),
+        json!({"date": "2022-06-01", "home": northern["home"], "away": northern["away"], "home_goals": 1, "away_goals": 0, "competition": "Premier Division"}),
+        json!({"date": "2022-06-01", "home": northern["home"], "away": northern["away"], "home_goals": 1, "away_goals": 0, "competition": "Cup"}),
+    ] {
+        let r = c.post("/v1/results", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert_eq!(
+            json(&r)["error"]["parameter"],
+            "competition",
+            "{}",
+            r.text()
+        );
+    }
     svc.stop().await;
 }

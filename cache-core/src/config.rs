@@ -151,34 +151,52 @@ impl CacheConfig {
     }
 }
 
-/// Parses a duration: `250ms`, `90s`, `5m`, `1h`, `2d`, or plain (possibly fractional) seconds.
+/// Longest duration a setting accepts: 100 years is "forever" for a cache, and a bound keeps
+/// every `Instant + duration` the cache computes far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600); // humantime's `100y`
+
+/// Why a duration was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(String);
+
+/// Parses a duration with [`humantime`] (`250ms`, `90s`, `5m`, `1h30m`, `2 days`, …), or plain
+/// (possibly fractional) seconds as before (`30`, `0.5`). At most [`MAX_DURATION`].
 ///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::config::parse_duration;
-/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-/// assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-/// assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
-/// assert_eq!(parse_duration("soon"), None);
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+/// assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+/// assert!(parse_duration("soon").is_err());
+/// assert!(parse_duration("1000y").is_err());
 /// ```
-pub fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, DurationError> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds_per_unit = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "us" | "µs" => 0.000_001,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        _ => return None,
+    let too_long = || {
+        DurationError(format!(
+            "longer than the maximum of {}",
+            humantime::format_duration(MAX_DURATION)
+        ))
     };
-    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+    let duration = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Plain seconds: humantime wants a unit, and `30` has always meant 30 s here.
+        let seconds: f64 = text
+            .parse()
+            .map_err(|_| DurationError("not a number of seconds".to_owned()))?;
+        Duration::try_from_secs_f64(seconds).map_err(|_| too_long())?
+    } else {
+        humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_long(),
+            other => DurationError(other.to_string()),
+        })?
+    };
+    if duration > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(duration)
 }
 
 /// The error every config reader returns for a malformed value.
@@ -190,13 +208,13 @@ pub fn config_error(variable: &str, value: &str, expected: &str) -> CacheError {
     }
 }
 
-/// Parses a duration variable, naming it in the error.
+/// Parses a duration variable, naming it and saying what is wrong in the error.
 pub fn parse_duration_var(name: &str, value: &str) -> Result<Duration> {
-    parse_duration(value).ok_or_else(|| {
+    parse_duration(value).map_err(|e| {
         config_error(
             name,
             value,
-            "a duration such as 250ms, 90s, 5m, 1h or plain seconds",
+            &format!("a duration such as 250ms, 90s, 1h30m or plain seconds ({e})"),
         )
     })
 }
@@ -324,12 +342,67 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        for bad in ["", "s", "-1s", "1x", "1e400", "NaN"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+    fn durations_accept_todays_forms_and_humantimes() {
+        for (text, want) in [
+            ("30", Duration::from_secs(30)),
+            ("0.5", Duration::from_millis(500)),
+            (" 90s ", Duration::from_secs(90)),
+            ("250ms", Duration::from_millis(250)),
+            ("100us", Duration::from_micros(100)),
+            ("100µs", Duration::from_micros(100)),
+            ("5m", Duration::from_secs(300)),
+            ("5min", Duration::from_secs(300)),
+            ("10 secs", Duration::from_secs(10)),
+            ("1h", Duration::from_secs(3600)),
+            ("2d", Duration::from_secs(172_800)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("1h 30m 15s", Duration::from_secs(5415)),
+            ("1.5h", Duration::from_secs(5400)),
+            ("1week", Duration::from_secs(604_800)),
+            ("0", Duration::ZERO),
+            ("100y", MAX_DURATION),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
         }
+    }
+
+    #[test]
+    fn malformed_or_huge_durations_are_errors_never_panics() {
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "-1",
+            "1x",
+            "1e400",
+            "NaN",
+            "inf",
+            "1.2.3",
+            "..",
+            "soon",
+            "1h-5m",
+            "101y",
+            "99999999999999999999",
+            "18446744073709551615s",
+            "18446744073709551616s",
+            "184467440737095516160000000000000000000000000ns",
+            "1000000000000000000000000000000000000000",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        let err = CacheConfig::from_vars([("CACHE_GRACE", "1000y")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CACHE_GRACE") && err.contains("maximum"),
+            "{err}"
+        );
+        let err = CacheConfig::from_vars([("CACHE_GRACE", "1hour and a bit")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CACHE_GRACE") && err.contains("1hour and a bit"),
+            "{err}"
+        );
     }
 }

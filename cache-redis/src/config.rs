@@ -371,4 +371,25 @@ mod tests {
         c.database = Some(3);
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn timeouts_read_humantime_and_reject_huge_or_malformed_values() {
+        let c = RedisConfig::from_vars([
+            ("REDIS_URL", "redis://h:1"),
+            ("REDIS_CONNECT_TIMEOUT", "1m30s"),
+            ("REDIS_COMMAND_TIMEOUT", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_secs(90));
+        assert_eq!(c.command_timeout, Duration::from_millis(250));
+        for bad in ["1000y", "-1s", "1h and a bit", "0"] {
+            let err = RedisConfig::from_vars([
+                ("REDIS_URL", "redis://h:1"),
+                ("REDIS_CONNECT_TIMEOUT", bad),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("REDIS_CONNECT_TIMEOUT"), "{bad}: {err}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! `brain-load`: load generator for a running `brain-integration` service.
+//! `brain-load`: load generator for a running `brain-integration` service (`--help` lists the
+//! flags).
 //!
 //! ```text
 //! brain-load [--addr 127.0.0.1:8080] [-c 64] [--warmup 10s] [--duration 30s] [--uncached 10s]
@@ -10,99 +11,147 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use brain_integration::load::{LoadOptions, run};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
-const USAGE: &str = "usage: brain-load [options]
-  --addr HOST:PORT     service address (also --url http://HOST:PORT)   [127.0.0.1:8080]
-  -c, --concurrency N  concurrent keep-alive clients                     [64]
-  --warmup D           warm-up phase, not measured (e.g. 10s, 500ms)     [10s]
-  --duration D         measured cached phase                             [30s]
-  --uncached D         measured phase with ?cache=bypass (0 skips it)    [10s]
-  --zipf S             Zipf exponent over fixtures x configs (0 uniform) [1.0]
-  --fixtures N         use the first N fixtures                          [500]
-  --config QUERY       a configuration, repeatable                       [model=dixon-coles,
-                                                                          model=poisson,
-                                                                          model=dixon-coles&max_goals=8&xi=0.001]
-  --seed N             RNG seed                                          [42]
-  --quiet              no progress line";
-
-fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
-    let err = || format!("{flag}: expected a duration like 30s, 500ms or 2m, got {value:?}");
-    let (number, unit) = match value.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => value.split_at(i),
-        None => (value, "s"),
-    };
-    let n: f64 = number.parse().map_err(|_| err())?;
-    let secs = match unit {
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(err()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| err())
+/// A duration flag, read like every other duration in the project (`humantime`, or plain
+/// seconds).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    cache_core::config::parse_duration(value)
+        .map_err(|e| format!("expected a duration like 30s, 500ms or 1m30s ({e})"))
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<LoadOptions>, String> {
+fn parse_addr(value: &str) -> Result<SocketAddr, String> {
+    let host = value.trim_start_matches("http://").trim_end_matches('/');
+    host.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot resolve {value:?}"))
+}
+
+fn parse_zipf(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| "expected a number >= 0".to_owned())
+}
+
+/// The command line (clap's builder API: no derive macro to compile).
+fn command() -> Command {
+    let duration = |name: &'static str, default: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .value_name("D")
+            .default_value(default)
+            .value_parser(parse_duration)
+            .help(help)
+    };
+    Command::new("brain-load")
+        .about("Load generator for a running brain-integration service")
+        .arg(
+            Arg::new("addr")
+                .long("addr")
+                .visible_alias("url")
+                .value_name("HOST:PORT")
+                .default_value("127.0.0.1:8080")
+                .value_parser(parse_addr)
+                .help("service address (or http://HOST:PORT)"),
+        )
+        .arg(
+            Arg::new("concurrency")
+                .short('c')
+                .long("concurrency")
+                .value_name("N")
+                .default_value("64")
+                .value_parser(value_parser!(u64).range(1..=100_000))
+                .help("concurrent keep-alive clients"),
+        )
+        .arg(duration("warmup", "10s", "warm-up phase, not measured"))
+        .arg(duration("duration", "30s", "measured cached phase"))
+        .arg(duration(
+            "uncached",
+            "10s",
+            "measured phase with ?cache=bypass (0 skips it)",
+        ))
+        .arg(
+            Arg::new("zipf")
+                .long("zipf")
+                .value_name("S")
+                .default_value("1.0")
+                .value_parser(parse_zipf)
+                .help("Zipf exponent over fixtures x configs (0 is uniform)"),
+        )
+        .arg(
+            Arg::new("fixtures")
+                .long("fixtures")
+                .value_name("N")
+                .default_value("500")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("use the first N fixtures"),
+        )
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("QUERY")
+                .action(ArgAction::Append)
+                .help("a configuration, repeatable [default: model=dixon-coles, model=poisson, model=dixon-coles&max_goals=8&xi=0.001]"),
+        )
+        .arg(
+            Arg::new("seed")
+                .long("seed")
+                .value_name("N")
+                .default_value("42")
+                .value_parser(value_parser!(u64))
+                .help("RNG seed"),
+        )
+        .arg(
+            Arg::new("quiet")
+                .long("quiet")
+                .action(ArgAction::SetTrue)
+                .help("no progress line"),
+        )
+}
+
+fn options_from(m: &ArgMatches) -> LoadOptions {
     let mut options = LoadOptions::default();
-    let mut configs = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        if matches!(flag.as_str(), "-h" | "--help") {
-            return Ok(None);
-        }
-        if flag == "--quiet" {
-            options.progress = false;
-            continue;
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |what: &str| {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag}: expected {what}, got {value:?}"))
-        };
-        match flag.as_str() {
-            "--addr" | "--url" => {
-                let host = value.trim_start_matches("http://").trim_end_matches('/');
-                options.addr = host
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or_else(|| format!("{flag}: cannot resolve {value:?}"))?;
-            }
-            "-c" | "--concurrency" => options.concurrency = number("a number of clients")? as usize,
-            "--warmup" => options.warmup = parse_duration(&flag, &value)?,
-            "--duration" => options.duration = parse_duration(&flag, &value)?,
-            "--uncached" => options.uncached_duration = parse_duration(&flag, &value)?,
-            "--zipf" => {
-                options.zipf_exponent = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| format!("--zipf: expected a number >= 0, got {value:?}"))?
-            }
-            "--fixtures" => options.fixtures = number("a number of fixtures")? as usize,
-            "--config" => configs.push(value.trim_start_matches('?').to_owned()),
-            "--seed" => options.seed = number("a whole number")?,
-            _ => return Err(format!("unknown option {flag}")),
+    // Every argument has a default or is optional: `get_one` finds a value for each.
+    let get_u64 = |name: &str| m.get_one::<u64>(name).copied();
+    if let Some(addr) = m.get_one::<SocketAddr>("addr") {
+        options.addr = *addr;
+    }
+    if let Some(c) = get_u64("concurrency") {
+        options.concurrency = usize::try_from(c).unwrap_or(usize::MAX);
+    }
+    for (name, slot) in [
+        ("warmup", &mut options.warmup),
+        ("duration", &mut options.duration),
+        ("uncached", &mut options.uncached_duration),
+    ] {
+        if let Some(d) = m.get_one::<Duration>(name) {
+            *slot = *d;
         }
     }
-    if !configs.is_empty() {
-        options.configs = configs;
+    if let Some(z) = m.get_one::<f64>("zipf") {
+        options.zipf_exponent = *z;
     }
-    Ok(Some(options))
+    if let Some(n) = get_u64("fixtures") {
+        options.fixtures = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(seed) = get_u64("seed") {
+        options.seed = seed;
+    }
+    if let Some(configs) = m.get_many::<String>("config") {
+        options.configs = configs
+            .map(|c| c.trim_start_matches('?').to_owned())
+            .collect();
+    }
+    options.progress = !m.get_flag("quiet");
+    options
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("brain-load: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // clap prints `--help` and usage errors itself (exit code 2 on an error).
+    let options = options_from(&command().get_matches());
     let addr: SocketAddr = options.addr;
     println!(
         "brain-load: {addr}, {} clients, warm-up {:?}, cached {:?}, uncached {:?}, Zipf({}) over {} fixtures x {} configs",
@@ -142,40 +191,80 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<LoadOptions, clap::Error> {
+        command()
+            .try_get_matches_from(std::iter::once("brain-load").chain(list.iter().copied()))
+            .map(|m| options_from(&m))
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        command().debug_assert();
     }
 
     #[test]
     fn parses_flags() {
-        let o = parse_args(args(&[
+        let o = parse(&[
             "-c",
             "8",
             "--duration",
             "500ms",
+            "--warmup",
+            "1m30s",
             "--config",
             "?model=poisson",
             "--url",
             "http://127.0.0.1:9000/",
             "--quiet",
-        ]))
-        .unwrap()
+        ])
         .unwrap();
         assert_eq!(o.concurrency, 8);
         assert_eq!(o.duration, Duration::from_millis(500));
+        assert_eq!(o.warmup, Duration::from_secs(90));
         assert_eq!(o.configs, ["model=poisson"]);
         assert_eq!(o.addr.to_string(), "127.0.0.1:9000");
         assert!(!o.progress);
-        assert!(parse_args(args(&["--help"])).unwrap().is_none());
+        let defaults = parse(&[]).unwrap();
+        let want = LoadOptions::default();
+        assert_eq!(
+            (
+                defaults.addr,
+                defaults.concurrency,
+                defaults.warmup,
+                defaults.duration
+            ),
+            (want.addr, want.concurrency, want.warmup, want.duration)
+        );
+        assert_eq!(
+            (
+                defaults.uncached_duration,
+                defaults.fixtures,
+                defaults.seed,
+                defaults.configs
+            ),
+            (
+                want.uncached_duration,
+                want.fixtures,
+                want.seed,
+                want.configs
+            )
+        );
+        assert_eq!(defaults.zipf_exponent, want.zipf_exponent);
+        assert_eq!(
+            parse(&["--help"]).unwrap_err().kind(),
+            clap::error::ErrorKind::DisplayHelp
+        );
         for bad in [
             &["--duration", "soon"][..],
+            &["--duration", "1e30"],
             &["--zipf", "-1"],
             &["--bogus", "1"],
             &["-c"],
+            &["-c", "0"],
         ] {
-            assert!(parse_args(args(bad)).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(parse_duration("x", "2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("x", "3").unwrap(), Duration::from_secs(3));
+        let err = parse(&["--warmup", "1000y"]).unwrap_err().to_string();
+        assert!(err.contains("--warmup") && err.contains("maximum"), "{err}");
     }
 }

@@ -1,15 +1,16 @@
 //! Loads the common football-data CSV layout: `Date,HomeTeam,AwayTeam,FTHG,FTAG`.
 //!
-//! Extra columns are ignored and columns may come in any order; the older names `Home`, `Away`,
+//! The `Div` column, when there is one, names each row's competition (default
+//! `league`); other extra columns are ignored and columns may come in any order; the older names `Home`, `Away`,
 //! `HG`, `AG` are accepted. Dates are `dd/mm/yy` or `dd/mm/yyyy`. A row whose two goal fields
 //! are empty — or a file without goal columns, like football-data's `fixtures.csv` — is a fixture
 //! to predict; fixtures get the ids `1`, `2`, … in file order. Rows with every field empty are
-//! skipped. Every error names its line (1 is the header).
+//! skipped. Every error names its line (1 is the header). Reading is the `csv` crate's.
 
 use std::path::Path;
 
-use super::date::Date;
-use super::matches::{Fixture, PlayedMatch};
+use super::date::parse_day_first;
+use super::matches::{DEFAULT_COMPETITION, Fixture, PlayedMatch};
 
 /// Results and fixtures read from a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +50,7 @@ fn line_error(line: usize, message: impl Into<String>) -> CsvError {
 }
 
 struct Columns {
+    competition: Option<usize>,
     date: usize,
     home: usize,
     away: usize,
@@ -68,6 +70,7 @@ impl Columns {
             (None, Some(_)) => return Err(line_error(1, "column \"FTAG\" without \"FTHG\"")),
         };
         Ok(Columns {
+            competition: find(&["Div"]),
             date: need(&["Date"])?,
             home: need(&["HomeTeam", "Home"])?,
             away: need(&["AwayTeam", "Away"])?,
@@ -85,7 +88,7 @@ pub fn load_csv_file(path: &Path) -> Result<LeagueData, CsvError> {
     parse_csv(&text)
 }
 
-/// Parses football-data CSV text.
+/// Parses football-data CSV text (with the `csv` crate: quoting, `\r\n`, a byte-order mark).
 ///
 /// ```
 /// let csv = "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,B365H\n\
@@ -100,12 +103,22 @@ pub fn load_csv_file(path: &Path) -> Result<LeagueData, CsvError> {
 /// ```
 pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let header = match lines.next() {
-        None => return Err(line_error(1, "empty file: expected a header line")),
-        Some((_, l)) if l.trim().is_empty() => return Err(line_error(1, "empty header line")),
-        Some((n, l)) => split_fields(l).map_err(|m| line_error(n, m))?,
-    };
+    if text.trim().is_empty() {
+        return Err(line_error(1, "empty file: expected a header line"));
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .flexible(true) // short rows get our own error, which names the line
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(&e, 1))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(line_error(1, "empty header line"));
+    }
     let cols = Columns::from_header(&header)?;
     let needed = [cols.date, cols.home, cols.away]
         .into_iter()
@@ -114,33 +127,45 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
         .unwrap_or(0)
         + 1;
     let mut data = LeagueData::default();
-    for (n, line) in lines {
-        let fields = split_fields(line).map_err(|m| line_error(n, m))?;
-        if fields.iter().all(|f| f.trim().is_empty()) {
+    let mut record = ::csv::StringRecord::new();
+    loop {
+        let n = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(&e, n)),
+        }
+        let n = record.position().map_or(n, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        if fields.len() < needed {
+        if record.len() < needed {
             return Err(line_error(
                 n,
-                format!("expected at least {needed} fields, found {}", fields.len()),
+                format!("expected at least {needed} fields, found {}", record.len()),
             ));
         }
-        let date =
-            Date::parse_day_first(&fields[cols.date]).map_err(|e| line_error(n, e.to_string()))?;
-        let home = team(&fields[cols.home], "HomeTeam", n)?;
-        let away = team(&fields[cols.away], "AwayTeam", n)?;
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let competition = match cols.competition.map(field) {
+            Some("") | None => DEFAULT_COMPETITION.to_owned(),
+            Some(div) => div.to_owned(),
+        };
+        let date = parse_day_first(field(cols.date)).map_err(|e| line_error(n, e.to_string()))?;
+        let home = team(field(cols.home), "HomeTeam", n)?;
+        let away = team(field(cols.away), "AwayTeam", n)?;
         if home == away {
             return Err(line_error(n, format!("team {home:?} plays itself")));
         }
         let score = match cols.goals {
             None => None,
-            Some((h, a)) => match (fields[h].trim(), fields[a].trim()) {
+            Some((h, a)) => match (field(h), field(a)) {
                 ("", "") => None,
                 (hg, ag) => Some((goals(hg, "FTHG", n)?, goals(ag, "FTAG", n)?)),
             },
         };
         match score {
             Some((home_goals, away_goals)) => data.results.push(PlayedMatch {
+                competition,
                 date,
                 home,
                 away,
@@ -151,6 +176,7 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
                 let id = (data.fixtures.len() + 1).to_string();
                 data.fixtures.push(Fixture {
                     id,
+                    competition,
                     date,
                     home,
                     away,
@@ -161,12 +187,17 @@ pub fn parse_csv(text: &str) -> Result<LeagueData, CsvError> {
     Ok(data)
 }
 
+/// A reader error as ours, on the line the reader was at.
+fn csv_error(e: &::csv::Error, line: usize) -> CsvError {
+    let line = e.position().map_or(line, |p| p.line() as usize);
+    line_error(line, e.to_string())
+}
+
 fn team(field: &str, column: &str, line: usize) -> Result<String, CsvError> {
-    let name = field.trim();
-    if name.is_empty() {
+    if field.is_empty() {
         return Err(line_error(line, format!("empty {column}")));
     }
-    Ok(name.to_owned())
+    Ok(field.to_owned())
 }
 
 fn goals(field: &str, column: &str, line: usize) -> Result<u16, CsvError> {
@@ -177,34 +208,6 @@ fn goals(field: &str, column: &str, line: usize) -> Result<u16, CsvError> {
             format!("{column} is not a goal count (0-99): {field:?}"),
         )),
     }
-}
-
-/// Splits one CSV line: commas, with `"quoted, fields"` and `""` for a quote inside quotes.
-fn split_fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut in_quotes = false;
-    while let Some(c) = chars.next() {
-        match (c, in_quotes) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => in_quotes = false,
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                in_quotes = true;
-            }
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err("unterminated quoted field".to_owned());
-    }
-    fields.push(field);
-    Ok(fields)
 }
 
 #[cfg(test)]
@@ -236,6 +239,8 @@ mod tests {
         assert_eq!(data.fixtures.len(), 1);
         assert_eq!(data.fixtures[0].id, "1");
         assert_eq!(data.fixtures[0].date.to_string(), "2024-08-24");
+        assert_eq!(data.fixtures[0].competition, "E0");
+        assert!(data.results.iter().all(|r| r.competition == "E0"));
     }
 
     #[test]
@@ -251,6 +256,16 @@ mod tests {
         );
         let old = parse_csv("Date,Home,Away,HG,AG\n01/09/95,A,B,3,3\n").unwrap();
         assert_eq!(old.results[0].home_goals, 3);
+        assert_eq!(old.results[0].competition, DEFAULT_COMPETITION);
+        let two = parse_csv("Div,Date,Home,Away,HG,AG\nE0,01/09/95,A,B,3,3\nE1,01/09/95,C,D,1,0\n")
+            .unwrap();
+        assert_eq!(
+            two.results
+                .iter()
+                .map(|r| r.competition.as_str())
+                .collect::<Vec<_>>(),
+            ["E0", "E1"]
+        );
     }
 
     #[test]
@@ -267,7 +282,12 @@ mod tests {
             (format!("{head}01/08/24,A,B\n"), 2, "at least 5 fields"),
             (format!("{head}01/08/24,,B,1,0\n"), 2, "empty HomeTeam"),
             (format!("{head}01/08/24,A,A,1,0\n"), 2, "plays itself"),
-            (format!("{head}01/08/24,\"A,B,1,0\n"), 2, "unterminated"),
+            // An unclosed quote swallows the rest of the file into one field.
+            (
+                format!("{head}01/08/24,\"A,B,1,0\n"),
+                2,
+                "at least 5 fields",
+            ),
             ("Date,HomeTeam,FTHG,FTAG\n".to_owned(), 1, "AwayTeam"),
             ("Date,HomeTeam,AwayTeam,FTHG\n".to_owned(), 1, "FTAG"),
             (String::new(), 1, "empty file"),

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// Two fixtures share an id.
     #[error("duplicate match id {0:?}")]
     DuplicateId(String),
+    /// A result's competition is unknown, or cannot be told from its teams.
+    #[error("{0}")]
+    Competition(String),
     /// The store itself failed (a database adapter would say why).
     #[error("match store unavailable: {0}")]
     Unavailable(String),
@@ -45,6 +48,8 @@ pub enum NewResult {
     },
     /// A played match given in full (its teams must be known).
     Match {
+        /// The competition; `None`: the one competition both teams play in.
+        competition: Option<String>,
         /// Match day.
         date: Date,
         /// Home team.
@@ -188,6 +193,7 @@ impl MatchStore for InMemoryMatchStore {
                 };
                 let f = &state.fixtures[pos];
                 let played = PlayedMatch {
+                    competition: f.competition.clone(),
                     date: f.date,
                     home: f.home.clone(),
                     away: f.away.clone(),
@@ -197,22 +203,64 @@ impl MatchStore for InMemoryMatchStore {
                 (played, Some(pos))
             }
             NewResult::Match {
+                competition,
                 date,
                 home,
                 away,
                 home_goals,
                 away_goals,
             } => {
+                let data = &state.dataset;
                 for team in [&home, &away] {
-                    if state.dataset.team_index(team).is_none() {
+                    if data.team_index(team).is_none() {
                         return Err(StoreError::UnknownTeam(team.clone()));
                     }
                 }
                 if home == away {
                     return Err(StoreError::SameTeam(home));
                 }
+                let competition = match competition {
+                    Some(c) => {
+                        if !data.competitions().contains(&c) {
+                            return Err(StoreError::Competition(format!(
+                                "unknown competition {c:?}"
+                            )));
+                        }
+                        if let Some(team) =
+                            [&home, &away].into_iter().find(|t| !data.plays_in(t, &c))
+                        {
+                            return Err(StoreError::Competition(format!(
+                                "{team:?} does not play in {c:?}"
+                            )));
+                        }
+                        c
+                    }
+                    None => {
+                        let away_in = data.competitions_of(&away);
+                        let shared: Vec<&str> = data
+                            .competitions_of(&home)
+                            .into_iter()
+                            .filter(|c| away_in.contains(c))
+                            .collect();
+                        match shared[..] {
+                            [one] => one.to_owned(),
+                            [] => {
+                                return Err(StoreError::Competition(format!(
+                                    "{home:?} and {away:?} play in no common competition"
+                                )));
+                            }
+                            _ => {
+                                return Err(StoreError::Competition(format!(
+                                    "{home:?} and {away:?} meet in {}: give `competition`",
+                                    shared.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                };
                 (
                     PlayedMatch {
+                        competition,
                         date,
                         home,
                         away,
@@ -254,6 +302,7 @@ mod tests {
 
     fn store() -> InMemoryMatchStore {
         let results = vec![PlayedMatch {
+            competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
             date: day("2024-08-10"),
             home: "A".into(),
             away: "B".into(),
@@ -262,12 +311,14 @@ mod tests {
         }];
         let fixtures = vec![
             Fixture {
+                competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
                 id: "2".into(),
                 date: day("2024-08-20"),
                 home: "C".into(),
                 away: "A".into(),
             },
             Fixture {
+                competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
                 id: "1".into(),
                 date: day("2024-08-17"),
                 home: "B".into(),
@@ -327,6 +378,7 @@ mod tests {
     async fn full_results_need_known_distinct_teams() {
         let s = store();
         let full = |home: &str, away: &str| NewResult::Match {
+            competition: None,
             date: day("2024-08-12"),
             home: home.into(),
             away: away.into(),
@@ -351,6 +403,7 @@ mod tests {
     #[test]
     fn duplicate_ids_rejected() {
         let f = Fixture {
+            competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
             id: "x".into(),
             date: day("2024-01-01"),
             home: "A".into(),

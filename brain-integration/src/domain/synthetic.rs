@@ -11,20 +11,25 @@
 //!   engine's identifiability constraint), so [`TrueStrengths`] is directly comparable to a fit.
 //!
 //! Each season is a double round robin (circle method), one round a week; the played seasons are
-//! results, the season after them is the fixture list (ids `1`, `2`, … in date order).
+//! results, the season after them is the fixture list (ids `1`, `2`, … in date order within a
+//! competition, one competition after the other). Each competition has its own teams and its own
+//! strengths (competition `k` draws from seed `seed + k`).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal, Poisson, Uniform};
 
-use super::date::Date;
+use super::date::{Date, add_days};
 use super::matches::{Fixture, PlayedMatch};
 use crate::engine::dixon_coles_tau;
 
-/// How to generate a league. [`Default`] is the league the service starts with.
+/// How to generate a league. [`Default`] is one competition; the service starts with two
+/// (`BRAIN_COMPETITIONS`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticLeagueConfig {
-    /// Number of teams (even, at least 2).
+    /// Number of competitions, each with `teams` teams of its own (1 to 8).
+    pub competitions: usize,
+    /// Number of teams per competition (even, at least 2).
     pub teams: usize,
     /// Played seasons (results); the season after them becomes the fixtures.
     pub seasons: usize,
@@ -49,6 +54,7 @@ impl Default for SyntheticLeagueConfig {
     /// home advantage 0.25, strength sd 0.3, ρ = −0.08, first match day 2021-08-14.
     fn default() -> Self {
         SyntheticLeagueConfig {
+            competitions: 1,
             teams: 24,
             seasons: 4,
             seed: 2025,
@@ -57,7 +63,7 @@ impl Default for SyntheticLeagueConfig {
             attack_sd: 0.3,
             defence_sd: 0.3,
             rho: -0.08,
-            first_match_day: Date::from_days_since_epoch(18_853), // 2021-08-14, a Saturday
+            first_match_day: jiff::civil::date(2021, 8, 14), // a Saturday
         }
     }
 }
@@ -65,6 +71,8 @@ impl Default for SyntheticLeagueConfig {
 /// The parameters a synthetic league was generated with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrueStrengths {
+    /// The competition.
+    pub competition: String,
     /// Team names; index `i` is team `i` in `attack` and `defence`.
     pub teams: Vec<String>,
     /// Attack strengths (centred: they sum to zero).
@@ -82,8 +90,10 @@ pub struct TrueStrengths {
 /// A generated league: the truth, the played results and the fixtures.
 #[derive(Debug, Clone)]
 pub struct SyntheticLeague {
-    /// The generating parameters.
+    /// The generating parameters of the first competition.
     pub truth: TrueStrengths,
+    /// The generating parameters of every competition, in order (the first is `truth`).
+    pub truths: Vec<TrueStrengths>,
     /// Played matches, in date order.
     pub results: Vec<PlayedMatch>,
     /// Matches to predict (the season after the results).
@@ -122,6 +132,55 @@ const NAMES: [&str; 24] = [
     "Yarmouth Academicals",
 ];
 
+/// The second competition's teams.
+const NAMES_2: [&str; 24] = [
+    "Abbotsley Alliance",
+    "Brackwood Borough",
+    "Colnbrook Colliery",
+    "Dalesford Dynamo",
+    "Elmstead Excelsior",
+    "Foxley Forge",
+    "Greystone Granite",
+    "Hollins Heath",
+    "Ivybridge Iron",
+    "Juniper Vale",
+    "Kelmscott Corinthians",
+    "Lydford Lions",
+    "Marlow Mariners",
+    "Netherby Nomads",
+    "Ormsby Olympic",
+    "Penrith Pilgrims",
+    "Quarrybank Quakers",
+    "Rushden Railway",
+    "Sedgefield Swifts",
+    "Tamworth Tigers",
+    "Ullswater United",
+    "Ventnor Victoria",
+    "Whitby Wolves",
+    "Yeadon Yeomen",
+];
+
+/// Competition names, in order.
+const COMPETITIONS: [&str; 2] = ["Premier Division", "Northern League"];
+
+fn competition_name(k: usize) -> String {
+    COMPETITIONS
+        .get(k)
+        .map_or_else(|| format!("Division {}", k + 1), |s| (*s).to_owned())
+}
+
+fn team_name(competition: usize, i: usize) -> String {
+    let names: &[&str] = match competition {
+        0 => &NAMES,
+        1 => &NAMES_2,
+        _ => &[],
+    };
+    names.get(i).map_or_else(
+        || format!("Team {}-{}", competition + 1, i + 1),
+        |s| (*s).to_owned(),
+    )
+}
+
 /// Generates a league (deterministic for a given configuration).
 ///
 /// ```
@@ -145,6 +204,12 @@ pub fn synthetic_league(
             "at most 1000 teams and 100 seasons".into(),
         ));
     }
+    if !(1..=8).contains(&config.competitions) {
+        return Err(SyntheticLeagueError(format!(
+            "competitions must be from 1 to 8, got {}",
+            config.competitions
+        )));
+    }
     let finite = [
         config.intercept,
         config.home_advantage,
@@ -157,56 +222,61 @@ pub fn synthetic_league(
             "parameters must be finite, sds non-negative".into(),
         ));
     }
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let teams: Vec<String> = (0..n)
-        .map(|i| {
-            NAMES
-                .get(i)
-                .map_or_else(|| format!("Team {}", i + 1), |s| (*s).to_owned())
-        })
-        .collect();
-    let attack = centred(n, config.attack_sd, &mut rng)?;
-    let defence = centred(n, config.defence_sd, &mut rng)?;
-    let truth = TrueStrengths {
-        teams,
-        attack,
-        defence,
-        home_advantage: config.home_advantage,
-        intercept: config.intercept,
-        rho: config.rho,
-    };
     let rounds = double_round_robin(n);
-    let mut results = Vec::with_capacity(config.seasons * n * (n - 1));
-    let mut fixtures = Vec::with_capacity(n * (n - 1));
-    for season in 0..=config.seasons {
-        let season_start = config.first_match_day.add_days(364 * season as i32);
-        for (round, pairs) in rounds.iter().enumerate() {
-            let date = season_start.add_days(7 * round as i32);
-            for &(h, a) in pairs {
-                let (home, away) = (truth.teams[h].clone(), truth.teams[a].clone());
-                if season == config.seasons {
-                    let id = (fixtures.len() + 1).to_string();
-                    fixtures.push(Fixture {
-                        id,
-                        date,
-                        home,
-                        away,
-                    });
-                } else {
-                    let (home_goals, away_goals) = draw_score(&truth, h, a, &mut rng)?;
-                    results.push(PlayedMatch {
-                        date,
-                        home,
-                        away,
-                        home_goals,
-                        away_goals,
-                    });
+    let mut truths = Vec::with_capacity(config.competitions);
+    let mut results = Vec::with_capacity(config.competitions * config.seasons * n * (n - 1));
+    let mut fixtures = Vec::with_capacity(config.competitions * n * (n - 1));
+    for k in 0..config.competitions {
+        let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(k as u64));
+        let competition = competition_name(k);
+        let attack = centred(n, config.attack_sd, &mut rng)?;
+        let defence = centred(n, config.defence_sd, &mut rng)?;
+        let truth = TrueStrengths {
+            competition: competition.clone(),
+            teams: (0..n).map(|i| team_name(k, i)).collect(),
+            attack,
+            defence,
+            home_advantage: config.home_advantage,
+            intercept: config.intercept,
+            rho: config.rho,
+        };
+        for season in 0..=config.seasons {
+            let season_start = add_days(config.first_match_day, 364 * season as i32);
+            for (round, pairs) in rounds.iter().enumerate() {
+                let date = add_days(season_start, 7 * round as i32);
+                for &(h, a) in pairs {
+                    let (home, away) = (truth.teams[h].clone(), truth.teams[a].clone());
+                    let competition = competition.clone();
+                    if season == config.seasons {
+                        let id = (fixtures.len() + 1).to_string();
+                        fixtures.push(Fixture {
+                            id,
+                            competition,
+                            date,
+                            home,
+                            away,
+                        });
+                    } else {
+                        let (home_goals, away_goals) = draw_score(&truth, h, a, &mut rng)?;
+                        results.push(PlayedMatch {
+                            competition,
+                            date,
+                            home,
+                            away,
+                            home_goals,
+                            away_goals,
+                        });
+                    }
                 }
             }
         }
+        truths.push(truth);
     }
+    // Competitions play on the same days: one time line (stable: each competition's order kept).
+    results.sort_by_key(|r| r.date);
     Ok(SyntheticLeague {
-        truth,
+        truth: truths[0].clone(),
+        truths,
         results,
         fixtures,
     })
@@ -314,8 +384,41 @@ mod tests {
         assert_eq!(a.fixtures.len(), 24 * 23);
         assert!(a.results.last().unwrap().date < a.fixtures[0].date);
         assert_eq!(a.fixtures[0].date.to_string(), "2025-08-09");
-        let other = synthetic_league(&SyntheticLeagueConfig { seed: 7, ..cfg }).unwrap();
+        let other = synthetic_league(&SyntheticLeagueConfig {
+            seed: 7,
+            ..cfg.clone()
+        })
+        .unwrap();
         assert_ne!(a.results, other.results);
+    }
+
+    #[test]
+    fn two_competitions_have_their_own_teams_and_keep_the_first_as_it_was() {
+        let one = synthetic_league(&SyntheticLeagueConfig::default()).unwrap();
+        let two = synthetic_league(&SyntheticLeagueConfig {
+            competitions: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(two.truths.len(), 2);
+        assert_eq!(two.truth, one.truth, "the first competition is unchanged");
+        assert_eq!(two.results.len(), 2 * one.results.len());
+        assert_eq!(two.fixtures.len(), 2 * one.fixtures.len());
+        assert!(two.results.windows(2).all(|w| w[0].date <= w[1].date));
+        let first: Vec<&PlayedMatch> = two
+            .results
+            .iter()
+            .filter(|r| r.competition == "Premier Division")
+            .collect();
+        assert_eq!(first.len(), one.results.len());
+        assert!(first.iter().zip(&one.results).all(|(a, b)| *a == b));
+        let second = &two.truths[1];
+        assert_eq!(second.competition, "Northern League");
+        assert!(second.teams.iter().all(|t| !one.truth.teams.contains(t)));
+        assert_ne!(second.attack, one.truth.attack);
+        let ids: HashSet<&str> = two.fixtures.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids.len(), two.fixtures.len(), "fixture ids are unique");
+        assert_eq!(two.fixtures[552].competition, "Northern League");
     }
 
     #[test]
@@ -355,6 +458,14 @@ mod tests {
             },
             SyntheticLeagueConfig {
                 attack_sd: f64::NAN,
+                ..Default::default()
+            },
+            SyntheticLeagueConfig {
+                competitions: 0,
+                ..Default::default()
+            },
+            SyntheticLeagueConfig {
+                competitions: 9,
                 ..Default::default()
             },
             SyntheticLeagueConfig {

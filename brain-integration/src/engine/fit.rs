@@ -25,7 +25,7 @@
 use super::config::ModelKind;
 use super::likelihood::{Evaluation, Layout, Obs, PRIOR_PRECISION, RHO_PRIOR_PRECISION, evaluate};
 use super::linalg::{Cholesky, Matrix};
-use crate::domain::{Dataset, Date};
+use crate::domain::{Dataset, Date, days_between};
 
 /// How to fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,7 +158,7 @@ fn fit_inner(data: &Dataset, options: &FitOptions) -> Result<(FittedModel, Matri
         .results()
         .iter()
         .map(|r| {
-            let age = f64::from(r.date.days_until(options.reference).max(0));
+            let age = f64::from(days_between(r.date, options.reference).max(0));
             let w = (-options.xi * age).exp();
             log_factorials += w * (ln_factorial(r.home_goals) + ln_factorial(r.away_goals));
             Obs::new(r, w, dixon_coles)

@@ -228,12 +228,12 @@ pub(super) fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Dataset, Date, PlayedMatch};
+    use crate::domain::{Dataset, PlayedMatch};
 
     /// Analytic gradient and Hessian against central finite differences, at a point with ρ ≠ 0.
     #[test]
     fn derivatives_match_finite_differences() {
-        let day = Date::from_ymd(2024, 3, 1).unwrap();
+        let day = jiff::civil::date(2024, 3, 1);
         let scores = [
             (0, 0),
             (0, 1),
@@ -250,7 +250,8 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, &(x, y))| PlayedMatch {
-                date: day.add_days(-(k as i32) * 9),
+                competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
+                date: crate::domain::add_days(day, -(k as i32) * 9),
                 home: teams[k % 4].into(),
                 away: teams[(k + 1 + k / 4) % 4].into(),
                 home_goals: x,
@@ -265,7 +266,13 @@ mod tests {
         let obs: Vec<Obs> = data
             .results()
             .iter()
-            .map(|r| Obs::new(r, (-0.01 * f64::from(r.date.days_until(day))).exp(), true))
+            .map(|r| {
+                Obs::new(
+                    r,
+                    (-0.01 * f64::from(crate::domain::days_between(r.date, day))).exp(),
+                    true,
+                )
+            })
             .collect();
         let theta: Vec<f64> = (0..layout.len())
             .map(|i| 0.1 * ((i * 37 % 11) as f64 - 5.0) / 5.0)

@@ -104,6 +104,8 @@ impl PredictionEngine for DixonColesEngine {
         config: &ModelConfig,
     ) -> Result<Prediction, EngineError> {
         config.validate()?;
+        // One model per competition: another competition's results say nothing here.
+        let data = &*data.competition(&fixture.competition);
         let index = |team: &str| {
             data.team_index(team)
                 .map(|i| i as usize)

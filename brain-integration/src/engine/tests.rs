@@ -15,7 +15,7 @@ fn league(teams: usize, seasons: usize, rho: f64, seed: u64) -> SyntheticLeague 
 }
 
 fn far_future() -> Date {
-    Date::from_ymd(2100, 1, 1).unwrap()
+    jiff::civil::date(2100, 1, 1)
 }
 
 /// Asserts every fitted strength lies within 4.5 of its own standard errors of the truth.
@@ -175,12 +175,13 @@ fn prediction_round_trips_through_json_bit_exact() {
 #[test]
 fn time_decay_follows_recent_form() {
     // "A" lost everything long ago and won everything recently; decay must raise its attack.
-    let day = |d: i32| Date::from_ymd(2024, 1, 1).unwrap().add_days(d);
+    let day = |d: i32| crate::domain::add_days(jiff::civil::date(2024, 1, 1), d);
     let mut results = Vec::new();
     for k in 0..40 {
         let (old, recent) = (day(k), day(600 + k));
         let opp = if k % 2 == 0 { "B" } else { "C" };
         results.push(PlayedMatch {
+            competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
             date: old,
             home: "A".into(),
             away: opp.into(),
@@ -188,6 +189,7 @@ fn time_decay_follows_recent_form() {
             away_goals: 2,
         });
         results.push(PlayedMatch {
+            competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
             date: recent,
             home: "A".into(),
             away: opp.into(),
@@ -195,6 +197,7 @@ fn time_decay_follows_recent_form() {
             away_goals: 0,
         });
         results.push(PlayedMatch {
+            competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
             date: old,
             home: "B".into(),
             away: "C".into(),
@@ -234,6 +237,7 @@ fn time_decay_follows_recent_form() {
 fn degenerate_data_gives_errors_not_panics() {
     let engine = DixonColesEngine::default();
     let fixture = |home: &str, away: &str| Fixture {
+        competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
         id: "1".into(),
         date: far_future(),
         home: home.into(),
@@ -245,15 +249,16 @@ fn degenerate_data_gives_errors_not_panics() {
         Err(EngineError::UnknownTeam(_))
     ));
     let mut teams_only = Dataset::new();
-    teams_only.ensure_team("A");
-    teams_only.ensure_team("B");
+    teams_only.ensure_team("A", crate::domain::DEFAULT_COMPETITION);
+    teams_only.ensure_team("B", crate::domain::DEFAULT_COMPETITION);
     assert!(matches!(
         engine.predict(&teams_only, &fixture("A", "B"), &ModelConfig::default()),
         Err(EngineError::Fit(FitError::NoData))
     ));
     // A team that never scored, and a goalless league: finite thanks to the weak prior.
-    let d = far_future().add_days(-10);
+    let d = crate::domain::add_days(far_future(), -10);
     let goalless = [("A", "B"), ("B", "C"), ("C", "A")].map(|(h, a)| PlayedMatch {
+        competition: crate::domain::DEFAULT_COMPETITION.to_owned(),
         date: d,
         home: h.into(),
         away: a.into(),
@@ -273,4 +278,73 @@ fn degenerate_data_gives_errors_not_panics() {
         engine.predict(&data, &fixture("A", "C"), &bad),
         Err(EngineError::InvalidConfig(_))
     ));
+}
+
+#[test]
+fn a_result_in_one_competition_changes_no_prediction_of_another() {
+    let league = synthetic_league(&SyntheticLeagueConfig {
+        competitions: 2,
+        teams: 6,
+        seasons: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut data = Dataset::from_results(&league.results);
+    for f in &league.fixtures {
+        data.register_fixture(f);
+    }
+    let in_competition = |name: &str| {
+        league
+            .fixtures
+            .iter()
+            .find(|f| f.competition == name)
+            .unwrap()
+            .clone()
+    };
+    let (premier, northern) = (
+        in_competition("Premier Division"),
+        in_competition("Northern League"),
+    );
+    let engine = DixonColesEngine::default();
+    let config = ModelConfig::default();
+    let before_p = engine.predict(&data, &premier, &config).unwrap();
+    let before_n = engine.predict(&data, &northern, &config).unwrap();
+
+    // The Premier Division fixture's home side wins 9-0 the day before.
+    let result = PlayedMatch {
+        competition: premier.competition.clone(),
+        date: crate::domain::add_days(premier.date, -1),
+        home: premier.home.clone(),
+        away: premier.away.clone(),
+        home_goals: 9,
+        away_goals: 0,
+    };
+    let after = data.with_result(&result);
+    let after_p = engine.predict(&after, &premier, &config).unwrap();
+    let after_n = engine.predict(&after, &northern, &config).unwrap();
+    assert!(
+        after_p.model.home_team.attack > before_p.model.home_team.attack,
+        "the result counts in its own competition"
+    );
+    assert_eq!(after_p.model.matches_used, before_p.model.matches_used + 1);
+    // Not one number of the other competition's prediction moves (only the data version).
+    assert_eq!(after_n.data_version, before_n.data_version + 1);
+    assert_eq!(
+        Prediction {
+            data_version: before_n.data_version,
+            ..after_n
+        },
+        before_n
+    );
+    // The fit of a competition is the fit of its results alone.
+    let alone = Dataset::from_results(
+        league
+            .results
+            .iter()
+            .filter(|r| r.competition == "Northern League"),
+    );
+    let solo = engine.predict(&alone, &northern, &config).unwrap();
+    assert_eq!(solo.markets, before_n.markets);
+    assert_eq!(solo.model, before_n.model);
+    assert_eq!(before_n.model.matches_used, alone.results().len());
 }

@@ -1,7 +1,15 @@
 //! A minimal HTTP/1.1 client over one keep-alive TCP connection: enough for a load generator
-//! (`Content-Length` bodies, a JSON request body, the headers of interest), without pulling in a
-//! client crate. Buffers are reused, so [`Connection::probe`] allocates nothing per request and
-//! the generator takes as little CPU as possible from the service it measures.
+//! (`Content-Length` bodies, a JSON request body, the headers of interest). Buffers are reused,
+//! so [`Connection::probe`] allocates nothing per request and the generator takes as little CPU
+//! as possible from the service it measures.
+//!
+//! Kept by hand rather than hyper's client because it is measurably cheaper on the same load:
+//! one keep-alive connection, sequential `GET`s of a 1.5 KB JSON body from an axum server on
+//! another runtime, client thread CPU time (`CLOCK_THREAD_CPUTIME_ID`, release build, 30 000
+//! requests, 3 rounds): **5.2–5.5 µs per request here, 7.7–9.4 µs with
+//! `hyper::client::conn::http1`** (its connection task on the same thread, body collected with
+//! `http-body-util`), i.e. hyper costs ~1.6× the client CPU, which the generator would take
+//! from the service on a shared machine.
 
 use std::io;
 use std::net::SocketAddr;

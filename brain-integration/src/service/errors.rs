@@ -1,5 +1,7 @@
 //! JSON error responses: `{"error": {"code": ..., "message": ..., "parameter": ...}}`.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +10,28 @@ use serde::Serialize;
 use crate::domain::StoreError;
 use crate::engine::ParamError;
 use crate::repository::RepositoryError;
+
+/// Longest piece of client input (an id, a name) echoed in an error message, in bytes.
+const MAX_ECHOED_INPUT: usize = 64;
+/// Longest error message answered, in bytes: a net under every message that quotes input.
+const MAX_MESSAGE: usize = 512;
+
+/// `text` whole when it has at most `max` bytes; otherwise its start, cut on a character
+/// boundary, and a note saying how long the whole was, so a client sees it was cut.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… (truncated, {} bytes in all)",
+        &text[..end],
+        text.len()
+    ))
+}
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +75,16 @@ impl ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             code: "unknown_match",
-            message: format!("no fixture has the id {id:?}"),
+            message: format!("no fixture has the id {:?}", clip(id, MAX_ECHOED_INPUT)),
             parameter: Some("id".to_owned()),
+        }
+    }
+
+    /// A 413 for a request body above the service's limit.
+    pub fn body_too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            parameter: Some("body".to_owned()),
+            ..ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
         }
     }
 
@@ -69,7 +101,14 @@ impl ApiError {
 
 impl From<ParamError> for ApiError {
     fn from(e: ParamError) -> Self {
-        ApiError::bad_parameter(&e.parameter, e.to_string())
+        // The value is the client's; the expectation is what helps, so it is never cut off.
+        let message = format!(
+            "invalid parameter `{}`={:?}: expected {}",
+            clip(&e.parameter, MAX_ECHOED_INPUT),
+            clip(&e.value, MAX_ECHOED_INPUT),
+            e.expected
+        );
+        ApiError::bad_parameter(&e.parameter, message)
     }
 }
 
@@ -110,6 +149,14 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateId(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_id", e.to_string())
             }
+            StoreError::Competition(_) => ApiError {
+                parameter: Some("competition".into()),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_competition",
+                    e.to_string(),
+                )
+            },
             StoreError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -121,11 +168,14 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Messages and parameter names may quote client input of any length.
+        let message = clip(&self.message, MAX_MESSAGE);
+        let parameter = self.parameter.as_deref().map(|p| clip(p, MAX_ECHOED_INPUT));
         let body = Body {
             error: Detail {
                 code: self.code,
-                message: &self.message,
-                parameter: self.parameter.as_deref(),
+                message: &message,
+                parameter: parameter.as_deref(),
             },
         };
         (self.status, Json(body)).into_response()

@@ -85,7 +85,7 @@ pub async fn predictions(
         CacheMode::Bypass => app.direct.as_ref(),
     };
     let outcome = repository.calculate_predictions(&id, &config).await?;
-    app.metrics
+    app.telemetry
         .record_prediction(outcome.source.as_str(), outcome.compute_time);
     Ok(prediction_response(&outcome))
 }
@@ -162,8 +162,8 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let text = app
-        .metrics
-        .render(&app.cache.stats(), app.cache.backend().name());
+        .telemetry
+        .render(super::PREDICTION_CACHE, app.cache.stats().breaker);
     (
         [(
             header::CONTENT_TYPE,
@@ -172,6 +172,15 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// A known path with another method: a JSON 405 (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this route (see the Allow header)"),
+    )
 }
 
 /// Any other path: a JSON 404.

@@ -7,7 +7,7 @@
 //! | `POST /v1/results` | records a played match, invalidates every prediction |
 //! | `DELETE /v1/matches/{id}/predictions` | invalidates one match's predictions |
 //! | `GET /healthz` | backend reachability and breaker state |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /metrics` | Prometheus text: the service's metrics and the cache's (`smartcache_*`, label `cache="predictions"`) |
 
 mod errors;
 mod handlers;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -29,7 +29,10 @@ use tokio::net::TcpListener;
 
 pub use errors::ApiError;
 pub use handlers::{X_CACHE, X_COMPUTE_TIME_MS};
-pub use metrics::{Histogram, Metrics};
+pub use metrics::Telemetry;
+
+/// The name of the prediction cache: its `cache` label in the metrics.
+pub const PREDICTION_CACHE: &str = "predictions";
 
 use crate::domain::MatchStore;
 use crate::engine::{ModelConfig, PredictionEngine};
@@ -44,17 +47,20 @@ pub struct AppState {
     cached: Arc<CachedPredictionRepository>,
     direct: Arc<dyn PredictionRepository>,
     cache: SmartCache,
-    metrics: Arc<Metrics>,
+    telemetry: Telemetry,
 }
 
 impl AppState {
-    /// Wires the application: the engine-backed repository, decorated with the cache.
+    /// Wires the application: the engine-backed repository, decorated with the cache. Build
+    /// the cache inside [`Telemetry::scope`] (named [`PREDICTION_CACHE`]) for its counters to
+    /// show in `/metrics`.
     pub fn new(
         store: Arc<dyn MatchStore>,
         engine: Arc<dyn PredictionEngine>,
         cache: SmartCache,
         keys: KeyFactory,
         options: EntryOptions,
+        telemetry: Telemetry,
     ) -> Self {
         let direct: Arc<dyn PredictionRepository> =
             Arc::new(EngineRepository::new(store.clone(), engine));
@@ -70,7 +76,7 @@ impl AppState {
             cached,
             direct,
             cache,
-            metrics: Arc::new(Metrics::new()),
+            telemetry,
         }
     }
 
@@ -79,9 +85,9 @@ impl AppState {
         &self.cache
     }
 
-    /// The service metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+    /// The service's metrics recorder.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The cache key a prediction is stored under for the current data (for diagnostics and
@@ -95,9 +101,13 @@ impl AppState {
     }
 }
 
+/// Largest request body accepted, in bytes (a result is ~100 bytes of JSON); a larger one
+/// answers 413.
+pub const REQUEST_BODY_LIMIT: usize = 64 * 1024;
+
 /// The router with every route and the request metrics layer.
 pub fn router(state: AppState) -> Router {
-    let metrics = state.metrics.clone();
+    let telemetry = state.telemetry.clone();
     Router::new()
         .route("/v1/matches", get(handlers::list_matches))
         .route(
@@ -108,19 +118,21 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn_with_state(metrics, track))
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(telemetry, track))
 }
 
 /// Records each request's latency under its route template (never the raw path: ids would make
 /// the label set unbounded).
-async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+async fn track(State(telemetry): State<Telemetry>, request: Request, next: Next) -> Response {
     // `MatchedPath` is a shared string: cloning it does not allocate.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    metrics.record_request(route, response.status().as_u16(), started.elapsed());
+    telemetry.record_request(route, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::AppState;
 use super::errors::ApiError;
-use crate::domain::{Date, NewResult, StoreError};
+use super::{AppState, REQUEST_BODY_LIMIT};
+use crate::domain::{NewResult, StoreError, parse_date};
 use crate::repository::PredictionRepository;
 
 #[derive(Serialize)]
@@ -24,15 +24,25 @@ struct Recorded {
 }
 
 /// `POST /v1/results`: records a played match (`{"match_id", "home_goals", "away_goals"}` for a
-/// fixture, or `{"date", "home", "away", "home_goals", "away_goals"}`), then invalidates every
-/// cached prediction.
+/// fixture, or `{"date", "home", "away", "home_goals", "away_goals"}` with an optional
+/// `"competition"`, needed only when the teams meet in several), then invalidates every cached
+/// prediction.
 pub async fn post_result(
     State(app): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError {
-        code: "invalid_body",
-        ..ApiError::bad_parameter("body", e.body_text())
+    let Json(body) = body.map_err(|e| {
+        // A body over the limit is rejected as such (413), not as malformed JSON.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::body_too_large(format!(
+                "the body is larger than the limit of {REQUEST_BODY_LIMIT} bytes"
+            ))
+        } else {
+            ApiError {
+                code: "invalid_body",
+                ..ApiError::bad_parameter("body", e.body_text())
+            }
+        }
     })?;
     let result = parse_result(&body)?;
     let home = match &result {
@@ -79,8 +89,9 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
     let Some(object) = body.as_object() else {
         return Err(ApiError::bad_parameter("body", "expected a JSON object"));
     };
-    const FIELDS: [&str; 6] = [
+    const FIELDS: [&str; 7] = [
         "match_id",
+        "competition",
         "date",
         "home",
         "away",
@@ -123,7 +134,7 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
     };
     let (home_goals, away_goals) = (goals("home_goals")?, goals("away_goals")?);
     if let Some(match_id) = text("match_id")? {
-        if let Some(extra) = ["date", "home", "away"]
+        if let Some(extra) = ["date", "home", "away", "competition"]
             .into_iter()
             .find(|f| object.contains_key(*f))
         {
@@ -147,10 +158,10 @@ fn parse_result(body: &Value) -> Result<NewResult, ApiError> {
         })
     };
     let date_text = need("date")?;
-    let date: Date = date_text
-        .parse()
-        .map_err(|e: crate::domain::DateError| ApiError::bad_parameter("date", e.to_string()))?;
+    let date =
+        parse_date(&date_text).map_err(|e| ApiError::bad_parameter("date", e.to_string()))?;
     Ok(NewResult::Match {
+        competition: text("competition")?,
         date,
         home: need("home")?,
         away: need("away")?,

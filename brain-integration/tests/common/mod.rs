@@ -60,7 +60,13 @@ impl TestService {
         backend: Arc<dyn CacheBackend>,
         config: CacheConfig,
     ) -> TestService {
-        let cache = SmartCache::builder(backend).config(config).build();
+        let telemetry = service::Telemetry::new();
+        let cache = telemetry.scope(|| {
+            SmartCache::builder(backend)
+                .config(config)
+                .name(service::PREDICTION_CACHE)
+                .build()
+        });
         let keys = KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION).unwrap();
         let state = AppState::new(
             store,
@@ -68,6 +74,7 @@ impl TestService {
             cache,
             keys,
             EntryOptions::new(),
+            telemetry,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

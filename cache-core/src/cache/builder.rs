@@ -12,6 +12,10 @@ use crate::breaker::Breakers;
 use crate::codec::Codec;
 use crate::config::CacheConfig;
 use crate::policy::{RefreshPolicy, XFetch};
+use crate::stats::Stats;
+
+/// The name of a cache built without [`SmartCacheBuilder::name`].
+pub const DEFAULT_NAME: &str = "default";
 
 /// Builds a [`SmartCache`]; start with [`SmartCache::builder`].
 #[must_use]
@@ -21,6 +25,7 @@ pub struct SmartCacheBuilder<C> {
     config: CacheConfig,
     codec: C,
     seed: Option<u64>,
+    name: Option<String>,
 }
 
 impl<C: Codec> SmartCacheBuilder<C> {
@@ -31,6 +36,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
             config: CacheConfig::default(),
             codec: C::default(),
             seed: None,
+            name: None,
         }
     }
 
@@ -82,6 +88,14 @@ impl<C: Codec> SmartCacheBuilder<C> {
         self
     }
 
+    /// The cache's name, for telling caches apart in metrics (the `cache` label; default
+    /// `"default"`). With the `metrics` feature, the cache's counters register with the `metrics`
+    /// recorder installed when [`build`](Self::build) runs.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Another envelope codec.
     pub fn codec<C2: Codec>(self, codec: C2) -> SmartCacheBuilder<C2> {
         SmartCacheBuilder {
@@ -90,6 +104,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
             config: self.config,
             codec,
             seed: self.seed,
+            name: self.name,
         }
     }
 
@@ -116,7 +131,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 codec: self.codec,
                 breakers: Breakers::new(config.breaker_threshold, config.breaker_cooldown),
                 config,
-                stats: Default::default(),
+                stats: Stats::new(self.name.as_deref().unwrap_or(DEFAULT_NAME)),
                 flights: Default::default(),
                 rng,
                 closed: Default::default(),
