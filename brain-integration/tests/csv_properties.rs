@@ -11,7 +11,7 @@ fn field(text: &str) -> String {
 }
 
 fn day(d: Date) -> String {
-    let (y, m, d) = d.ymd();
+    let (y, m, d) = (d.year(), d.month(), d.day());
     format!("{d:02}/{m:02}/{y:04}")
 }
 
@@ -40,13 +40,14 @@ fn team() -> impl Strategy<Value = String> {
 }
 
 fn date() -> impl Strategy<Value = Date> {
-    (1900i32..2100, 1u32..=12, 1u32..=28).prop_map(|(y, m, d)| Date::from_ymd(y, m, d).unwrap())
+    (1900i16..2100, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| Date::new(y, m, d).unwrap())
 }
 
 fn league() -> impl Strategy<Value = LeagueData> {
     let pair = || (team(), team()).prop_filter("no team plays itself", |(h, a)| h != a);
     let result = (date(), pair(), 0u16..=99, 0u16..=99).prop_map(|(date, (home, away), hg, ag)| {
         PlayedMatch {
+            competition: "E0".to_owned(),
             date,
             home,
             away,
@@ -65,6 +66,7 @@ fn league() -> impl Strategy<Value = LeagueData> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (date, (home, away)))| Fixture {
+                    competition: "E0".to_owned(),
                     id: (i + 1).to_string(),
                     date,
                     home,
