@@ -73,27 +73,29 @@ impl Scenario {
     }
 
     /// Checks known to fail on the current main branch, left out of the assertions of the
-    /// short CI run only (the full run asserts everything). Measured with `--short` (3 s faults,
-    /// three runs) on a shared, loaded 2-core machine:
+    /// short CI run only (the full run asserts everything). Measured with `--short` (3 s faults)
+    /// on a shared, heavily loaded 2-core machine, main at 633af9b:
     ///
-    /// - `kill`: max latency 457 ms in one run of three (bound 350 ms); p99, recovery
-    ///   (0.47–0.59 s) and log lines (6) hold;
-    /// - `stop`: hits come back 2.3 s after `SIGCONT`; p99/max 0.40–1.0 s in two runs of three;
+    /// - `kill`: p99/max 0.26–4.2 s (bound 350 ms; the worst runs had a baseline p99 of
+    ///   0.4–2.2 s, i.e. the machine stalled) and hits not back within 3 s in two runs of
+    ///   five; log lines 4–8, but 20 on main at b5cf9ac;
+    /// - `stop`: p99/max 0.35–2.5 s; recovery 0.43–4.1 s; 24 log lines in one run;
     /// - `client-kill`: everything holds;
-    /// - the others (not in CI), from earlier short runs: recovery ~2.3 s after a 3 s fault;
-    ///   cluster and TLS log 14–16 lines per instance; TLS and latency p99 up to 2–3 s.
+    /// - the others (not in CI), from the full run: latency, recovery and log lines fail in the
+    ///   cluster and TLS scenarios, latency and recovery under slow replies.
     ///
     /// The fast-recovery and per-shard breaker work is meant to fix these: remove an entry once
     /// it holds.
     pub fn known_failing(self) -> &'static [&'static str] {
         const LATENCY_AND_RECOVERY: &[&str] = &["p99 fault", "max fault", "recovery"];
+        const ALL_BUT_CORRECTNESS: &[&str] = &["p99 fault", "max fault", "recovery", "warn lines"];
         match self {
             Scenario::ClientKill => &[],
-            Scenario::Kill => &["max fault"],
             Scenario::Partition => &["recovery"],
-            Scenario::Cluster => &["recovery", "warn lines"],
-            Scenario::Tls => &["p99 fault", "max fault", "recovery", "warn lines"],
-            Scenario::Stop | Scenario::Latency => LATENCY_AND_RECOVERY,
+            Scenario::Latency => LATENCY_AND_RECOVERY,
+            Scenario::Kill | Scenario::Stop | Scenario::Cluster | Scenario::Tls => {
+                ALL_BUT_CORRECTNESS
+            }
         }
     }
 }
