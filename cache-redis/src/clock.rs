@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 
+use crate::slot::key_slot;
+
 /// One measurement of a server's clock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sample {
@@ -106,7 +108,7 @@ impl ServerClock {
             0 => 0,
             n => table
                 .slot_owner
-                .get(usize::from(fred::util::redis_keyslot(key)) % n)
+                .get(usize::from(key_slot(key)) % n)
                 .copied()
                 .unwrap_or(0),
         };
@@ -169,18 +171,30 @@ impl ServerClock {
 }
 
 /// How many `TIME` round trips one measurement takes (the fastest one wins).
-const PROBES: usize = 3;
+pub(crate) const PROBES: usize = 3;
+
+/// A sample from one `TIME` round trip sent at `sent` and answered after `rtt`, whose reply
+/// was `secs` and `micros`: the server's time is placed at the midpoint of the round trip.
+pub(crate) fn time_sample(sent: Instant, rtt: Duration, secs: u64, micros: u64) -> Sample {
+    Sample {
+        at: sent + rtt / 2,
+        server_ms: secs as f64 * 1000.0 + micros as f64 / 1000.0,
+        rtt,
+    }
+}
+
+/// The sample with the shortest round trip.
+pub(crate) fn fastest(samples: impl IntoIterator<Item = Sample>) -> Option<Sample> {
+    samples.into_iter().min_by_key(|s| s.rtt)
+}
 
 /// Measures the clock of the server `client` sends to.
 pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> {
-    let mut best: Option<Sample> = None;
+    let mut samples = Vec::with_capacity(PROBES);
     for _ in 0..PROBES {
-        let sample = probe(client).await?;
-        if best.is_none_or(|b| sample.rtt < b.rtt) {
-            best = Some(sample);
-        }
+        samples.push(probe(client).await?);
     }
-    best.ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
+    fastest(samples).ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
 }
 
 async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
@@ -192,12 +206,7 @@ async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     let (Some(secs), Some(micros)) = (parse(0), parse(1)) else {
         return Err(Error::new(ErrorKind::Protocol, "malformed TIME reply"));
     };
-    let server_ms = secs as f64 * 1000.0 + micros as f64 / 1000.0;
-    Ok(Sample {
-        at: sent + rtt / 2,
-        server_ms,
-        rtt,
-    })
+    Ok(time_sample(sent, rtt, secs, micros))
 }
 
 #[cfg(test)]
@@ -245,7 +254,7 @@ mod tests {
             Duration::from_secs(10),
         );
         for key in ["a", "b", "c", "user:1", "{tag}x"] {
-            let slot = fred::util::redis_keyslot(key.as_bytes());
+            let slot = key_slot(key.as_bytes());
             let expected = if slot >= 8192 {
                 9_000_000.0
             } else {

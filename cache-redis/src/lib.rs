@@ -136,6 +136,7 @@ mod lock;
 mod lock_key;
 pub mod scripts;
 mod secret;
+mod slot;
 mod supervise;
 pub mod url;
 mod watch;
