@@ -15,7 +15,9 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "fred")]
 use fred::prelude::*;
+#[cfg(feature = "fred")]
 use fred::types::{ClusterHash, CustomCommand};
 
 use crate::slot::key_slot;
@@ -189,6 +191,7 @@ pub(crate) fn fastest(samples: impl IntoIterator<Item = Sample>) -> Option<Sampl
 }
 
 /// Measures the clock of the server `client` sends to.
+#[cfg(feature = "fred")]
 pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     let mut samples = Vec::with_capacity(PROBES);
     for _ in 0..PROBES {
@@ -197,6 +200,7 @@ pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> 
     fastest(samples).ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
 }
 
+#[cfg(feature = "fred")]
 async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     let time = CustomCommand::new_static("TIME", ClusterHash::Random, false);
     let sent = Instant::now();

@@ -121,26 +121,43 @@
 //!   and `None` as soon as the lock is gone without a value (the holder failed, or died and its
 //!   lock expired) or the wait is over — so a dead holder blocks nobody past its lock's lifetime.
 #![warn(missing_docs)]
+// Without an adapter feature only the shared format code is left, and nothing uses it.
+#![cfg_attr(not(feature = "fred"), allow(dead_code))]
 
-mod backend;
+// Shared by every adapter: the stored format, the server clock, lock names and scripts,
+// settings, URLs.
 mod clock;
-mod conditional;
 pub mod config;
-mod connect;
-mod direct;
-mod domain;
 pub mod frame;
-mod invalidate;
-mod lazy;
-mod lock;
 mod lock_key;
 pub mod scripts;
 mod secret;
 mod slot;
-mod supervise;
 pub mod url;
+
+// The fred adapter.
+#[cfg(feature = "fred")]
+mod backend;
+#[cfg(feature = "fred")]
+mod conditional;
+#[cfg(feature = "fred")]
+mod connect;
+#[cfg(feature = "fred")]
+mod direct;
+#[cfg(feature = "fred")]
+mod domain;
+#[cfg(feature = "fred")]
+mod invalidate;
+#[cfg(feature = "fred")]
+mod lazy;
+#[cfg(feature = "fred")]
+mod lock;
+#[cfg(feature = "fred")]
+mod supervise;
+#[cfg(feature = "fred")]
 mod watch;
 
+#[cfg(feature = "fred")]
 pub use backend::RedisBackend;
 pub use config::{Backoff, RedisConfig};
 pub use secret::Password;
