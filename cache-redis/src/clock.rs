@@ -98,6 +98,7 @@ impl ServerClock {
 
     /// Makes the next [`claim_sync`](Self::claim_sync) succeed (after a reconnection the server
     /// may be another machine, with another clock).
+    #[cfg_attr(not(feature = "fred"), allow(dead_code))] // redis-rs gives no reconnection event
     pub(crate) fn sync_now(&self) {
         self.schedule(Duration::ZERO);
     }
@@ -119,6 +120,19 @@ impl ServerClock {
             .get(usize::from(index))
             .or(table.samples.first())
             .map(Sample::now_ms)
+    }
+
+    /// The index of the server that owns `key` (0 off a cluster, or before a measurement).
+    #[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's failure domains: not yet
+    pub(crate) fn owner_of(&self, key: &[u8]) -> u64 {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        match table.slot_owner.len() {
+            0 => 0,
+            n => table
+                .slot_owner
+                .get(usize::from(key_slot(key)) % n)
+                .map_or(0, |&owner| u64::from(owner)),
+        }
     }
 
     /// Whether a sync is due; if so the caller owns it and must call [`finish`](Self::finish).

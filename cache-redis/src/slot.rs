@@ -54,6 +54,15 @@ mod tests {
                 .collect();
             #[cfg(feature = "fred")]
             assert_eq!(key_slot(&key), fred::util::redis_keyslot(&key), "{key:?}");
+            #[cfg(feature = "redis-rs")]
+            {
+                use redis::cluster_routing::{Route, SlotAddr};
+                assert_eq!(
+                    Route::new(key_slot(&key), SlotAddr::Master),
+                    Route::with_key(&key, SlotAddr::Master),
+                    "{key:?}"
+                );
+            }
             assert!(usize::from(key_slot(&key)) < SLOTS);
         }
     }
