@@ -44,8 +44,10 @@
 //! | lazy start (service up while Redis is down) | yes ([`RedisConfig::lazy_connect`]) | from a connection: redis-rs' own (`ConnectionManager::new_lazy_with_config`); from a URL: no |
 //! | bounds its own latency (the cache skips its timer) | yes (command timeout, fail fast while down) | no: a reconnecting `ConnectionManager` makes commands wait, so the cache keeps its timer |
 //! | clock re-measured on reconnection | yes (and every 10 s) | every 10 s |
-//! | one breaker per cluster primary (`failure_domain`) | no (one breaker) | yes |
-//! | L1 coherence (invalidations pushed to an in-process tier) | fred only | no |
+//! | conditional writes (fail-safe extension, undo after invalidation) | yes ([`scripts`]) | yes (the same scripts) |
+//! | one breaker per cluster primary (`failure_domain`) | yes | yes |
+//! | a reconnection ends the breaker's cooldown (`connection_epoch`) | yes | no: redis-rs reports no reconnection, the cooldown runs |
+//! | L1 coherence (client-side tracking for an in-process tier) | fred only, where the two-tier cache offers it | no |
 //!
 //! # Connecting
 //!

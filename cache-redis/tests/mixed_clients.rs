@@ -226,3 +226,57 @@ async fn a_mixed_fleet_computes_a_cold_key_once() {
     }
     assert_eq!(computes.load(Ordering::SeqCst), 1);
 }
+
+/// Conditional writes compare what each adapter read, whoever wrote it: a compare-and-set by
+/// one adapter succeeds on the other's entry it read, and fails once that entry was replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_work_across_adapters() {
+    for (topology, fred, redis_rs) in pairs().await {
+        let adapters: [(&str, &dyn CacheBackend, &dyn CacheBackend); 2] = [
+            ("fred writes, redis-rs swaps", &fred, &redis_rs),
+            ("redis-rs writes, fred swaps", &redis_rs, &fred),
+        ];
+        for (label, writer, swapper) in adapters {
+            let label = format!("{topology}: {label}");
+            let key = unique_prefix(&format!("mixed:{topology}:cas"));
+            writer.set(&key, bytes(b"first"), LONG).await.unwrap();
+            let read = swapper.get(&key).await.unwrap().unwrap();
+            let conditional = swapper
+                .conditional()
+                .unwrap_or_else(|| panic!("{label}: no conditional writes"));
+            assert!(
+                conditional
+                    .compare_and_set(&key, &read.payload, bytes(b"second"), LONG)
+                    .await
+                    .unwrap(),
+                "{label}: the entry it read did not match"
+            );
+            let now = writer.get(&key).await.unwrap().unwrap();
+            assert_eq!(payload_bytes(&now), b"second", "{label}");
+            // The first entry is gone: neither write may apply on its strength any more.
+            assert!(
+                !conditional
+                    .compare_and_set(&key, &read.payload, bytes(b"third"), LONG)
+                    .await
+                    .unwrap(),
+                "{label}"
+            );
+            let writer_conditional = writer.conditional().unwrap();
+            assert!(
+                !writer_conditional
+                    .compare_and_delete(&key, &read.payload)
+                    .await
+                    .unwrap(),
+                "{label}"
+            );
+            assert!(
+                writer_conditional
+                    .compare_and_delete(&key, &now.payload)
+                    .await
+                    .unwrap(),
+                "{label}"
+            );
+            assert!(writer.get(&key).await.unwrap().is_none(), "{label}");
+        }
+    }
+}

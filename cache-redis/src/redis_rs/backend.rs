@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cache_core::{CacheBackend, CacheError, LockOutcome, Payload, Result, StoredEntry};
+use cache_core::{
+    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
+};
 use futures_util::future::try_join_all;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
@@ -45,6 +47,8 @@ pub(crate) struct Inner {
     /// The response timeout this adapter configured (connections it opened itself).
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) unlock_script: redis::Script,
+    /// Compare-and-set / compare-and-delete.
+    pub(crate) scripts: super::conditional::Scripts,
     pub(crate) subscriber: Subscriber,
 }
 
@@ -113,6 +117,7 @@ impl RedisRsBackend {
                 description,
                 response_timeout,
                 unlock_script: redis::Script::new(UNLOCK),
+                scripts: super::conditional::Scripts::default(),
                 subscriber: Subscriber::default(),
             }),
         }
@@ -177,7 +182,7 @@ impl RedisRsBackend {
 
     /// Measures the server clocks now if they never were, so that a write can state its
     /// deadline on the server's clock.
-    async fn ensure_clock(&self) -> Result<()> {
+    pub(crate) async fn ensure_clock(&self) -> Result<()> {
         if self.inner.clock.is_known() {
             return Ok(());
         }
@@ -298,6 +303,11 @@ impl CacheBackend for RedisRsBackend {
     /// keeps one breaker per primary.
     fn failure_domain(&self, key: &str) -> u64 {
         self.inner.clock.owner_of(key.as_bytes())
+    }
+
+    /// The fred adapter's scripts ([`crate::scripts`]): one per call, on the key alone.
+    fn conditional(&self) -> Option<&dyn ConditionalWrites> {
+        Some(self)
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {

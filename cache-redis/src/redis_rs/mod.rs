@@ -28,15 +28,17 @@
 //!   with its connect and command timeouts and reconnection backoff.
 //! - It stores values in the same format as the fred adapter (header `@sc exp=… px=…`, then the
 //!   envelope), judges their remaining lifetime on the same server-clock estimate, names locks
-//!   the same way and releases them with the same script on the same channel: a fred-based
-//!   and a redis-rs-based fleet can share one Redis, each reading the other's entries as hits
-//!   and waiting on the other's locks (the `mixed_clients` test checks both directions).
+//!   the same way, and runs the same scripts ([`crate::scripts`]: lock release on the same
+//!   channel, compare-and-set, compare-and-delete): a fred-based and a redis-rs-based fleet
+//!   can share one Redis, each reading the other's entries as hits, waiting on the other's
+//!   locks and swapping the other's entries (the `mixed_clients` test checks both directions).
 //! - redis-rs 1.x: the connection types are redis-rs 1's (a service on redis 0.x upgrades, or
 //!   uses the fred adapter).
 //!
 //! See the [crate docs](crate) for which features each adapter has.
 
 mod backend;
+mod conditional;
 mod connect;
 mod connection;
 mod invalidate;
