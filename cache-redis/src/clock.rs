@@ -15,8 +15,12 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "fred")]
 use fred::prelude::*;
+#[cfg(feature = "fred")]
 use fred::types::{ClusterHash, CustomCommand};
+
+use crate::slot::key_slot;
 
 /// One measurement of a server's clock.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +98,7 @@ impl ServerClock {
 
     /// Makes the next [`claim_sync`](Self::claim_sync) succeed (after a reconnection the server
     /// may be another machine, with another clock).
+    #[cfg_attr(not(feature = "fred"), allow(dead_code))] // redis-rs gives no reconnection event
     pub(crate) fn sync_now(&self) {
         self.schedule(Duration::ZERO);
     }
@@ -106,7 +111,7 @@ impl ServerClock {
             0 => 0,
             n => table
                 .slot_owner
-                .get(usize::from(fred::util::redis_keyslot(key)) % n)
+                .get(usize::from(key_slot(key)) % n)
                 .copied()
                 .unwrap_or(0),
         };
@@ -115,6 +120,19 @@ impl ServerClock {
             .get(usize::from(index))
             .or(table.samples.first())
             .map(Sample::now_ms)
+    }
+
+    /// The index of the server that owns `key` (0 off a cluster, or before a measurement).
+    #[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's failure domains: not yet
+    pub(crate) fn owner_of(&self, key: &[u8]) -> u64 {
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        match table.slot_owner.len() {
+            0 => 0,
+            n => table
+                .slot_owner
+                .get(usize::from(key_slot(key)) % n)
+                .map_or(0, |&owner| u64::from(owner)),
+        }
     }
 
     /// Whether a sync is due; if so the caller owns it and must call [`finish`](Self::finish).
@@ -169,20 +187,34 @@ impl ServerClock {
 }
 
 /// How many `TIME` round trips one measurement takes (the fastest one wins).
-const PROBES: usize = 3;
+pub(crate) const PROBES: usize = 3;
 
-/// Measures the clock of the server `client` sends to.
-pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> {
-    let mut best: Option<Sample> = None;
-    for _ in 0..PROBES {
-        let sample = probe(client).await?;
-        if best.is_none_or(|b| sample.rtt < b.rtt) {
-            best = Some(sample);
-        }
+/// A sample from one `TIME` round trip sent at `sent` and answered after `rtt`, whose reply
+/// was `secs` and `micros`: the server's time is placed at the midpoint of the round trip.
+pub(crate) fn time_sample(sent: Instant, rtt: Duration, secs: u64, micros: u64) -> Sample {
+    Sample {
+        at: sent + rtt / 2,
+        server_ms: secs as f64 * 1000.0 + micros as f64 / 1000.0,
+        rtt,
     }
-    best.ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
 }
 
+/// The sample with the shortest round trip.
+pub(crate) fn fastest(samples: impl IntoIterator<Item = Sample>) -> Option<Sample> {
+    samples.into_iter().min_by_key(|s| s.rtt)
+}
+
+/// Measures the clock of the server `client` sends to.
+#[cfg(feature = "fred")]
+pub(crate) async fn measure<C: ClientLike>(client: &C) -> Result<Sample, Error> {
+    let mut samples = Vec::with_capacity(PROBES);
+    for _ in 0..PROBES {
+        samples.push(probe(client).await?);
+    }
+    fastest(samples).ok_or_else(|| Error::new(ErrorKind::Unknown, "no TIME sample"))
+}
+
+#[cfg(feature = "fred")]
 async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     let time = CustomCommand::new_static("TIME", ClusterHash::Random, false);
     let sent = Instant::now();
@@ -192,12 +224,7 @@ async fn probe<C: ClientLike>(client: &C) -> Result<Sample, Error> {
     let (Some(secs), Some(micros)) = (parse(0), parse(1)) else {
         return Err(Error::new(ErrorKind::Protocol, "malformed TIME reply"));
     };
-    let server_ms = secs as f64 * 1000.0 + micros as f64 / 1000.0;
-    Ok(Sample {
-        at: sent + rtt / 2,
-        server_ms,
-        rtt,
-    })
+    Ok(time_sample(sent, rtt, secs, micros))
 }
 
 #[cfg(test)]
@@ -245,7 +272,7 @@ mod tests {
             Duration::from_secs(10),
         );
         for key in ["a", "b", "c", "user:1", "{tag}x"] {
-            let slot = fred::util::redis_keyslot(key.as_bytes());
+            let slot = key_slot(key.as_bytes());
             let expected = if slot >= 8192 {
                 9_000_000.0
             } else {

@@ -16,6 +16,7 @@
 //! Public so that tools can read stored values, and so the fuzz targets reach the decoder.
 
 use std::io::Write;
+use std::time::Duration;
 
 const MAGIC: &[u8] = b"@sc exp=";
 const LIFETIME: &[u8] = b" px=";
@@ -27,6 +28,38 @@ pub struct Header {
     pub expires_at_ms: u64,
     /// Lifetime the value was written with, in milliseconds.
     pub lifetime_ms: u64,
+}
+
+/// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
+#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
+pub(crate) const MAX_PX_MS: u64 = 1_000_000_000_000_000;
+
+/// Whole milliseconds for `PX`: rounded up (a lifetime is never shortened), at least 1.
+#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
+pub(crate) fn lifetime_ms(lifetime: Duration) -> u64 {
+    let ms = lifetime.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_PX_MS)
+}
+
+#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
+impl Header {
+    /// The header of a value written now (`server_now_ms`, on the owning server's clock) to
+    /// live `px` milliseconds.
+    pub(crate) fn for_write(server_now_ms: f64, px: u64) -> Self {
+        let now = server_now_ms.max(0.0) as u64;
+        Header {
+            expires_at_ms: now.saturating_add(px),
+            lifetime_ms: px,
+        }
+    }
+
+    /// How long the value still lives at `server_now_ms`: never more than it was written with,
+    /// even if a re-sync moved the estimate, and never negative.
+    pub(crate) fn remaining(&self, server_now_ms: f64) -> Duration {
+        let left_ms = self.expires_at_ms as f64 - server_now_ms;
+        let left_ms = left_ms.clamp(0.0, self.lifetime_ms as f64);
+        Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or_default()
+    }
 }
 
 /// `header` followed by `payload`.
@@ -164,6 +197,30 @@ mod tests {
         };
         let stored = encode(header, b"x");
         assert_eq!(decode(&stored), Some((header, &b"x"[..])));
+    }
+
+    #[test]
+    fn lifetimes_round_up_to_whole_milliseconds() {
+        assert_eq!(lifetime_ms(Duration::ZERO), 1);
+        assert_eq!(lifetime_ms(Duration::from_micros(1)), 1);
+        assert_eq!(lifetime_ms(Duration::from_micros(1500)), 2);
+        assert_eq!(lifetime_ms(Duration::from_secs(60)), 60_000);
+        assert_eq!(lifetime_ms(Duration::MAX), MAX_PX_MS);
+    }
+
+    #[test]
+    fn remaining_time_is_judged_on_the_given_server_time() {
+        let header = Header::for_write(1_000_000.4, 90_000);
+        assert_eq!(header.expires_at_ms, 1_090_000);
+        assert_eq!(header.remaining(1_030_000.0), Duration::from_secs(60));
+        // Past the deadline: nothing left; a clock behind the writer's: no more than written.
+        assert_eq!(header.remaining(2_000_000.0), Duration::ZERO);
+        assert_eq!(header.remaining(0.0), Duration::from_secs(90));
+        assert_eq!(Header::for_write(-5.0, 1).expires_at_ms, 1);
+        assert_eq!(
+            Header::for_write(f64::MAX, MAX_PX_MS).expires_at_ms,
+            u64::MAX
+        );
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! The Redis backend of smartcache, on [fred]: standalone, cluster, sentinel, TLS, ACL users,
-//! and a fleet-wide refresh lock.
+//! The Redis backends of smartcache: `RedisBackend` on fred (feature `fred`, on by default)
+//! and `RedisRsBackend` on redis-rs (feature `redis-rs`, see the `redis_rs` module). Both support
+//! standalone servers, clusters, ACL users and a fleet-wide refresh lock, and both store the
+//! same format, so they can share one Redis.
 //!
 //! ```
 //! use std::time::Duration;
 //! use cache_core::{EntryOptions, SmartCache};
+//! # #[cfg(feature = "fred")]
 //! use cache_redis::{RedisBackend, RedisConfig};
 //!
+//! # #[cfg(not(feature = "fred"))] fn main() {}
+//! # #[cfg(feature = "fred")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let server = redis_harness::RedisServer::start()?;
@@ -19,6 +24,30 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Which adapter
+//!
+//! Use the one whose client the service already runs; a fleet may mix them while it migrates
+//! (the `mixed_clients` test: each reads the other's entries as hits with the right remaining
+//! lifetime, and each honours and hears the other's lock).
+//!
+//! | | `RedisBackend` (fred) | `RedisRsBackend` (redis-rs 1.x) |
+//! |---|---|---|
+//! | built from | a URL, the environment or a [`RedisConfig`] | the service's `ConnectionManager` or `ClusterConnection`, or a URL / [`RedisConfig`] |
+//! | standalone, cluster | yes | yes |
+//! | sentinel | yes | no (build a `ConnectionManager` from redis-rs' sentinel client) |
+//! | TLS, ACL users | yes | ACL yes; TLS with feature `redis-rs-tls` |
+//! | stored format, server-clock reads, fleet lock | yes | yes (the same) |
+//! | lock release heard at once (pub/sub) | yes | from a URL, or with `RedisRsOptions::notifications`; else the waits poll (20 → 250 ms) |
+//! | batched reads and writes, `SCAN` invalidation on every primary | yes | yes |
+//! | connection pool | `pool_size` fred clients | one multiplexed connection per server |
+//! | lazy start (service up while Redis is down) | yes ([`RedisConfig::lazy_connect`]) | from a connection: redis-rs' own (`ConnectionManager::new_lazy_with_config`); from a URL: no |
+//! | bounds its own latency (the cache skips its timer) | yes (command timeout, fail fast while down) | no: a reconnecting `ConnectionManager` makes commands wait, so the cache keeps its timer |
+//! | clock re-measured on reconnection | yes (and every 10 s) | every 10 s |
+//! | conditional writes (fail-safe extension, undo after invalidation) | yes ([`scripts`]) | yes (the same scripts) |
+//! | one breaker per cluster primary (`failure_domain`) | yes | yes |
+//! | a reconnection ends the breaker's cooldown (`connection_epoch`) | yes | no: redis-rs reports no reconnection, the cooldown runs |
+//! | L1 coherence (client-side tracking for an in-process tier) | fred only, where the two-tier cache offers it | no |
 //!
 //! # Connecting
 //!
@@ -121,26 +150,50 @@
 //!   and `None` as soon as the lock is gone without a value (the holder failed, or died and its
 //!   lock expired) or the wait is over — so a dead holder blocks nobody past its lock's lifetime.
 #![warn(missing_docs)]
+// Without an adapter feature only the shared format code is left, and nothing uses it.
+#![cfg_attr(not(any(feature = "fred", feature = "redis-rs")), allow(dead_code))]
 
-mod backend;
+// Shared by every adapter: the stored format, the server clock, lock names and scripts,
+// settings, URLs.
 mod clock;
-mod conditional;
 pub mod config;
-mod connect;
-mod direct;
-mod domain;
 pub mod frame;
-mod invalidate;
-mod lazy;
-mod lock;
 mod lock_key;
 pub mod scripts;
 mod secret;
-mod supervise;
+mod slot;
 pub mod url;
+
+// The fred adapter.
+#[cfg(feature = "fred")]
+mod backend;
+#[cfg(feature = "fred")]
+mod conditional;
+#[cfg(feature = "fred")]
+mod connect;
+#[cfg(feature = "fred")]
+mod direct;
+#[cfg(feature = "fred")]
+mod domain;
+#[cfg(feature = "fred")]
+mod invalidate;
+#[cfg(feature = "fred")]
+mod lazy;
+#[cfg(feature = "fred")]
+mod lock;
+#[cfg(feature = "fred")]
+mod supervise;
+#[cfg(feature = "fred")]
 mod watch;
 
+// The redis-rs adapter.
+#[cfg(feature = "redis-rs")]
+pub mod redis_rs;
+
+#[cfg(feature = "fred")]
 pub use backend::RedisBackend;
 pub use config::{Backoff, RedisConfig};
+#[cfg(feature = "redis-rs")]
+pub use redis_rs::{RedisRsBackend, RedisRsOptions};
 pub use secret::Password;
 pub use url::Topology;

@@ -13,12 +13,13 @@
 //!   picked from a precomputed table to hash to the same slot as `KEY`.
 //!
 //! Appending `KEY` keeps lock names distinct per key.
+//!
+//! Every adapter names locks here (and releases them with [`crate::scripts::UNLOCK`]), so a
+//! fred-based and a redis-rs-based instance honour each other's locks.
 
 use std::sync::OnceLock;
 
-use fred::util::redis_keyslot;
-
-const SLOTS: usize = 16_384;
+use crate::slot::{SLOTS, key_slot as redis_keyslot};
 
 /// The lock key for `key`, in the same hash slot.
 pub(crate) fn lock_key(key: &str) -> String {

@@ -40,6 +40,7 @@
 //! |---|---|
 //! | `memory` (default) | [`MemoryBackend`]: in-process, on moka; hits are a pointer clone |
 //! | `redis` | `smartcache::redis`: the Redis backend on fred (standalone, cluster, sentinel, TLS, ACL, fleet lock) |
+//! | `redis-rs` | `smartcache::redis::RedisRsBackend`: the Redis backend on redis-rs, built from the service's own `ConnectionManager` or cluster connection (same stored format and fleet lock) |
 //! | `keys` | `smartcache::keys`: the key factory (namespaces, versions, canonical hashing, hash tags, glob-safe patterns) |
 //! | `testing` | `smartcache::fake`: a deterministic fake backend; `smartcache::testing`: the conformance suite every backend runs |
 //!
@@ -53,8 +54,8 @@ pub use cache_core::*;
 #[cfg(feature = "memory")]
 pub use cache_memory::{Bound, MemoryBackend, MemoryBackendBuilder};
 
-/// The Redis backend (feature `redis`): see [`cache_redis`].
-#[cfg(feature = "redis")]
+/// The Redis backends (features `redis` and `redis-rs`): see [`cache_redis`].
+#[cfg(any(feature = "redis", feature = "redis-rs"))]
 pub mod redis {
     pub use cache_redis::*;
 }

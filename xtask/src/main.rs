@@ -126,6 +126,33 @@ fn ci() -> Result<(), String> {
         &["test", "--workspace", "--locked", "--doc"],
         &[],
     )?;
+    // The redis-rs adapter is off by default, so the workspace steps above skip it.
+    let redis_rs = ["-p", "cache-redis", "--features", "redis-rs", "--locked"];
+    step(
+        "clippy (redis-rs adapter)",
+        &[
+            &["clippy", "--all-targets"],
+            &redis_rs[..],
+            &["--", "-D", "warnings"],
+        ]
+        .concat(),
+        &[],
+    )?;
+    step(
+        "tests (redis-rs adapter, and both adapters on one Redis)",
+        &[
+            &["test"],
+            &redis_rs[..],
+            &["--lib", "--test", "redis_rs", "--test", "mixed_clients"],
+        ]
+        .concat(),
+        &[],
+    )?;
+    step(
+        "doctests (redis-rs adapter)",
+        &[&["test", "--doc"], &redis_rs[..]].concat(),
+        &[],
+    )?;
     step(
         "docs",
         &["doc", "--workspace", "--no-deps", "--locked"],
