@@ -183,6 +183,14 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
     /// Reads a key with its remaining physical lifetime; `Ok(None)` when absent or expired.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>>;
 
+    /// The same read as [`get`](Self::get), answered without awaiting: `Some` with `get`'s
+    /// answer, or `None` when this backend cannot answer at once (the caller then awaits
+    /// `get`). In-process stores answer here, so that a hit costs no boxed future; the default
+    /// is `None`.
+    fn get_now(&self, _key: &str) -> Option<Result<Option<StoredEntry>>> {
+        None
+    }
+
     /// Stores a payload that lives for `lifetime` (physical: the cache adds its grace period).
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()>;
 
@@ -288,6 +296,9 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     }
     async fn close(&self) -> Result<()> {
         (**self).close().await
+    }
+    fn get_now(&self, key: &str) -> Option<Result<Option<StoredEntry>>> {
+        (**self).get_now(key)
     }
     forward! {
         get(key: &'a str) -> Option<StoredEntry>;

@@ -13,6 +13,9 @@ use moka::sync::Cache;
 
 use crate::entry::{DeadlineExpiry, Stored, weigh};
 
+/// Hashes keys: randomly seeded per store.
+type KeyHasher = foldhash::fast::RandomState;
+
 /// How a [`MemoryBackend`] is bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
@@ -46,14 +49,16 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// Whether moka removes each entry when its lifetime ends (default: true).
+    /// Whether moka removes each entry when its lifetime ends (default: false).
     ///
     /// Either way a read never returns an expired entry: the backend checks the entry's deadline
-    /// on every hit. With `true`, moka also schedules every entry on its timer wheel and drops it
-    /// about a second after its deadline, freeing its memory; that costs some 35 ns per hit
-    /// (moka's per-entry expiry bookkeeping). With `false`, hits skip that bookkeeping and an
-    /// expired entry stays, invisible, until the bound evicts it or its key is written again —
-    /// its memory is only reclaimed under pressure, within the configured bound.
+    /// on every hit. With `false`, an expired entry stays, invisible, until the bound evicts it
+    /// or its key is written again: its memory is reclaimed under pressure, within the
+    /// configured bound. With `true`, moka also schedules every entry on its timer wheel and
+    /// drops it about a second after its deadline, which frees memory sooner but costs every hit
+    /// moka's per-entry expiry bookkeeping: some 280 instructions, a sixth of a
+    /// `MemoryBackend::get` (callgrind; `cargo bench -p cache-core --bench memory_hit --
+    /// --profile MemoryBackend::get`).
     pub fn reclaim_expired(mut self, on: bool) -> Self {
         self.reclaim_expired = on;
         self
@@ -73,7 +78,10 @@ impl MemoryBackendBuilder {
         if self.reclaim_expired {
             builder = builder.expire_after(DeadlineExpiry);
         }
-        let cache = builder.build();
+        // foldhash instead of moka's default SipHash: a seeded, minimally DoS-resistant hash
+        // that costs about a tenth as much on a short key — hashing the key was a sixth of a
+        // hit's instructions.
+        let cache = builder.build_with_hasher(KeyHasher::default());
         MemoryBackend {
             cache,
             bound: self.bound,
@@ -90,7 +98,7 @@ impl MemoryBackendBuilder {
 /// share the store.
 #[derive(Clone)]
 pub struct MemoryBackend {
-    cache: Cache<String, Stored>,
+    cache: Cache<String, Stored, KeyHasher>,
     bound: Bound,
     reclaim_expired: bool,
 }
@@ -105,7 +113,7 @@ impl MemoryBackend {
     pub fn builder() -> MemoryBackendBuilder {
         MemoryBackendBuilder {
             bound: Bound::Entries(DEFAULT_MAX_ENTRIES),
-            reclaim_expired: true,
+            reclaim_expired: false,
         }
     }
 
@@ -135,6 +143,20 @@ impl MemoryBackend {
     /// Drops every entry.
     pub fn clear(&self) {
         self.cache.invalidate_all();
+    }
+
+    /// The hit path: a moka lookup, one `Arc` clone and a clock read; nothing is decoded or
+    /// allocated.
+    #[inline]
+    fn lookup(&self, key: &str) -> Option<StoredEntry> {
+        let stored = self.cache.get(key)?;
+        // The deadline check is what hides an expired entry: moka drops it up to a timer tick
+        // later with `reclaim_expired`, or never.
+        let remaining = stored.remaining(Instant::now())?;
+        Some(StoredEntry {
+            payload: stored.payload,
+            remaining,
+        })
     }
 }
 
@@ -167,20 +189,13 @@ impl CacheBackend for MemoryBackend {
         matches!(self.bound, Bound::Bytes(_))
     }
 
-    /// The hit path: a moka lookup, one `Arc` clone and a clock read; nothing is decoded, and
-    /// nothing is allocated beyond the boxed future every `async_trait` call returns.
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let Some(stored) = self.cache.get(key) else {
-            return Ok(None);
-        };
-        // The deadline check is what hides an expired entry: moka drops it up to a timer tick
-        // later, or never without `reclaim_expired`.
-        Ok(stored
-            .remaining(Instant::now())
-            .map(|remaining| StoredEntry {
-                payload: stored.payload,
-                remaining,
-            }))
+        Ok(self.lookup(key))
+    }
+
+    /// Always answers: a read never waits.
+    fn get_now(&self, key: &str) -> Option<Result<Option<StoredEntry>>> {
+        Some(Ok(self.lookup(key)))
     }
 
     /// Through moka's per-key compute lock, like every write here: a plain `insert` does not
@@ -214,7 +229,7 @@ impl CacheBackend for MemoryBackend {
     }
 }
 
-fn remove_matching(cache: &Cache<String, Stored>, pattern: &str) -> u64 {
+fn remove_matching(cache: &Cache<String, Stored, KeyHasher>, pattern: &str) -> u64 {
     let matching: Vec<Arc<String>> = cache
         .iter()
         .filter(|(key, _)| cache_core::glob::matches(pattern, key))
@@ -229,7 +244,7 @@ fn remove_matching(cache: &Cache<String, Stored>, pattern: &str) -> u64 {
 
 /// Removes `key` under moka's per-key compute lock (see `set`); true when it held a live entry
 /// (one that expired but was not evicted yet is not "existed").
-fn remove(cache: &Cache<String, Stored>, key: &str) -> bool {
+fn remove(cache: &Cache<String, Stored, KeyHasher>, key: &str) -> bool {
     let now = Instant::now();
     match cache.entry_by_ref(key).and_compute_with(|_| Op::Remove) {
         CompResult::Removed(entry) => entry.value().is_live(now),

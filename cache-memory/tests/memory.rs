@@ -37,9 +37,9 @@ async fn conformance_when_byte_bounded() {
 }
 
 #[tokio::test]
-async fn conformance_without_reclaiming_expired_entries() {
-    let backend = MemoryBackend::builder().reclaim_expired(false).build();
-    run_all(&backend, &unique_prefix("memory:lazy")).await;
+async fn conformance_when_reclaiming_expired_entries() {
+    let backend = MemoryBackend::builder().reclaim_expired(true).build();
+    run_all(&backend, &unique_prefix("memory:eager")).await;
 }
 
 #[tokio::test]
@@ -129,6 +129,47 @@ async fn objects_weigh_their_declared_size() {
     assert_eq!(weight, count * 2_000);
 }
 
+/// `get_now` answers every read at once, and answers what `get` does: a live entry with its
+/// lifetime, nothing for an absent key or an expired entry.
+#[tokio::test]
+async fn get_now_answers_at_once_what_get_answers() {
+    let backend = MemoryBackend::new(100);
+    backend.set("live", bytes(3), MINUTE).await.unwrap();
+    backend
+        .set("short", bytes(3), Duration::from_millis(20))
+        .await
+        .unwrap();
+    let now = backend
+        .get_now("live")
+        .expect("answered")
+        .unwrap()
+        .expect("a hit");
+    assert_eq!(now.payload.size(), 3);
+    assert!(
+        now.remaining
+            .is_some_and(|left| left <= MINUTE && left > MINUTE / 2)
+    );
+    assert!(
+        backend
+            .get_now("absent")
+            .expect("answered")
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        backend
+            .get_now("short")
+            .expect("answered")
+            .unwrap()
+            .is_none()
+    );
+    assert!(backend.get("short").await.unwrap().is_none());
+    // Through a trait object too (the cache holds one).
+    let shared: Arc<dyn CacheBackend> = Arc::new(backend);
+    assert!(shared.get_now("live").expect("answered").unwrap().is_some());
+}
+
 #[tokio::test]
 async fn an_entry_larger_than_the_byte_bound_is_not_kept() {
     let backend = MemoryBackend::builder().max_bytes(1_000).build();
@@ -138,17 +179,17 @@ async fn an_entry_larger_than_the_byte_bound_is_not_kept() {
     assert_eq!(backend.weighted_size(), 0);
 }
 
-/// With `reclaim_expired` (the default) moka itself drops an entry after its deadline, not only
-/// our read check hides it, and an overwrite with a shorter lifetime moves moka's expiry too.
-/// Without it, expired entries stay in moka but are never served. Moka's timer wheel ticks every
+/// With `reclaim_expired` moka itself drops an entry after its deadline, not only our read check
+/// hides it, and an overwrite with a shorter lifetime moves moka's expiry too. Without it (the
+/// default), expired entries stay in moka but are never served. Moka's timer wheel ticks every
 /// 2^30 ns (about 1.07 s), so reclamation may lag the deadline by up to a tick.
 #[tokio::test]
 async fn expired_entries_are_hidden_and_reclaimed_when_asked() {
-    let eager = MemoryBackend::new(100);
-    let lazy = MemoryBackend::builder()
+    let eager = MemoryBackend::builder()
         .max_entries(100)
-        .reclaim_expired(false)
+        .reclaim_expired(true)
         .build();
+    let lazy = MemoryBackend::new(100);
     for backend in [&eager, &lazy] {
         backend
             .set("short", bytes(1), Duration::from_millis(100))

@@ -1,232 +1,231 @@
-//! A cache hit through `SmartCache` on Redis against a raw fred `GET` of the same key, in one
-//! run against a harness server: single-task latency, and throughput with 64 concurrent tasks.
+//! A Redis hit as users run it, against raw fred in the same run (paired rounds, see
+//! `cache-core/benches/support/paired.rs`): a 621-byte JSON value held as `Arc<Prediction>`,
+//! 1,024 hot keys on a harness `redis-server`, a pool of 4 connections shared by every subject
+//! (so raw fred runs with smartcache's client settings), one task (p50 latency) and 64 tasks
+//! (throughput) on a two-worker runtime.
 //!
-//! Also measured, to document the design choice (see the crate docs): `RedisBackend::get`
-//! alone, and the rejected alternative — one `EVALSHA` returning `{GET, PTTL}`.
+//! Subjects: raw fred `GET` (bytes), raw fred `GET` + JSON decode into `Arc<Prediction>` (the
+//! value stored plainly, as a raw-fred user would), `RedisBackend::get` alone, smartcache
+//! through `get_or_compute` and `get`, and — to document the design choice in the crate docs —
+//! one `EVALSHA` returning `{GET, PTTL}`.
 //!
-//! `cargo bench -p cache-redis` (needs `redis-server` on PATH).
+//! `cargo bench -p cache-redis --bench redis_hit [-- --quick]` (needs `redis-server` on PATH;
+//! `-- --profile "<subject>" [reads]`: only reads (5,000) with one subject, for a profiler);
+//! `cargo xtask bench` prints the summary table.
 
+#[path = "../../cache-core/benches/support/paired.rs"]
+mod paired;
+#[path = "../../cache-core/benches/support/prediction.rs"]
+mod prediction;
+
+use std::convert::Infallible;
+use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cache_core::{CacheBackend, EntryOptions, SmartCache};
-use cache_redis::RedisBackend;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use cache_core::{CacheBackend, EntryOptions, SmartCache, Source};
+use cache_redis::{RedisBackend, RedisConfig};
 use fred::bytes::Bytes;
 use fred::prelude::*;
 use fred::types::scripts::Script;
+use paired::{Plan, Row, Subject};
+use prediction::Prediction;
 use redis_harness::RedisServer;
 
-const KEY: &str = "bench:hit";
-const TASKS: u64 = 64;
+const KEYS: usize = 1_024;
+const POOL: usize = 4;
 const GET_PTTL: &str = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
 
 struct Setup {
     _server: RedisServer,
+    /// Keys holding the plain JSON of the value (raw fred's).
+    raw_keys: Vec<String>,
+    /// Keys written by smartcache.
+    keys: Vec<String>,
     backend: RedisBackend,
     cache: SmartCache,
-    opts: EntryOptions,
+    options: EntryOptions,
     script: Script,
 }
 
 #[derive(Clone, Copy)]
 enum Read {
     RawGet,
-    BackendGet,
-    SmartCacheHit,
+    RawGetDecode,
+    Backend,
+    GetOrCompute,
+    Get,
     EvalshaGetPttl,
 }
 
-impl Read {
-    const ALL: [(Read, &'static str); 4] = [
-        (Read::RawGet, "raw_fred_get"),
-        (Read::SmartCacheHit, "smartcache_hit"),
-        (Read::BackendGet, "redis_backend_get"),
-        (Read::EvalshaGetPttl, "evalsha_get_pttl"),
-    ];
+impl Subject for Read {
+    type Setup = Setup;
 
-    async fn once(self, s: &Setup) {
+    fn name(self) -> &'static str {
+        match self {
+            Read::RawGet => "raw fred GET",
+            Read::RawGetDecode => "raw fred GET + decode",
+            Read::Backend => "RedisBackend::get",
+            Read::GetOrCompute => "smartcache get_or_compute",
+            Read::Get => "smartcache get",
+            Read::EvalshaGetPttl => "EVALSHA {GET, PTTL}",
+        }
+    }
+
+    async fn read(self, s: &Setup, i: usize) {
+        let raw_key = s.raw_keys[i % KEYS].as_str();
+        let key = s.keys[i % KEYS].as_str();
+        let pool = s.backend.fred_pool();
         match self {
             Read::RawGet => {
-                let v: Option<Bytes> = s.backend.fred_pool().next().get(KEY).await.unwrap();
-                assert!(v.is_some());
+                let bytes: Option<Bytes> = pool.next().get(raw_key).await.expect("a GET");
+                black_box(bytes.expect("a raw hit"));
             }
-            Read::BackendGet => {
-                assert!(s.backend.get(KEY).await.unwrap().is_some());
+            Read::RawGetDecode => {
+                let bytes: Option<Bytes> = pool.next().get(raw_key).await.expect("a GET");
+                let bytes = bytes.expect("a raw hit");
+                let value: Prediction = serde_json::from_slice(&bytes).expect("JSON");
+                black_box(Arc::new(value));
             }
-            Read::SmartCacheHit => {
-                let v: std::sync::Arc<String> = s
+            Read::Backend => {
+                let entry = s.backend.get(key).await.ok().flatten();
+                black_box(entry.expect("a backend hit"));
+            }
+            Read::GetOrCompute => {
+                let value: Arc<Prediction> = s
                     .cache
-                    .get_or_compute(KEY, &s.opts, || async {
-                        Ok::<_, std::io::Error>(String::from("miss"))
+                    .get_or_compute(key, &s.options, || async {
+                        Ok::<_, Infallible>(prediction::sample())
                     })
                     .await
-                    .unwrap();
-                assert_ne!(v.as_str(), "miss");
+                    .expect("a smartcache hit");
+                black_box(value);
+            }
+            Read::Get => {
+                let cached = s.cache.get::<Prediction>(key).await;
+                let value: Arc<Prediction> = cached.ok().flatten().expect("a smartcache hit").value;
+                black_box(value);
             }
             Read::EvalshaGetPttl => {
-                let (v, _pttl): (Option<Bytes>, i64) = s
+                let (bytes, _pttl): (Option<Bytes>, i64) = s
                     .script
-                    .evalsha_with_reload(
-                        s.backend.fred_pool().next(),
-                        vec![KEY],
-                        Vec::<String>::new(),
-                    )
+                    .evalsha_with_reload(pool.next(), vec![key], Vec::<String>::new())
                     .await
-                    .unwrap();
-                assert!(v.is_some());
+                    .expect("an EVALSHA");
+                black_box(bytes.expect("a hit"));
             }
         }
     }
 }
 
-/// Starts a server, connects, and writes the key every read hits.
-async fn setup() -> Arc<Setup> {
+/// Starts a server, connects, and writes every key the reads hit.
+async fn setup() -> Setup {
     let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
-    let backend = RedisBackend::from_url(&server.url()).await.unwrap();
-    let cache = SmartCache::builder(backend.clone()).build();
-    let opts = EntryOptions::new().ttl(Duration::from_secs(3600));
-    // A typical small value (~200 bytes of JSON once enveloped).
-    let value = "x".repeat(120);
-    cache.set(KEY, value, &opts).await.unwrap();
+    let mut config = RedisConfig::from_url(&server.url()).expect("the harness URL");
+    config.pool_size = POOL;
+    let backend = RedisBackend::connect(config).await.expect("connected");
+    let cache = SmartCache::new(backend.clone());
+    let options = EntryOptions::new().ttl(Duration::from_secs(3600));
+    let value = prediction::sample();
+    let json = serde_json::to_vec(&value).expect("JSON");
+    let raw_keys = prediction::keys("bench:raw", KEYS);
+    let keys = prediction::keys("bench:prediction", KEYS);
+    for (raw_key, key) in raw_keys.iter().zip(&keys) {
+        let pool = backend.fred_pool();
+        pool.set::<(), _, _>(raw_key.as_str(), json.as_slice(), None, None, false)
+            .await
+            .expect("a SET");
+        // Written by a compute that took a millisecond (Δ > 0), as in production.
+        let value = value.clone();
+        let lookup = cache
+            .get_or_compute_detailed(key, &options, move || async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<_, Infallible>(value)
+            })
+            .await
+            .expect("the first read computes");
+        assert_eq!(lookup.source, Source::Miss);
+    }
     let script = Script::from_lua(GET_PTTL);
-    script.load(backend.fred_pool().next()).await.unwrap();
-    Arc::new(Setup {
+    script
+        .load(backend.fred_pool().next())
+        .await
+        .expect("SCRIPT LOAD");
+    Setup {
         _server: server,
+        raw_keys,
+        keys,
         backend,
         cache,
-        opts,
+        options,
         script,
-    })
+    }
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    let setup = runtime.block_on(setup());
-
-    let mut latency = c.benchmark_group("hit_latency_single_task");
-    latency
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    for (read, name) in Read::ALL {
-        latency.bench_function(name, |b| b.to_async(&runtime).iter(|| read.once(&setup)));
+        .expect("a Tokio runtime");
+    let setup = Arc::new(runtime.block_on(setup()));
+    let subjects = [
+        Read::RawGet,
+        Read::RawGetDecode,
+        Read::Backend,
+        Read::GetOrCompute,
+        Read::Get,
+        Read::EvalshaGetPttl,
+    ];
+    if let Some((subject, reads)) = paired::profile_requested(&subjects, 5_000) {
+        paired::profile(&runtime, &*setup, subject, reads);
+        return;
     }
-    latency.finish();
-
-    let mut throughput = c.benchmark_group("hit_throughput_64_tasks");
-    throughput
-        .sample_size(15)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .throughput(Throughput::Elements(1));
-    for (read, name) in Read::ALL {
-        throughput.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let per_task = iters.div_ceil(TASKS);
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|_| {
-                            let setup = setup.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..per_task {
-                                    read.once(&setup).await;
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
-                    }
-                    // Scale to `iters` operations (the tasks ran `per_task * TASKS` ≥ iters).
-                    started
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_task * TASKS) as f64)
-                })
-            })
-        });
+    let plan = Plan {
+        rounds: 24,
+        batch: 1,
+        batches: 300,
+        tasks: 64,
+        reads_per_task: 100,
     }
-    throughput.finish();
-}
-
-/// Load on a shared machine drifts between criterion's groups, which run one after the other.
-/// This pairs the reads instead: each round measures every kind back to back (order rotated),
-/// and the ratio to the raw `GET` of the same round is kept; the median over rounds is printed.
-fn paired_ratios(_: &mut Criterion) {
-    const ROUNDS: usize = 15;
-    const OPS_PER_TASK: u64 = 200;
-    const SEQUENTIAL_OPS: u64 = 1_000;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let setup = runtime.block_on(setup());
-    let kinds = Read::ALL;
-    let mut latency: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
-    let mut throughput: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
-    for round in 0..ROUNDS {
-        for offset in 0..kinds.len() {
-            let i = (round + offset) % kinds.len();
-            let read = kinds[i].0;
-            runtime.block_on(async {
-                let started = Instant::now();
-                for _ in 0..SEQUENTIAL_OPS {
-                    read.once(&setup).await;
-                }
-                latency[i].push(started.elapsed().as_secs_f64() * 1e6 / SEQUENTIAL_OPS as f64);
-                let started = Instant::now();
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let setup = setup.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..OPS_PER_TASK {
-                                read.once(&setup).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.unwrap();
-                }
-                throughput[i].push((TASKS * OPS_PER_TASK) as f64 / started.elapsed().as_secs_f64());
-            });
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    println!(
-        "\npaired rounds ({ROUNDS}), median per kind and median ratio to raw_fred_get of the same round:"
+    .or_quick();
+    let before = setup.cache.stats();
+    let measured = paired::run(&runtime, &setup, &subjects, plan);
+    let after = setup.cache.stats();
+    assert_eq!(
+        after.misses, before.misses,
+        "every smartcache read must hit"
     );
-    for (i, (_, name)) in kinds.iter().enumerate() {
-        let lat_ratio = median(
-            latency[i]
-                .iter()
-                .zip(&latency[0])
-                .map(|(x, raw)| x / raw)
-                .collect(),
-        );
-        let thr_ratio = median(
-            throughput[i]
-                .iter()
-                .zip(&throughput[0])
-                .map(|(x, raw)| x / raw)
-                .collect(),
-        );
-        println!(
-            "  {name:<20} latency {:>7.1} µs ({lat_ratio:.2}x)   64-task throughput {:>8.0} ops/s ({thr_ratio:.2}x)",
-            median(latency[i].clone()),
-            median(throughput[i].clone()),
-        );
-    }
+    paired::report(
+        "redis hit",
+        &measured,
+        &[
+            Row {
+                id: "redis.get_or_compute",
+                path: "Redis hit, get_or_compute",
+                subject: "smartcache get_or_compute",
+                floor: "raw fred GET + decode",
+            },
+            Row {
+                id: "redis.get",
+                path: "Redis hit, SmartCache::get",
+                subject: "smartcache get",
+                floor: "raw fred GET + decode",
+            },
+            Row {
+                id: "redis.backend",
+                path: "RedisBackend::get alone",
+                subject: "RedisBackend::get",
+                floor: "raw fred GET",
+            },
+            Row {
+                id: "redis.evalsha",
+                path: "EVALSHA {GET, PTTL}",
+                subject: "EVALSHA {GET, PTTL}",
+                floor: "raw fred GET",
+            },
+        ],
+    );
+    // Close the connections before the server goes.
+    runtime.block_on(setup.backend.quit());
 }
-
-criterion_group!(benches, bench, paired_ratios);
-criterion_main!(benches);

@@ -1,44 +1,142 @@
-//! Reads criterion's estimates and prints one table: each benchmark's median, and the ratio of
-//! every smartcache path to the baseline measured in the same run.
+//! The tables `cargo xtask bench` prints: the hit paths against their floors (from the lines
+//! the paired-round benchmarks append to [`HIT_RESULTS`]), and criterion's medians.
 
 use std::path::Path;
 
-/// `(benchmark id, baseline id, target)`: ratios against a baseline measured in the same run.
-const RATIOS: &[(&str, &str, &str)] = &[
-    (
-        "memory_hit/smartcache_get",
-        "memory_hit/raw_moka",
-        "<= 1.5x",
-    ),
-    (
-        "memory_hit/smartcache_get_lazy_expiry",
-        "memory_hit/raw_moka",
-        "<= 1.5x",
-    ),
-    ("memory_hit/smartcache", "memory_hit/raw_moka", "<= 2x"),
-    ("memory_hit/memory_backend", "memory_hit/raw_moka", "-"),
-    ("get_or_compute/early_refresh", "get_or_compute/fresh", "-"),
-    ("get_or_compute/stale", "get_or_compute/fresh", "-"),
-    ("get_or_compute/miss", "get_or_compute/fresh", "-"),
-    (
-        "hit_latency_single_task/smartcache_hit",
-        "hit_latency_single_task/raw_fred_get",
-        "<= 1.15x",
-    ),
-    // Time per operation under 64 tasks: throughput >= 0.9x raw fred is a time ratio <= 1.11x.
-    (
-        "hit_throughput_64_tasks/smartcache_hit",
-        "hit_throughput_64_tasks/raw_fred_get",
-        "<= 1.11x",
-    ),
-    (
-        "hit_throughput_64_tasks/evalsha_get_pttl",
-        "hit_throughput_64_tasks/raw_fred_get",
-        "-",
-    ),
+/// Where the hit-path benchmarks append their comparisons (under the workspace's `target/`).
+pub const HIT_RESULTS: &str = "target/bench-hit.tsv";
+
+/// Issue 10's targets: `(row id, metric, target)`. A p50 target is a ceiling on the ratio to
+/// the floor, a throughput target a floor under it.
+const TARGETS: &[(&str, &str, Target)] = &[
+    ("memory.get_or_compute", "p50_us", Target::AtMost(1.5)),
+    ("memory.get_or_compute", "ops_per_s", Target::AtLeast(0.85)),
+    ("redis.get_or_compute", "p50_us", Target::AtMost(1.1)),
+    ("redis.get_or_compute", "ops_per_s", Target::AtLeast(0.9)),
 ];
 
-pub fn print(criterion_dir: &Path) -> Result<(), String> {
+#[derive(Clone, Copy)]
+enum Target {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Target {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::AtMost(limit) => ratio <= limit,
+            Target::AtLeast(limit) => ratio >= limit,
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Target::AtMost(limit) => format!("<= {limit}x"),
+            Target::AtLeast(limit) => format!(">= {limit}x"),
+        }
+    }
+}
+
+/// One comparison, as the benchmark wrote it.
+struct Line {
+    id: String,
+    metric: String,
+    path: String,
+    floor: String,
+    mine: f64,
+    theirs: f64,
+    rounds: u32,
+    ratio: f64,
+}
+
+fn parse(line: &str) -> Option<Line> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [id, metric, path, floor, mine, theirs, rounds, ratio] = fields[..] else {
+        return None;
+    };
+    Some(Line {
+        id: id.into(),
+        metric: metric.into(),
+        path: path.into(),
+        floor: floor.into(),
+        mine: mine.parse().ok()?,
+        theirs: theirs.parse().ok()?,
+        rounds: rounds.parse().ok()?,
+        ratio: ratio.parse().ok()?,
+    })
+}
+
+/// Prints the hit-path table from `file`; fails when it holds no result. Returns how many
+/// targets were missed.
+pub fn print_hits(file: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("no hit-path results in {}: {e}", file.display()))?;
+    let lines: Vec<Line> = text.lines().filter_map(parse).collect();
+    if lines.is_empty() {
+        return Err(format!("no hit-path results in {}", file.display()));
+    }
+    println!(
+        "\nhit paths against their floors (paired rounds, medians; ratio = median of per-round ratios)\n"
+    );
+    println!(
+        "| {:<46} | {:>12} | {:<34} | {:>6} | {:>8} | {:<6} |",
+        "path", "smartcache", "floor (raw store, same run)", "ratio", "target", ""
+    );
+    println!(
+        "|{}|{}|{}|{}|{}|{}|",
+        "-".repeat(48),
+        "-".repeat(14),
+        "-".repeat(36),
+        "-".repeat(8),
+        "-".repeat(10),
+        "-".repeat(8)
+    );
+    let mut missed = 0;
+    for line in &lines {
+        let (what, mine, theirs) = match line.metric.as_str() {
+            "p50_us" => ("p50, one task", micros(line.mine), micros(line.theirs)),
+            _ => ("64 tasks", rate(line.mine), rate(line.theirs)),
+        };
+        let target = TARGETS
+            .iter()
+            .find(|(id, metric, _)| *id == line.id && *metric == line.metric)
+            .map(|(_, _, target)| *target);
+        let verdict = match target {
+            Some(t) if t.met(line.ratio) => "met",
+            Some(_) => {
+                missed += 1;
+                "MISSED"
+            }
+            None => "",
+        };
+        println!(
+            "| {:<46} | {:>12} | {:<34} | {:>5.2}x | {:>8} | {:<6} |",
+            format!("{}, {what}", line.path),
+            mine,
+            format!("{} {theirs}", line.floor),
+            line.ratio,
+            target.map_or_else(|| "-".into(), Target::label),
+            verdict,
+        );
+    }
+    let rounds = lines.iter().map(|l| l.rounds).min().unwrap_or(0);
+    println!("\n(at least {rounds} rounds per comparison; targets from issue 10)");
+    Ok(missed)
+}
+
+fn micros(us: f64) -> String {
+    format!("{us:.3} µs")
+}
+
+fn rate(per_second: f64) -> String {
+    match per_second {
+        r if r >= 1e6 => format!("{:.2} M/s", r / 1e6),
+        r => format!("{:.1} k/s", r / 1e3),
+    }
+}
+
+/// Prints criterion's median of every benchmark under `criterion_dir`.
+pub fn print_criterion(criterion_dir: &Path) -> Result<(), String> {
     let mut rows = Vec::new();
     collect(criterion_dir, criterion_dir, &mut rows);
     rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -48,24 +146,9 @@ pub fn print(criterion_dir: &Path) -> Result<(), String> {
             criterion_dir.display()
         ));
     }
-    println!("\n{:<70} {:>14}", "benchmark", "median");
+    println!("\n{:<70} {:>14}", "criterion benchmark", "median");
     for (id, ns) in &rows {
         println!("{id:<70} {:>14}", human(*ns));
-    }
-    let find = |id: &str| rows.iter().find(|(r, _)| r == id).map(|(_, ns)| *ns);
-    println!(
-        "\n{:<84} {:>8} {:>10}",
-        "ratio (same run)", "value", "target"
-    );
-    for (id, base, target) in RATIOS {
-        if let (Some(a), Some(b)) = (find(id), find(base)) {
-            println!(
-                "{:<84} {:>7.2}x {:>10}",
-                format!("{id} / {base}"),
-                a / b,
-                target
-            );
-        }
     }
     Ok(())
 }

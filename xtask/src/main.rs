@@ -10,8 +10,11 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 commands:
   ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings,
                      every example
-  bench [filter]     criterion benchmarks, then one summary table of ratios and absolute times
-                     (--summary: the table of the last run only)
+  bench [options]    the hit paths (memory, Redis) against raw moka / raw fred in paired rounds,
+                     then issue 10's table with the targets; a few minutes
+                     --quick: fewer rounds (under a minute once built)
+                     --criterion: also the criterion benchmarks (read paths, envelope)
+                     --summary: print the tables of the last run without running again
   stampede [args]    the stampede simulator (model and live modes); --help for its options
   redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
   load [args]        the HTTP load generator against a running prediction service; --help
@@ -181,17 +184,67 @@ fn examples() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let summary = bench_summary::print;
-    let results = workspace_root().join("target/criterion");
-    if args.first().is_some_and(|a| a == "--summary") {
-        return summary(&results); // the table of the last run, without running again
+    let mut quick = false;
+    let mut criterion = false;
+    let mut summary_only = false;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--criterion" => criterion = true,
+            "--summary" => summary_only = true,
+            other => return Err(format!("unknown bench option `{other}`\n\n{USAGE}")),
+        }
     }
-    let mut cargo_args = vec!["bench", "--workspace", "--locked"];
-    if let Some(filter) = args.first() {
-        cargo_args.extend(["--", filter.as_str()]);
+    let root = workspace_root();
+    let hits = root.join(bench_summary::HIT_RESULTS);
+    let criterion_dir = root.join("target/criterion");
+    if !summary_only {
+        // The benchmarks append to it: start empty, so the table is this run's only.
+        let _ = std::fs::remove_file(&hits);
+        let out = hits.to_string_lossy().into_owned();
+        let env = [("SMARTCACHE_BENCH_OUT", out.as_str())];
+        let pass: &[&str] = if quick { &["--", "--quick"] } else { &[] };
+        // One cargo invocation: both packages then share one feature resolution, so nothing is
+        // built twice.
+        let hit_paths = [
+            "bench",
+            "--locked",
+            "-p",
+            "cache-core",
+            "-p",
+            "cache-redis",
+            "--bench",
+            "memory_hit",
+            "--bench",
+            "redis_hit",
+        ];
+        step("hit paths", &[&hit_paths[..], pass].concat(), &env)?;
+        if criterion {
+            let args = [
+                &[
+                    "bench",
+                    "--locked",
+                    "-p",
+                    "cache-core",
+                    "--bench",
+                    "get_or_compute",
+                    "--bench",
+                    "envelope",
+                ],
+                pass,
+            ]
+            .concat();
+            step("criterion benchmarks", &args, &[])?;
+        }
     }
-    step("benchmarks", &cargo_args, &[])?;
-    summary(&results)
+    if criterion {
+        bench_summary::print_criterion(&criterion_dir)?;
+    }
+    let missed = bench_summary::print_hits(&hits)?;
+    if missed > 0 {
+        println!("{missed} target(s) missed");
+    }
+    Ok(())
 }
 
 fn redis(args: &[String]) -> Result<(), String> {
