@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     for line in text.lines() {
         let _ = parse_duration(line);
         // `line` as everything around a password in a URL.
-        let (before, after) = line.split_at(line.len() / 2);
+        let middle = (0..=line.len() / 2)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        let (before, after) = line.split_at(middle);
         for scheme in ["redis", "rediss", "redis-cluster", "redis-sentinel"] {
             let url = format!("{scheme}://{before}:{SECRET}@{after}");
             match RedisConfig::from_url(&url) {
@@ -55,9 +59,13 @@ fuzz_target!(|data: &[u8]| {
             ("d", Duration::from_secs(n * 86_400)),
         ];
         for (unit, want) in units {
-            let got = parse_duration(&format!("{n}{unit}")).expect("a whole number of a unit parses");
+            let got =
+                parse_duration(&format!("{n}{unit}")).expect("a whole number of a unit parses");
             let error = got.abs_diff(want).as_secs_f64();
-            assert!(error <= want.as_secs_f64() * 1e-15 + 1e-9, "{n}{unit}: {got:?}");
+            assert!(
+                error <= want.as_secs_f64() * 1e-15 + 1e-9,
+                "{n}{unit}: {got:?}"
+            );
         }
     }
 });

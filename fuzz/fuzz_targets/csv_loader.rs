@@ -24,7 +24,12 @@ fn write_back(data: &LeagueData) -> String {
         );
     }
     for f in &data.fixtures {
-        out += &format!("{},{},{},,\n", date(f.date), csv_field(&f.home), csv_field(&f.away));
+        out += &format!(
+            "{},{},{},,\n",
+            date(f.date),
+            csv_field(&f.home),
+            csv_field(&f.away)
+        );
     }
     out
 }
@@ -37,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
     let league = match parse_csv(text) {
         Ok(league) => league,
         Err(CsvError::Line { line, message }) => {
-            assert!((1..=lines).contains(&line), "line {line} of {lines}: {message}");
+            assert!(
+                (1..=lines).contains(&line),
+                "line {line} of {lines}: {message}"
+            );
             return;
         }
         Err(other) => panic!("parsing text gave {other:?}"),

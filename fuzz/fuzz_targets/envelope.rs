@@ -16,7 +16,9 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8]) {
         Ok(envelope) => {
             assert_eq!(envelope.version, ENVELOPE_VERSION);
             let _ = (envelope.timing(), envelope.lifetime());
-            let bytes = JsonCodec.encode(&envelope).expect("a decoded envelope encodes");
+            let bytes = JsonCodec
+                .encode(&envelope)
+                .expect("a decoded envelope encodes");
             assert_eq!(JsonCodec.encoded_len(&envelope).ok(), Some(bytes.len()));
             let again: Envelope<T> = JsonCodec.decode(&bytes).expect("re-encoded bytes decode");
             assert_eq!(again, envelope);

@@ -10,7 +10,10 @@ use smartcache_fuzz::split2;
 
 fuzz_target!(|data: &[u8]| {
     let (pattern, key) = split2(data);
-    let (pattern, key) = (String::from_utf8_lossy(pattern), String::from_utf8_lossy(key));
+    let (pattern, key) = (
+        String::from_utf8_lossy(pattern),
+        String::from_utf8_lossy(key),
+    );
     let answer = matches(&pattern, &key);
     // Redis gives up past 1000 nested `*`; the oracle does not.
     if pattern.matches('*').count() <= 1000 {

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    assert_eq!(KeyFactory::new(text.as_ref(), 7).is_ok(), valid_name, "{text:?}");
+    assert_eq!(
+        KeyFactory::new(text.as_ref(), 7).is_ok(),
+        valid_name,
+        "{text:?}"
+    );
 
     let keys = KeyFactory::new("app", 1).unwrap();
     let params: Option<serde_json::Value> = serde_json::from_slice(params).ok();
@@ -34,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(key.len() <= MAX_KEY_LEN, "{} bytes", key.len());
     assert!(key.starts_with("app:v1:user:{"), "{key:?}");
     assert_eq!((key.matches('{').count(), key.matches('}').count()), (1, 1));
-    assert!(!key.chars().any(|c| c.is_whitespace() || c.is_control()), "{key:?}");
+    assert!(
+        !key.chars().any(|c| c.is_whitespace() || c.is_control()),
+        "{key:?}"
+    );
     let tag = hash_tag(&key).expect("a key has a hash tag");
     assert!(!tag.contains(':'));
     if !tag.contains("%~") {
@@ -42,5 +49,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let pattern = keys.id_pattern("user", text.as_ref()).unwrap();
     assert!(matches(&pattern, &key), "{pattern:?} misses {key:?}");
-    assert_eq!(keys.key("user", text.as_ref()).ok().map(|k| matches(&pattern, &k)), Some(true));
+    assert_eq!(
+        keys.key("user", text.as_ref())
+            .ok()
+            .map(|k| matches(&pattern, &k)),
+        Some(true)
+    );
 });
