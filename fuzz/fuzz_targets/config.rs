@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cache_core::CacheConfig;
-use cache_core::config::parse_duration;
+use cache_core::config::{MAX_DURATION, parse_duration};
 use cache_redis::RedisConfig;
 use libfuzzer_sys::fuzz_target;
 
@@ -48,7 +48,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    // Whole numbers in every unit read back (to the nanosecond the f64 arithmetic allows).
+    // Whole numbers in every unit read back (to what f64 arithmetic allows) up to
+    // `MAX_DURATION`, and beyond it are an error.
     if let Some(chunk) = data.first_chunk::<4>() {
         let n = u64::from(u32::from_le_bytes(*chunk));
         let units: [(&str, Duration); 5] = [
@@ -59,13 +60,16 @@ fuzz_target!(|data: &[u8]| {
             ("d", Duration::from_secs(n * 86_400)),
         ];
         for (unit, want) in units {
-            let got =
-                parse_duration(&format!("{n}{unit}")).expect("a whole number of a unit parses");
-            let error = got.abs_diff(want).as_secs_f64();
-            assert!(
-                error <= want.as_secs_f64() * 1e-15 + 1e-9,
-                "{n}{unit}: {got:?}"
-            );
+            match parse_duration(&format!("{n}{unit}")) {
+                Ok(got) => {
+                    let error = got.abs_diff(want).as_secs_f64();
+                    assert!(
+                        error <= want.as_secs_f64() * 1e-15 + 1e-9,
+                        "{n}{unit}: {got:?}"
+                    );
+                }
+                Err(e) => assert!(want > MAX_DURATION, "{n}{unit}: {e}"),
+            }
         }
     }
 });
