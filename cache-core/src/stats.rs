@@ -144,9 +144,6 @@ impl Stats {
 
     /// Records how long a successful compute took (the `_seconds` histogram; nothing without
     /// the `metrics` feature, so the read path calls it unconditionally).
-    // Not called yet: the compute sites (cache/leader.rs, cache/read_path.rs) are the read path's
-    // to change; each needs `self.stats.record_compute(delta)` where it logs "computed".
-    #[allow(dead_code)]
     pub(crate) fn record_compute(&self, elapsed: Duration) {
         #[cfg(feature = "metrics")]
         if let Some(h) = &self.compute_seconds {

@@ -173,6 +173,8 @@ fn cluster_with_replicas_fails_over_a_dead_primary() {
     // Node 0 owns slot 0 ("{06S}" hashes to slot 0); once it dies, its replica takes over.
     let primary = &cluster.nodes()[0];
     primary.command_ok(&["SET", "{06S}k", "v"]).unwrap();
+    // Replication is asynchronous: wait until the replica has the write before the kill.
+    primary.command_ok(&["WAIT", "1", "5000"]).unwrap();
     let replica = &cluster.replicas_of(0)[0];
     primary.kill();
     cluster.promote(replica).unwrap();

@@ -192,6 +192,7 @@ impl<C: Codec> Inner<C> {
         match run_compute(compute, opts.hard_timeout).await {
             Ok((value, delta)) => {
                 tracing::debug!(key, delta_us = delta.as_micros() as u64, "computed");
+                self.stats.record_compute(delta);
                 // Stored before it is published: when `get_or_compute` returns a miss, the next
                 // read (or a delete) sees the entry.
                 if store_up {
