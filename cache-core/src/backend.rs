@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::coherence::{ChangeSink, FeedHandle, FeedOptions};
+use crate::error::{CacheError, Result};
 
 /// What a backend stores for a key: encoded bytes, or — for in-process stores — the decoded
 /// entry itself, so that a hit costs a pointer clone instead of a deserialization.
@@ -174,6 +175,23 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
         false
     }
 
+    /// Starts a feed of this store's changes, for an in-process tier (L1) in front of it: the
+    /// feed tells `sink` about every key written or deleted by anyone, and proves itself alive
+    /// with heartbeats (see [`crate::coherence`]). Called from a Tokio runtime; the feed runs in
+    /// tasks of its own until its handle is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Unsupported`] (the default) when this store cannot say which keys change;
+    /// the cache then uses no L1.
+    fn watch_changes(
+        &self,
+        _sink: Arc<dyn ChangeSink>,
+        _options: FeedOptions,
+    ) -> Result<FeedHandle> {
+        Err(CacheError::Unsupported("watch_changes"))
+    }
+
     /// Closes the backend's connections (see [`SmartCache::shutdown`](crate::SmartCache::shutdown)).
     /// Default: nothing to close.
     async fn close(&self) -> Result<()> {
@@ -296,6 +314,9 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     }
     async fn close(&self) -> Result<()> {
         (**self).close().await
+    }
+    fn watch_changes(&self, sink: Arc<dyn ChangeSink>, options: FeedOptions) -> Result<FeedHandle> {
+        (**self).watch_changes(sink, options)
     }
     fn get_now(&self, key: &str) -> Option<Result<Option<StoredEntry>>> {
         (**self).get_now(key)

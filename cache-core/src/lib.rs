@@ -64,6 +64,7 @@ pub mod backend;
 mod breaker;
 mod cache;
 pub mod codec;
+pub mod coherence;
 pub mod config;
 pub mod envelope;
 pub mod error;
@@ -82,6 +83,7 @@ pub use backend::{
 pub use breaker::BreakerState;
 pub use cache::{Health, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
+pub use coherence::{ChangeFeed, ChangeSink, FeedHandle, FeedOptions, FeedState};
 pub use config::CacheConfig;
 pub use envelope::{ENVELOPE_VERSION, EntryTiming, Envelope};
 pub use error::{BoxError, CacheError, Result, SharedError};
