@@ -29,6 +29,9 @@ use crate::error::{CacheError, Result};
 /// | `CACHE_BREAKER_THRESHOLD` | `breaker_threshold` | `5` |
 /// | `CACHE_BREAKER_COOLDOWN` | `breaker_cooldown` | `500ms` |
 /// | `CACHE_MAX_VALUE_BYTES` | `max_value_bytes` | `8388608` |
+/// | `CACHE_L1_MAX_ENTRIES` | `l1` = [`L1Bound::Entries`] | none (no L1) |
+/// | `CACHE_L1_MAX_BYTES` | `l1` = [`L1Bound::Bytes`] | none (no L1) |
+/// | `CACHE_L1_HEARTBEAT` | `l1_heartbeat` | `500ms` |
 ///
 /// Variables that do not start with `CACHE_`, or that this table does not name, are ignored.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +73,23 @@ pub struct CacheConfig {
     pub breaker_cooldown: Duration,
     /// Values whose encoding exceeds this are returned but not stored.
     pub max_value_bytes: usize,
+    /// The bound of an in-process L1 in front of the backend, when one is wanted. The core only
+    /// carries the setting: whoever builds the cache builds the L1 store from it (the
+    /// `smartcache` crate's `l1_store`, or [`SmartCacheBuilder::l1`](crate::SmartCacheBuilder::l1)
+    /// with a store of your own).
+    pub l1: Option<L1Bound>,
+    /// How often the backend's change feed proves itself alive; an L1 hit never lags the
+    /// backend by more than this plus one heartbeat round trip (see [`crate::coherence`]).
+    pub l1_heartbeat: Duration,
+}
+
+/// How an L1 is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L1Bound {
+    /// At most this many entries.
+    Entries(u64),
+    /// At most this many bytes of encoded entries.
+    Bytes(u64),
 }
 
 impl Default for CacheConfig {
@@ -91,6 +111,8 @@ impl Default for CacheConfig {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_millis(500),
             max_value_bytes: 8 * 1024 * 1024,
+            l1: None,
+            l1_heartbeat: Duration::from_millis(500),
         }
     }
 }
@@ -137,6 +159,21 @@ impl CacheConfig {
                 "CACHE_MAX_VALUE_BYTES" => {
                     c.max_value_bytes = parse_number(name, value, "a size in bytes")?
                 }
+                "CACHE_L1_MAX_ENTRIES" => {
+                    c.l1 = Some(L1Bound::Entries(parse_number(
+                        name,
+                        value,
+                        "a number of entries",
+                    )?))
+                }
+                "CACHE_L1_MAX_BYTES" => {
+                    c.l1 = Some(L1Bound::Bytes(parse_number(
+                        name,
+                        value,
+                        "a size in bytes",
+                    )?))
+                }
+                "CACHE_L1_HEARTBEAT" => c.l1_heartbeat = parse_duration_var(name, value)?,
                 _ => {}
             }
         }

@@ -81,13 +81,13 @@ pub use backend::{
     CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
 };
 pub use breaker::BreakerState;
-pub use cache::{Health, SmartCache, SmartCacheBuilder};
+pub use cache::{Health, L1Status, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
 pub use coherence::{ChangeFeed, ChangeSink, FeedHandle, FeedOptions, FeedState};
-pub use config::CacheConfig;
+pub use config::{CacheConfig, L1Bound};
 pub use envelope::{ENVELOPE_VERSION, EntryTiming, Envelope};
 pub use error::{BoxError, CacheError, Result, SharedError};
-pub use options::{Cached, EntryOptions, Lookup, Source};
+pub use options::{Cached, EntryOptions, Lookup, Source, Tier};
 pub use policy::{Freshness, PlainTtl, RefreshAhead, RefreshPolicy, XFetch};
 pub use stats::StatsSnapshot;
 pub use time_model::Phase;

@@ -134,6 +134,25 @@ impl Source {
     }
 }
 
+/// Which tier of the cache answered a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The in-process tier in front of the backend: no I/O.
+    L1,
+    /// The backend.
+    L2,
+}
+
+impl Tier {
+    /// Lowercase name, e.g. for an `x-cache-tier` response header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::L1 => "l1",
+            Tier::L2 => "l2",
+        }
+    }
+}
+
 /// A value with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup<T> {
@@ -141,6 +160,9 @@ pub struct Lookup<T> {
     pub value: std::sync::Arc<T>,
     /// Where it came from.
     pub source: Source,
+    /// The tier whose entry was served (`None` when the value was computed or came from
+    /// another caller's compute).
+    pub tier: Option<Tier>,
     /// How long the compute took, when this call computed it.
     pub compute_time: Option<Duration>,
 }

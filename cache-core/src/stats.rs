@@ -131,6 +131,14 @@ counters! {
     invalidated_during_compute,
     /// Calls answered without the store (cache disabled, or backend unavailable).
     bypasses,
+    /// Reads answered by the in-process L1 (no I/O); also counted in `hits` or `stale_served`.
+    l1_hits,
+    /// Entries the L1 kept from backend reads.
+    l1_fills,
+    /// Key changes the backend's change feed reported (each drops that key from the L1).
+    l1_invalidations,
+    /// Times the whole L1 was dropped: the change feed reconnected, lagged or saw a flush.
+    l1_flushes,
 }
 
 impl Stats {

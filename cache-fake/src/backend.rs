@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::{
-    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, PayloadKind, Result,
-    StoredEntry,
+    CacheBackend, CacheError, ChangeSink, ConditionalWrites, FeedHandle, FeedOptions, LockOutcome,
+    Payload, PayloadKind, Result, StoredEntry,
 };
 use tokio::sync::Notify;
 
 use crate::corruption::Corruption;
 use crate::faults::Faults;
+use crate::feed::FeedControl;
 use crate::ops::{Op, OpKind, OpLog};
 use crate::store::Store;
 
@@ -34,6 +35,8 @@ struct Shared {
     written: Notify,
     /// [`CacheBackend::connection_epoch`]: moved by [`FakeBackend::reconnect`].
     connection_epoch: std::sync::atomic::AtomicU64,
+    /// The change feed of [`CacheBackend::watch_changes`].
+    feed: FeedControl,
 }
 
 #[derive(Debug, Default)]
@@ -86,6 +89,7 @@ impl FakeBackendBuilder {
                 state: Mutex::new(State::default()),
                 written: Notify::new(),
                 connection_epoch: Default::default(),
+                feed: FeedControl::default(),
             }),
         }
     }
@@ -119,6 +123,13 @@ impl FakeBackend {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The change feed: every write or delete through any handle is published as a change of
+    /// its key to the caches watching this fake (an L1 in front of it); the control holds,
+    /// reorders, loses and reconnects it.
+    pub fn feed(&self) -> FeedControl {
+        self.shared.feed.clone()
     }
 
     // ---- fault injection ----
@@ -248,11 +259,15 @@ impl FakeBackend {
         if let Some(error) = fault {
             return Err(error);
         }
-        let (result, reply_delay) = {
+        let (result, reply_delay, changes) = {
             let mut state = self.state();
             let result = apply(&mut state);
-            (result, state.faults.reply_delay(kind))
+            let changes = state.store.take_changes();
+            (result, state.faults.reply_delay(kind), changes)
         };
+        // Published as the store applies the write, before its reply: a change can reach a
+        // watcher before the reply to a read served just before it, as with Redis.
+        self.shared.feed.publish(changes);
         if !reply_delay.is_zero() {
             tokio::time::sleep(reply_delay).await;
         }
@@ -314,6 +329,25 @@ impl CacheBackend for FakeBackend {
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
         self.run(OpKind::Get, &[key], |state| Ok(state.store.get(key)))
             .await
+    }
+
+    /// Answers at once only when no latency or fault could apply (then it logs a `Get`).
+    fn get_now(&self, key: &str) -> Option<Result<Option<StoredEntry>>> {
+        let mut state = self.state();
+        if !state.faults.is_quiet() {
+            return None;
+        }
+        state.log.record(OpKind::Get, &[key], false);
+        Some(Ok(state.store.get(key)))
+    }
+
+    fn watch_changes(&self, sink: Arc<dyn ChangeSink>, options: FeedOptions) -> Result<FeedHandle> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CacheError::Unsupported(
+                "watch_changes outside a Tokio runtime",
+            ));
+        }
+        Ok(self.shared.feed.watch(sink, options))
     }
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {

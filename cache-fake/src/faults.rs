@@ -52,6 +52,15 @@ impl Faults {
 }
 
 impl Faults {
+    /// True when no fault or latency is armed: a call would be answered at once, unchanged.
+    pub(crate) fn is_quiet(&self) -> bool {
+        !self.fail_always
+            && self.fail_next == 0
+            && self.latency.is_zero()
+            && self.reply_latency.is_zero()
+            && self.reply_delays.is_empty()
+    }
+
     /// How long the reply of a call of `kind` that just applied is held back.
     pub(crate) fn reply_delay(&mut self, kind: OpKind) -> Duration {
         let one_shot = match self.reply_delays.iter().position(|(k, _)| *k == kind) {

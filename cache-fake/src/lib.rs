@@ -11,6 +11,8 @@
 //!   code under test asked;
 //! - a **codec round trip** option ([`FakeBackendBuilder::encode_values`]) that makes the cache
 //!   encode every value, as it would for Redis;
+//! - a **change feed** ([`FakeBackend::feed`]) for an L1 in front of the fake, which a test
+//!   can delay, reorder, cut and reconnect;
 //! - the **fleet refresh lock** (`try_lock`/`unlock` with token compare, lifetime on tokio's
 //!   clock), so lock logic is testable without Redis.
 //!
@@ -41,9 +43,11 @@
 mod backend;
 mod corruption;
 mod faults;
+mod feed;
 mod ops;
 mod store;
 
 pub use backend::{FakeBackend, FakeBackendBuilder};
 pub use corruption::Corruption;
+pub use feed::FeedControl;
 pub use ops::{Op, OpKind};

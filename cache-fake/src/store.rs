@@ -41,6 +41,9 @@ struct Lock {
 pub(crate) struct Store {
     entries: HashMap<String, Slot>,
     locks: HashMap<String, Lock>,
+    /// Keys written or deleted since the last [`take_changes`](Store::take_changes), for the
+    /// change feed.
+    changes: Vec<String>,
 }
 
 /// Redis keeps nothing for less than a millisecond (`PX` counts whole milliseconds, and a
@@ -70,6 +73,12 @@ impl Store {
             deadline: deadline_after(lifetime),
         };
         self.entries.insert(key.to_owned(), slot);
+        self.changes.push(key.to_owned());
+    }
+
+    /// The keys changed since the last call.
+    pub(crate) fn take_changes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.changes)
     }
 
     /// Replaces `key`'s entry only if the live entry is `expected` (the same write).
@@ -96,6 +105,7 @@ impl Store {
             .is_some_and(|e| e.payload.same_entry(expected));
         if matches {
             self.entries.remove(key);
+            self.changes.push(key.to_owned());
         }
         matches
     }
@@ -103,18 +113,22 @@ impl Store {
     /// Removes `key`; true when it held a live entry.
     pub(crate) fn delete(&mut self, key: &str) -> bool {
         let now = Instant::now();
-        self.entries
-            .remove(key)
-            .is_some_and(|slot| slot.is_live(now))
+        let removed = self.entries.remove(key);
+        if removed.is_some() {
+            self.changes.push(key.to_owned());
+        }
+        removed.is_some_and(|slot| slot.is_live(now))
     }
 
     /// Removes every entry whose key matches the Redis glob; counts the live ones.
     pub(crate) fn invalidate_pattern(&mut self, pattern: &str) -> u64 {
         let now = Instant::now();
         let mut removed = 0;
+        let changes = &mut self.changes;
         self.entries.retain(|key, slot| {
             if cache_core::glob::matches(pattern, key) {
                 removed += u64::from(slot.is_live(now));
+                changes.push(key.clone());
                 false
             } else {
                 true
@@ -129,6 +143,7 @@ impl Store {
         match self.entries.get_mut(key) {
             Some(slot) if slot.is_live(now) => {
                 slot.payload = payload;
+                self.changes.push(key.to_owned());
                 true
             }
             _ => false,

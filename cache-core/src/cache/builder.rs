@@ -6,6 +6,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::l1::L1;
 use super::{Inner, RngSource, SmartCache};
 use crate::backend::CacheBackend;
 use crate::breaker::Breakers;
@@ -26,6 +27,7 @@ pub struct SmartCacheBuilder<C> {
     codec: C,
     seed: Option<u64>,
     name: Option<String>,
+    l1: Option<Arc<dyn CacheBackend>>,
 }
 
 impl<C: Codec> SmartCacheBuilder<C> {
@@ -37,7 +39,26 @@ impl<C: Codec> SmartCacheBuilder<C> {
             codec: C::default(),
             seed: None,
             name: None,
+            l1: None,
         }
+    }
+
+    /// Puts an in-process tier (L1) in front of the backend: an in-process store such as
+    /// `MemoryBackend`, bounded as you build it. An L1 hit does no I/O; the backend's change feed
+    /// ([`CacheBackend::watch_changes`]) keeps it coherent, and it never serves a value the
+    /// backend replaced more than the feed's staleness bound ago (heartbeat
+    /// [`CacheConfig::l1_heartbeat`] plus one round trip). A backend without a change feed gets
+    /// no L1 (one warning at build), never an incoherent one. The store must answer
+    /// [`CacheBackend::get_now`] (in-process stores do); its entries are the cache's own.
+    pub fn l1(mut self, store: impl CacheBackend) -> Self {
+        self.l1 = Some(Arc::new(store));
+        self
+    }
+
+    /// How often the change feed proves itself alive (see [`CacheConfig::l1_heartbeat`]).
+    pub fn l1_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.config.l1_heartbeat = heartbeat;
+        self
     }
 
     /// The refresh policy (default: [`XFetch`] with the configuration's β).
@@ -105,10 +126,12 @@ impl<C: Codec> SmartCacheBuilder<C> {
             codec,
             seed: self.seed,
             name: self.name,
+            l1: self.l1,
         }
     }
 
-    /// Builds the cache.
+    /// Builds the cache. With an L1, call it inside a Tokio runtime (the change feed runs in
+    /// tasks).
     pub fn build(self) -> SmartCache<C> {
         let config = self.config;
         let policy = self.policy.unwrap_or_else(|| {
@@ -120,8 +143,13 @@ impl<C: Codec> SmartCacheBuilder<C> {
             Some(seed) => RngSource::Seeded(Box::new(Mutex::new(StdRng::seed_from_u64(seed)))),
             None => RngSource::Thread,
         };
+        let stats = Arc::new(Stats::new(self.name.as_deref().unwrap_or(DEFAULT_NAME)));
+        let l1 = self
+            .l1
+            .and_then(|store| L1::start(store, &*self.backend, config.l1_heartbeat, stats.clone()));
         SmartCache {
             inner: Arc::new(Inner {
+                l1,
                 payload_kind: self.backend.payload_kind(),
                 bounds_own_latency: self.backend.bounds_own_latency(),
                 max_lifetime: self.backend.max_lifetime(),
@@ -131,7 +159,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 codec: self.codec,
                 breakers: Breakers::new(config.breaker_threshold, config.breaker_cooldown),
                 config,
-                stats: Stats::new(self.name.as_deref().unwrap_or(DEFAULT_NAME)),
+                stats,
                 flights: Default::default(),
                 rng,
                 closed: Default::default(),

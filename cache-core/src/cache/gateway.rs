@@ -13,6 +13,7 @@ use crate::backend::{ObjectPayload, Payload, PayloadKind, StoredEntry};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
 use crate::error::{CacheError, Result};
+use crate::options::Tier;
 use crate::stats::Stats;
 
 /// An entry read from the backend: the decoded envelope, and what identifies the write.
@@ -22,6 +23,31 @@ pub(crate) struct Found<T> {
     /// The stored bytes (bytes backends): with `env`, the entry's write identity.
     raw: Option<Arc<[u8]>>,
     size: usize,
+    /// Which tier answered.
+    pub tier: Tier,
+}
+
+impl<T> Found<T> {
+    /// An entry the L1 kept from an L2 read: `raw` is what L2 stored.
+    pub(crate) fn from_l1(
+        env: Arc<Envelope<T>>,
+        remaining: Option<Duration>,
+        raw: Option<Arc<[u8]>>,
+        size: usize,
+    ) -> Self {
+        Found {
+            env,
+            remaining,
+            raw,
+            size,
+            tier: Tier::L1,
+        }
+    }
+
+    /// The L2 bytes and encoded size, for an L1 fill.
+    pub(crate) fn identity(&self) -> (Option<Arc<[u8]>>, usize) {
+        (self.raw.clone(), self.size)
+    }
 }
 
 impl<T: Send + Sync + 'static> Found<T> {
@@ -96,8 +122,43 @@ impl<C: Codec> Inner<C> {
         result
     }
 
-    /// Reads and decodes `key`. Undecodable entries are counted misses, never errors.
+    /// Reads and decodes `key`: from the L1 when it holds a valid entry, else from the backend
+    /// (filling the L1). Undecodable entries are counted misses, never errors.
     pub(crate) async fn read<T>(&self, key: &str) -> Read<T>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let Some(l1) = &self.l1 else {
+            return self.read_l2(key).await;
+        };
+        if let Some(found) = l1.hit::<T>(key) {
+            Stats::bump(&self.stats.l1_hits);
+            return Read::Found(found);
+        }
+        let ticket = l1.ticket(key);
+        let read = self.read_l2::<T>(key).await;
+        if let Read::Found(found) = &read {
+            l1.fill(key, ticket, found).await;
+        }
+        read
+    }
+
+    /// Drops `key` from the L1, after a write or delete of it.
+    pub(crate) fn forget(&self, key: &str) {
+        if let Some(l1) = &self.l1 {
+            l1.forget(key);
+        }
+    }
+
+    /// Drops everything from the L1, after a pattern invalidation.
+    pub(crate) fn forget_all(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.forget_all();
+        }
+    }
+
+    /// Reads and decodes `key` from the backend.
+    async fn read_l2<T>(&self, key: &str) -> Read<T>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
@@ -134,6 +195,7 @@ impl<C: Codec> Inner<C> {
                     remaining,
                     raw: None,
                     size,
+                    tier: Tier::L2,
                 })
             }
             Payload::Bytes(bytes) => Ok(Found {
@@ -141,6 +203,7 @@ impl<C: Codec> Inner<C> {
                 remaining,
                 size: bytes.len(),
                 raw: Some(bytes),
+                tier: Tier::L2,
             }),
         }
     }
@@ -186,15 +249,12 @@ impl<C: Codec> Inner<C> {
     {
         let lifetime = env.lifetime();
         match self.payload(Arc::new(env)) {
-            Ok(payload) => self
-                .call(
-                    "set",
-                    Some(key),
-                    self.backend.set(key, payload.clone(), lifetime),
-                )
-                .await
-                .ok()
-                .map(|()| payload),
+            Ok(payload) => {
+                let set = self.backend.set(key, payload.clone(), lifetime);
+                let stored = self.call("set", Some(key), set).await;
+                self.forget(key);
+                stored.ok().map(|()| payload)
+            }
             Err(err) => {
                 Stats::bump(&self.stats.store_skipped);
                 tracing::warn!(key, error = %err, "computed value returned but not stored");
@@ -221,13 +281,10 @@ impl<C: Codec> Inner<C> {
         let Ok(payload) = self.payload(Arc::new(env)) else {
             return false;
         };
-        self.call(
-            "compare_and_set",
-            Some(key),
-            conditional.compare_and_set(key, expected, payload, lifetime),
-        )
-        .await
-        .unwrap_or(false)
+        let set = conditional.compare_and_set(key, expected, payload, lifetime);
+        let stored = self.call("compare_and_set", Some(key), set).await;
+        self.forget(key);
+        stored.unwrap_or(false)
     }
 
     /// Deletes `key` only if its entry is still `expected` (our own write); false otherwise.
@@ -235,12 +292,9 @@ impl<C: Codec> Inner<C> {
         let Some(conditional) = self.backend.conditional() else {
             return false;
         };
-        self.call(
-            "compare_and_delete",
-            Some(key),
-            conditional.compare_and_delete(key, expected),
-        )
-        .await
-        .unwrap_or(false)
+        let delete = conditional.compare_and_delete(key, expected);
+        let deleted = self.call("compare_and_delete", Some(key), delete).await;
+        self.forget(key);
+        deleted.unwrap_or(false)
     }
 }

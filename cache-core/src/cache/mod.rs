@@ -2,6 +2,7 @@
 
 mod builder;
 mod gateway;
+mod l1;
 mod leader;
 mod read_path;
 
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::backend::{CacheBackend, PayloadKind};
 use crate::breaker::{BreakerState, Breakers};
 use crate::codec::{Codec, JsonCodec};
+use crate::coherence::FeedState;
 use crate::config::CacheConfig;
 use crate::envelope::Envelope;
 use crate::error::{CacheError, Result};
@@ -68,8 +70,10 @@ pub(crate) struct Inner<C> {
     policy: Arc<dyn RefreshPolicy>,
     codec: C,
     config: CacheConfig,
-    stats: Stats,
+    stats: Arc<Stats>,
     breakers: Breakers,
+    /// The in-process tier in front of `backend`, when configured and coherent.
+    l1: Option<l1::L1>,
     flights: Arc<Flights>,
     rng: RngSource,
     /// Set by [`SmartCache::shutdown`]: the store is no longer used.
@@ -111,6 +115,17 @@ pub struct Health {
     pub breaker: BreakerState,
     /// The ping's error, when it failed.
     pub error: Option<String>,
+    /// The L1's change feed, when the cache has an L1.
+    pub l1: Option<L1Status>,
+}
+
+/// The state of a cache's L1 (see [`SmartCacheBuilder::l1`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L1Status {
+    /// The change feed's state: the L1 serves only while it is [`FeedState::Live`].
+    pub feed: FeedState,
+    /// The most an L1 hit may lag the backend.
+    pub staleness_bound: std::time::Duration,
 }
 
 impl SmartCache<JsonCodec> {
@@ -134,6 +149,15 @@ impl<C: Codec> SmartCache<C> {
     /// The configuration in force.
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
+    }
+
+    /// The L1's state, when this cache has one (configured, and the backend offers a change
+    /// feed).
+    pub fn l1_status(&self) -> Option<L1Status> {
+        self.inner.l1.as_ref().map(|l1| L1Status {
+            feed: l1.feed_state(),
+            staleness_bound: l1.staleness_bound(),
+        })
     }
 
     /// A snapshot of the counters.
@@ -203,7 +227,9 @@ impl<C: Codec> SmartCache<C> {
         let lifetime = env.lifetime();
         let payload = self.inner.payload(Arc::new(env))?;
         let set = self.inner.backend.set(key, payload, lifetime);
-        self.inner.call("set", Some(key), set).await
+        let stored = self.inner.call("set", Some(key), set).await;
+        self.inner.forget(key);
+        stored
     }
 
     /// Deletes a key; returns whether it existed. A compute of this key running in this process
@@ -215,7 +241,9 @@ impl<C: Codec> SmartCache<C> {
         }
         self.inner.flights.invalidate(|k| k == key);
         let delete = self.inner.backend.delete(key);
-        self.inner.call("delete", Some(key), delete).await
+        let deleted = self.inner.call("delete", Some(key), delete).await;
+        self.inner.forget(key);
+        deleted
     }
 
     /// Deletes every key matching the Redis glob `pattern` (build patterns from user data with
@@ -228,9 +256,12 @@ impl<C: Codec> SmartCache<C> {
             .flights
             .invalidate(|k| crate::glob::matches(pattern, k));
         let invalidate = self.inner.backend.invalidate_pattern(pattern);
-        self.inner
+        let invalidated = self
+            .inner
             .call("invalidate_pattern", None, invalidate)
-            .await
+            .await;
+        self.inner.forget_all();
+        invalidated
     }
 
     /// Shuts the cache down: no new background refresh starts, the running computes finish
@@ -274,6 +305,7 @@ impl<C: Codec> SmartCache<C> {
             reachable: inner.config.enabled && ping.is_ok(),
             breaker: inner.breakers.state(),
             error: ping.err().map(|e| e.to_string()),
+            l1: self.l1_status(),
         }
     }
 }

@@ -14,12 +14,13 @@ use crate::codec::Codec;
 use crate::envelope::Envelope;
 use crate::error::{BoxError, CacheError, Result};
 use crate::flight::{Join, Origin, Waited};
-use crate::options::{EntryOptions, Lookup, Resolved, Source};
+use crate::options::{EntryOptions, Lookup, Resolved, Source, Tier};
 
 /// What the read path answers, for the internal value type (`Arc<T>` in the public API).
 pub(crate) struct Answer<V> {
     value: V,
     source: Source,
+    tier: Option<Tier>,
     compute_time: Option<std::time::Duration>,
 }
 use crate::policy::Freshness;
@@ -88,6 +89,7 @@ impl<C: Codec> SmartCache<C> {
         Ok(Lookup {
             value: answer.value,
             source: answer.source,
+            tier: answer.tier,
             compute_time: answer.compute_time,
         })
     }
@@ -152,6 +154,7 @@ impl<C: Codec> SmartCache<C> {
             return Ok(Answer {
                 value,
                 source: Source::Bypass,
+                tier: None,
                 compute_time: Some(delta),
             });
         }
@@ -165,30 +168,30 @@ impl<C: Codec> SmartCache<C> {
                 match freshness {
                     Freshness::Fresh => {
                         Stats::bump(&inner.stats.hits);
-                        return Ok(hit(found.env, Source::Hit));
+                        return Ok(hit(found.env, found.tier, Source::Hit));
                     }
                     Freshness::RefreshEarly => {
                         Stats::bump(&inner.stats.early_refreshes);
                         Stats::bump(&inner.stats.hits); // still a fresh hit
-                        let env = found.env.clone();
+                        let (env, tier) = (found.env.clone(), found.tier);
                         self.refresh_in_background(
                             key,
                             opts,
                             compute(),
                             Trigger::EarlyRefresh(found),
                         );
-                        return Ok(hit(env, Source::EarlyRefresh));
+                        return Ok(hit(env, tier, Source::EarlyRefresh));
                     }
                     Freshness::Stale if opts.stale_while_revalidate => {
                         Stats::bump(&inner.stats.stale_served);
-                        let env = found.env.clone();
+                        let (env, tier) = (found.env.clone(), found.tier);
                         self.refresh_in_background(
                             key,
                             opts,
                             compute(),
                             Trigger::StaleRefresh(found),
                         );
-                        return Ok(hit(env, Source::Stale));
+                        return Ok(hit(env, tier, Source::Stale));
                     }
                     Freshness::Stale => Trigger::Miss {
                         last_good: Some(found),
@@ -243,7 +246,9 @@ impl<C: Codec> SmartCache<C> {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
-        let last_good = trigger.current().map(|found| found.env.clone());
+        let last_good = trigger
+            .current()
+            .map(|found| (found.env.clone(), found.tier));
         let stored = !matches!(trigger, Trigger::StoreDown);
         let (waiter, led) = match inner.flights.join::<T>(key) {
             Join::Lead(leader) => {
@@ -273,6 +278,7 @@ impl<C: Codec> SmartCache<C> {
                 return Ok(Answer {
                     value,
                     source: Source::Bypass,
+                    tier: None,
                     compute_time: Some(delta),
                 });
             }
@@ -305,11 +311,13 @@ impl<C: Codec> SmartCache<C> {
             Origin::Computed(delta) if led => Answer {
                 value,
                 source: if stored { Source::Miss } else { Source::Bypass },
+                tier: None,
                 compute_time: Some(delta),
             },
             Origin::Computed(_) | Origin::Fleet => Answer {
                 value,
                 source: Source::Coalesced,
+                tier: None,
                 compute_time: None,
             },
             Origin::Stale => {
@@ -317,6 +325,7 @@ impl<C: Codec> SmartCache<C> {
                 Answer {
                     value,
                     source: Source::Stale,
+                    tier: None,
                     compute_time: None,
                 }
             }
@@ -325,6 +334,7 @@ impl<C: Codec> SmartCache<C> {
                 Answer {
                     value,
                     source: Source::FailSafe,
+                    tier: None,
                     compute_time: None,
                 }
             }
@@ -335,29 +345,34 @@ impl<C: Codec> SmartCache<C> {
     /// The caller's own last good value, served as `source`, or `err` when it has none.
     fn fall_back<T: Clone>(
         &self,
-        last_good: Option<Arc<Envelope<T>>>,
+        last_good: Option<(Arc<Envelope<T>>, Tier)>,
         source: Source,
         err: CacheError,
     ) -> Result<Answer<T>> {
         let inner = &self.inner;
         match last_good {
-            Some(env) => {
+            Some((env, tier)) => {
                 Stats::bump(if source == Source::Stale {
                     &inner.stats.stale_served
                 } else {
                     &inner.stats.fail_safe_serves
                 });
-                Ok(hit(env, source))
+                Ok(hit(env, Some(tier), source))
             }
             None => Err(err),
         }
     }
 }
 
-fn hit<T: Clone>(env: Arc<Envelope<T>>, source: Source) -> Answer<T> {
+fn hit<T: Clone>(
+    env: Arc<Envelope<T>>,
+    tier: impl Into<Option<Tier>>,
+    source: Source,
+) -> Answer<T> {
     Answer {
         value: into_value(env),
         source,
+        tier: tier.into(),
         compute_time: None,
     }
 }

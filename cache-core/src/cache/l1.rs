@@ -1,0 +1,274 @@
+//! The in-process tier (L1) in front of the backend (L2), kept coherent by the backend's change
+//! feed (see [`crate::coherence`]).
+//!
+//! An L1 entry is the decoded envelope of an L2 read, kept for the remaining lifetime L2
+//! reported, so every decision (X-Fetch, stale, fail-safe) sees the same remaining time on
+//! either tier. It is served only while three things hold:
+//!
+//! 1. no change of its key was reported since *before* the L2 read that filled it: each key
+//!    hashes to a stripe whose counter every change bumps; the fill records the counter as it
+//!    was before the read was sent, and a hit requires it unchanged. So a change the store sent
+//!    after serving our read wins over the fill, whichever arrives first;
+//! 2. no "anything may have changed" (reconnect, flush, lag) since the fill: a global epoch;
+//! 3. the feed proved itself alive within its staleness bound: the last heartbeat covered every
+//!    change made before `as_of`, and `now − as_of ≤ bound`.
+//!
+//! Hence the promise: an L1 hit never returns a value the store replaced more than the feed's
+//! staleness bound ago. A stripe shared by two keys costs a needless L1 miss, never a stale hit.
+//!
+//! Written by hand: moka gives the bounded store (the L1 backend), but no crate offers this
+//! read/invalidate ordering over an external invalidation channel.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::gateway::Found;
+use crate::backend::{CacheBackend, ObjectPayload, Payload};
+use crate::coherence::{ChangeSink, FeedHandle, FeedState};
+use crate::envelope::Envelope;
+use crate::stats::Stats;
+
+/// Stripes of change counters: enough that a change rarely costs another key its L1 entry
+/// (64 KiB of counters).
+const STRIPES: usize = 1 << 14;
+
+/// What the L1 stores for a key: the decoded entry, the L2 bytes it came from (its write
+/// identity, for conditional writes on L2), and the coherence stamps of its fill.
+pub(crate) struct L1Entry<T> {
+    env: Arc<Envelope<T>>,
+    raw: Option<Arc<[u8]>>,
+    size: usize,
+    epoch: u64,
+    seq: u32,
+}
+
+/// Stamps taken before an L2 read; a fill is valid only if nothing changed since.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    stripe: usize,
+    epoch: u64,
+    seq: u32,
+}
+
+/// The coherence state the change feed reports to.
+pub(crate) struct Coherence {
+    stripes: Box<[AtomicU32]>,
+    epoch: AtomicU64,
+    hasher: foldhash::fast::FixedState,
+    /// Clock origin of `alive_as_of`.
+    origin: Instant,
+    /// Nanoseconds after `origin` up to which the feed proved delivery, plus one (0: never).
+    alive_as_of: AtomicU64,
+    /// The feed's staleness bound in nanoseconds (0 until the feed is running).
+    bound: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+impl Coherence {
+    fn new(stats: Arc<Stats>) -> Self {
+        Coherence {
+            stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
+            epoch: AtomicU64::new(0),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed_1c0d),
+            origin: Instant::now(),
+            alive_as_of: AtomicU64::new(0),
+            bound: AtomicU64::new(0),
+            stats,
+        }
+    }
+
+    fn stripe(&self, key: &str) -> usize {
+        self.hasher.hash_one(key) as usize % STRIPES
+    }
+
+    fn ticket(&self, key: &str) -> Ticket {
+        let stripe = self.stripe(key);
+        // SeqCst: the ticket is taken before the read is sent, and must not be reordered after
+        // it; a change bumped after this load is seen by `valid`.
+        Ticket {
+            stripe,
+            epoch: self.epoch.load(Ordering::SeqCst),
+            seq: self.stripes[stripe].load(Ordering::SeqCst),
+        }
+    }
+
+    fn still_valid(&self, stripe: usize, epoch: u64, seq: u32) -> bool {
+        self.stripes[stripe].load(Ordering::SeqCst) == seq
+            && self.epoch.load(Ordering::SeqCst) == epoch
+    }
+
+    /// Whether the feed proved delivery recently enough for the L1 to serve.
+    fn live(&self) -> bool {
+        let as_of = self.alive_as_of.load(Ordering::Acquire);
+        if as_of == 0 {
+            return false;
+        }
+        let now = Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_nanos() as u64;
+        now.saturating_sub(as_of - 1) <= self.bound.load(Ordering::Relaxed)
+    }
+
+    /// Drops `key` from the L1 (a change reported, or our own write).
+    fn forget(&self, key: &str) {
+        self.stripes[self.stripe(key)].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Drops everything from the L1.
+    fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl ChangeSink for Coherence {
+    fn changed(&self, key: &str) {
+        self.forget(key);
+        Stats::bump(&self.stats.l1_invalidations);
+    }
+
+    fn changed_all(&self) {
+        self.forget_all();
+        Stats::bump(&self.stats.l1_flushes);
+    }
+
+    fn alive(&self, as_of: Instant) {
+        let nanos = as_of.saturating_duration_since(self.origin).as_nanos() as u64 + 1;
+        self.alive_as_of.fetch_max(nanos, Ordering::AcqRel);
+    }
+}
+
+/// The L1: a bounded in-process store and the coherence state that says what it may serve.
+pub(crate) struct L1 {
+    store: Arc<dyn CacheBackend>,
+    coherence: Arc<Coherence>,
+    feed: FeedHandle,
+}
+
+impl std::fmt::Debug for L1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L1")
+            .field("store", &self.store)
+            .field("feed", &self.feed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl L1 {
+    /// An L1 over `store`, coherent with `l2` — or `None`, with one warning naming the cause,
+    /// when `l2` offers no change feed (an incoherent L1 is never used).
+    pub(crate) fn start(
+        store: Arc<dyn CacheBackend>,
+        l2: &dyn CacheBackend,
+        heartbeat: Duration,
+        stats: Arc<Stats>,
+    ) -> Option<Self> {
+        let coherence = Arc::new(Coherence::new(stats));
+        let options = crate::coherence::FeedOptions::with_heartbeat(heartbeat);
+        match l2.watch_changes(coherence.clone(), options) {
+            Ok(feed) => {
+                let bound = feed.staleness_bound().as_nanos().min(u64::MAX as u128) as u64;
+                coherence.bound.store(bound, Ordering::Relaxed);
+                Some(L1 {
+                    store,
+                    coherence,
+                    feed,
+                })
+            }
+            Err(err) => {
+                tracing::warn!(
+                    backend = l2.name(),
+                    error = %err,
+                    "L1 not used: the backend offers no change feed to keep it coherent"
+                );
+                None
+            }
+        }
+    }
+
+    /// The feed's state, for health and metrics.
+    pub(crate) fn feed_state(&self) -> FeedState {
+        self.feed.state()
+    }
+
+    /// The most an L1 hit may lag the backend.
+    pub(crate) fn staleness_bound(&self) -> Duration {
+        self.feed.staleness_bound()
+    }
+
+    /// A valid L1 entry for `key`, if the L1 may serve now.
+    pub(crate) fn hit<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+        if !self.coherence.live() {
+            return None;
+        }
+        let entry = match self.store.get_now(key)? {
+            Ok(Some(entry)) => entry,
+            Ok(None) | Err(_) => return None,
+        };
+        let Payload::Object(object) = entry.payload else {
+            return None;
+        };
+        let l1 = object.value.downcast_ref::<L1Entry<T>>()?;
+        let stripe = self.coherence.stripe(key);
+        if !self.coherence.still_valid(stripe, l1.epoch, l1.seq) {
+            return None;
+        }
+        Some(Found::from_l1(
+            l1.env.clone(),
+            entry.remaining,
+            l1.raw.clone(),
+            l1.size,
+        ))
+    }
+
+    /// Stamps to take before reading `key` from L2.
+    pub(crate) fn ticket(&self, key: &str) -> Ticket {
+        self.coherence.ticket(key)
+    }
+
+    /// Keeps what an L2 read found, unless `key` changed since `ticket` was taken.
+    pub(crate) async fn fill<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        ticket: Ticket,
+        found: &Found<T>,
+    ) {
+        let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
+        if lifetime.is_zero()
+            || !self
+                .coherence
+                .still_valid(ticket.stripe, ticket.epoch, ticket.seq)
+        {
+            return;
+        }
+        let (raw, size) = found.identity();
+        let entry = L1Entry {
+            env: found.env.clone(),
+            raw,
+            size,
+            epoch: ticket.epoch,
+            seq: ticket.seq,
+        };
+        let payload = Payload::Object(ObjectPayload {
+            value: Arc::new(entry),
+            size,
+        });
+        // A failed fill only costs a later L1 miss.
+        if self.store.set(key, payload, lifetime).await.is_ok() {
+            Stats::bump(&self.coherence.stats.l1_fills);
+        }
+    }
+
+    /// Drops `key` (after our own write or delete of it).
+    pub(crate) fn forget(&self, key: &str) {
+        self.coherence.forget(key);
+    }
+
+    /// Drops everything (after a pattern invalidation or a clear).
+    pub(crate) fn forget_all(&self) {
+        self.coherence.forget_all();
+    }
+}
