@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cache_core::{CacheBackend, EntryOptions, SmartCache};
+use cache_core::{CacheBackend, EntryOptions, L1Bound, SmartCache};
 use cache_keys::KeyFactory;
 use cache_memory::MemoryBackend;
 use cache_redis::{RedisBackend, RedisConfig};
@@ -84,6 +84,19 @@ pub async fn build_backend(settings: &Settings) -> Result<Arc<dyn CacheBackend>,
     }
 }
 
+/// The L1 in front of Redis: what `CACHE_L1_MAX_ENTRIES` / `CACHE_L1_MAX_BYTES` ask for, and on
+/// Redis [`DEFAULT_L1_ENTRIES`] when they are unset (`CACHE_L1_MAX_ENTRIES=0` turns it off). The
+/// memory backend needs none.
+fn l1_store(settings: &Settings) -> Option<MemoryBackend> {
+    settings.redis_url.as_ref()?;
+    let mut config = settings.cache.clone();
+    config.l1 = config.l1.or(Some(L1Bound::Entries(DEFAULT_L1_ENTRIES)));
+    cache_memory::l1_store(&config)
+}
+
+/// The L1's bound on Redis when the settings name none.
+pub const DEFAULT_L1_ENTRIES: u64 = 10_000;
+
 /// The application state over `backend`, with the engine and the key factory.
 pub fn build_state(
     store: Arc<dyn MatchStore>,
@@ -92,10 +105,13 @@ pub fn build_state(
 ) -> Result<AppState, StartupError> {
     let telemetry = Telemetry::new();
     let cache = telemetry.scope(|| {
-        SmartCache::builder(backend)
+        let builder = SmartCache::builder(backend)
             .config(settings.cache.clone())
-            .name(PREDICTION_CACHE)
-            .build()
+            .name(PREDICTION_CACHE);
+        match l1_store(settings) {
+            Some(l1) => builder.l1(l1).build(),
+            None => builder.build(),
+        }
     });
     let keys = KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION)
         .map_err(|e| StartupError::Backend(e.to_string()))?;

@@ -275,3 +275,14 @@ async fn a_pattern_invalidation_drops_the_l1() {
     a.invalidate_pattern("user:*").await.unwrap();
     assert!(a.get::<u64>("user:1").await.unwrap().is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_cache_contracts_hold_on_two_tiers_and_on_one() {
+    let store = l2();
+    let prefix = cache_core::testing::unique_prefix("contracts:fake-two-tiers");
+    cache_core::testing::cache_contracts::run_all(&tiered(&store), &tiered(&store), &prefix).await;
+    let store = l2();
+    let one_tier = || SmartCache::new(store.clone());
+    let prefix = cache_core::testing::unique_prefix("contracts:fake-one-tier");
+    cache_core::testing::cache_contracts::run_all(&one_tier(), &one_tier(), &prefix).await;
+}

@@ -42,3 +42,31 @@ mod backend;
 mod entry;
 
 pub use backend::{Bound, DEFAULT_MAX_ENTRIES, MemoryBackend, MemoryBackendBuilder};
+
+use cache_core::{CacheConfig, L1Bound};
+
+/// The L1 store [`CacheConfig::l1`](cache_core::CacheConfig::l1) asks for (`CACHE_L1_MAX_ENTRIES` / `CACHE_L1_MAX_BYTES`), for
+/// [`SmartCacheBuilder::l1`](cache_core::SmartCacheBuilder::l1); `None` when it asks for none (or a bound of 0).
+///
+/// ```
+/// use cache_core::{CacheConfig, SmartCache};
+/// use cache_memory::{MemoryBackend, l1_store};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cache_core::CacheError> {
+/// let config = CacheConfig::from_vars([("CACHE_L1_MAX_ENTRIES", "50000")])?;
+/// let mut builder = SmartCache::builder(MemoryBackend::new(1000)).config(config.clone());
+/// if let Some(l1) = l1_store(&config) {
+///     builder = builder.l1(l1); // over Redis: kept coherent by client tracking
+/// }
+/// let cache = builder.build();
+/// // The memory backend offers no change feed, so here the cache runs on one tier.
+/// assert!(cache.l1_status().is_none());
+/// # Ok(()) }
+/// ```
+pub fn l1_store(config: &CacheConfig) -> Option<MemoryBackend> {
+    match config.l1? {
+        L1Bound::Entries(0) | L1Bound::Bytes(0) => None,
+        L1Bound::Entries(n) => Some(MemoryBackend::new(n)),
+        L1Bound::Bytes(n) => Some(MemoryBackend::builder().max_bytes(n).build()),
+    }
+}

@@ -126,6 +126,7 @@ impl PredictionRepository for CachedPredictionRepository {
                 prediction: SharedPrediction::clone(&lookup.value),
                 source: lookup.source,
                 compute_time: lookup.compute_time,
+                tier: lookup.tier,
             }),
             Err(CacheError::Compute(err)) => match err.downcast_ref::<RepositoryError>() {
                 Some(e) => Err(e.clone()),

@@ -48,6 +48,7 @@ impl PredictionRepository for EngineRepository {
             prediction: SharedPrediction::new(prediction),
             source: Source::Bypass,
             compute_time: Some(started.elapsed()),
+            tier: None,
         })
     }
 }

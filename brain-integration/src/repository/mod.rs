@@ -27,6 +27,8 @@ pub struct PredictionOutcome {
     pub source: Source,
     /// How long the computation took, when this call computed it.
     pub compute_time: Option<Duration>,
+    /// The cache tier that served it (`None` when computed).
+    pub tier: Option<cache_core::Tier>,
 }
 
 /// What can go wrong when asking for a prediction.

@@ -15,6 +15,8 @@ use crate::repository::{PredictionOutcome, PredictionRepository};
 
 /// Header saying where a prediction came from.
 pub const X_CACHE: &str = "x-cache";
+/// Which tier served a cached prediction: `l1` (in process) or `l2` (the backend).
+pub const X_CACHE_TIER: &str = "x-cache-tier";
 /// Header with the compute time in milliseconds, when the request computed.
 pub const X_COMPUTE_TIME_MS: &str = "x-compute-time-ms";
 
@@ -109,6 +111,9 @@ fn prediction_response(outcome: &PredictionOutcome) -> Response {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(X_CACHE, HeaderValue::from_static(outcome.source.as_str()));
+    if let Some(tier) = outcome.tier {
+        headers.insert(X_CACHE_TIER, HeaderValue::from_static(tier.as_str()));
+    }
     if let Some(t) = outcome.compute_time {
         let ms = format!("{:.3}", t.as_secs_f64() * 1e3);
         if let Ok(v) = HeaderValue::from_str(&ms) {
@@ -161,9 +166,11 @@ pub async fn healthz(State(app): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = app
-        .telemetry
-        .render(super::PREDICTION_CACHE, app.cache.stats().breaker);
+    let text = app.telemetry.render(
+        super::PREDICTION_CACHE,
+        app.cache.stats().breaker,
+        app.cache.l1_status().map(|l1| l1.feed),
+    );
     (
         [(
             header::CONTENT_TYPE,

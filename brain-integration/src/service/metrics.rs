@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::BreakerState;
+use cache_core::{BreakerState, FeedState};
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
@@ -27,6 +27,7 @@ const REQUEST_SECONDS: &str = "brain_http_request_duration_seconds";
 const PREDICTIONS: &str = "brain_predictions_total";
 const PREDICTION_COMPUTE_SECONDS: &str = "brain_prediction_compute_seconds";
 const BREAKER_STATE: &str = "smartcache_breaker_state";
+const L1_FEED_STATE: &str = "smartcache_l1_feed_state";
 
 /// The service's recorder and the handle that renders it.
 #[derive(Clone)]
@@ -85,6 +86,10 @@ impl Telemetry {
                 BREAKER_STATE,
                 "Circuit breaker state (1 for the current one)."
             );
+            describe_gauge!(
+                L1_FEED_STATE,
+                "State of the change feed that keeps the L1 coherent (1 for the current one)."
+            );
         });
         telemetry
     }
@@ -116,9 +121,16 @@ impl Telemetry {
         });
     }
 
-    /// The Prometheus text, with the breaker state of the cache called `cache` as of now.
-    pub fn render(&self, cache: &str, breaker: BreakerState) -> String {
+    /// The Prometheus text, with the breaker state of the cache called `cache` as of now, and
+    /// the state of its L1's change feed when it has an L1.
+    pub fn render(&self, cache: &str, breaker: BreakerState, l1_feed: Option<FeedState>) -> String {
         self.scope(|| {
+            if let Some(feed) = &l1_feed {
+                for state in ["starting", "live", "down", "unavailable"] {
+                    let on = if feed.as_str() == state { 1.0 } else { 0.0 };
+                    gauge!(L1_FEED_STATE, "cache" => cache.to_owned(), "state" => state).set(on);
+                }
+            }
             for state in [
                 BreakerState::Closed,
                 BreakerState::Open,

@@ -20,6 +20,9 @@
 //! Each contract is also a function of its own (see [`conformance`]), so a backend can run them
 //! as separate tests and see which one fails.
 //!
+//! [`cache_contracts`] checks whole compositions the same way, through [`SmartCache`](crate::SmartCache):
+//! one tier, or an L1 in front of a backend, with two instances over one store.
+//!
 //! # Rules the suite keeps
 //!
 //! - Every key it writes starts with `prefix`, and every pattern it invalidates starts with the
@@ -41,6 +44,7 @@
 //! The functions panic, with the backend's name, the contract and what went wrong, when the
 //! backend breaks a contract or returns an error: that is how a test fails.
 
+pub mod cache_contracts;
 pub mod conformance;
 pub mod redis_glob;
 mod support;
