@@ -90,6 +90,11 @@ impl CircuitBreaker {
         true
     }
 
+    /// Whether calls pass without a probe (the healthy path: one load).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CLOSED
+    }
+
     pub(crate) fn on_success(&self) {
         // Loads first: the healthy path writes nothing, so concurrent hits share the cache line.
         if self.failures.load(Ordering::Relaxed) != 0 {

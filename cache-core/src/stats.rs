@@ -6,15 +6,31 @@
 //! installed when the cache was built (handles are registered once, in the builder: the hot path
 //! pays one more atomic add, never a lookup).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use crate::breaker::BreakerState;
+
+/// Stripes of each counter: threads add to their own cache line, so concurrent hits on several
+/// cores do not fight over one (one shared counter cost the 64-task hit path a fifth of its
+/// throughput on two cores).
+const STRIPES: usize = 8;
+
+/// The stripe of the current thread.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
 
 /// One counter: the cache's own value, and the exported one when the feature is on.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
-    value: AtomicU64,
+    value: [CachePadded<AtomicU64>; STRIPES],
     #[cfg(feature = "metrics")]
     exported: Option<metrics::Counter>,
 }
@@ -24,13 +40,13 @@ impl Counter {
     fn exported(name: &'static str, help: &'static str, cache: &str) -> Self {
         metrics::describe_counter!(name, metrics::Unit::Count, help.trim());
         Counter {
-            value: AtomicU64::new(0),
+            value: Default::default(),
             exported: Some(metrics::counter!(name, "cache" => cache.to_owned())),
         }
     }
 
     fn load(&self) -> u64 {
-        self.value.load(Relaxed)
+        self.value.iter().map(|v| v.load(Relaxed)).sum()
     }
 }
 
@@ -143,7 +159,7 @@ counters! {
 
 impl Stats {
     pub(crate) fn bump(counter: &Counter) {
-        counter.value.fetch_add(1, Relaxed);
+        counter.value[stripe()].fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(exported) = &counter.exported {
             exported.increment(1);

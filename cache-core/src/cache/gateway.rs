@@ -20,33 +20,49 @@ use crate::stats::Stats;
 pub(crate) struct Found<T> {
     pub env: Arc<Envelope<T>>,
     pub remaining: Option<Duration>,
-    /// The stored bytes (bytes backends): with `env`, the entry's write identity.
-    raw: Option<Arc<[u8]>>,
+    /// What identifies the write, with `env` (see [`Found::payload`]).
+    identity: Identity,
     size: usize,
     /// Which tier answered.
     pub tier: Tier,
 }
 
-impl<T> Found<T> {
-    /// An entry the L1 kept from an L2 read: `raw` is what L2 stored.
+/// Where a found entry's write identity lives.
+enum Identity {
+    /// An object store's entry: the allocation of `env` itself.
+    Object,
+    /// A bytes store's entry: the stored bytes.
+    Bytes(Arc<[u8]>),
+    /// An L1 entry (`L1Entry<T>`), which keeps the L2 bytes it was filled from; held rather
+    /// than cloned out, since only a conditional write needs them.
+    L1(Arc<dyn std::any::Any + Send + Sync>),
+}
+
+impl<T: Send + Sync + 'static> Found<T> {
+    /// An entry the L1 kept from an L2 read; `holder` is the L1's stored object.
     pub(crate) fn from_l1(
         env: Arc<Envelope<T>>,
         remaining: Option<Duration>,
-        raw: Option<Arc<[u8]>>,
+        holder: Arc<dyn std::any::Any + Send + Sync>,
         size: usize,
     ) -> Self {
         Found {
             env,
             remaining,
-            raw,
+            identity: Identity::L1(holder),
             size,
             tier: Tier::L1,
         }
     }
 
-    /// The L2 bytes and encoded size, for an L1 fill.
+    /// The L2 bytes (for a bytes store) and the encoded size, for an L1 fill.
     pub(crate) fn identity(&self) -> (Option<Arc<[u8]>>, usize) {
-        (self.raw.clone(), self.size)
+        let raw = match &self.identity {
+            Identity::Object => None,
+            Identity::Bytes(bytes) => Some(bytes.clone()),
+            Identity::L1(holder) => super::l1::raw_of::<T>(&**holder),
+        };
+        (raw, self.size)
     }
 }
 
@@ -54,11 +70,11 @@ impl<T: Send + Sync + 'static> Found<T> {
     /// The payload as stored, for conditional writes ([`Payload::same_entry`]): the same bytes,
     /// or — for object stores — the same allocation as `env`.
     pub fn payload(&self) -> Payload {
-        match &self.raw {
-            Some(bytes) => Payload::Bytes(bytes.clone()),
-            None => Payload::Object(ObjectPayload {
+        match self.identity() {
+            (Some(bytes), _) => Payload::Bytes(bytes),
+            (None, size) => Payload::Object(ObjectPayload {
                 value: self.env.clone(),
-                size: self.size,
+                size,
             }),
         }
     }
@@ -157,12 +173,21 @@ impl<C: Codec> Inner<C> {
         }
     }
 
-    /// Reads and decodes `key` from the backend.
+    /// Reads and decodes `key` from the backend: at once when it can answer without awaiting
+    /// (an in-process store: no boxed future, no breaker bookkeeping on a hit), else through
+    /// the breaker and the timeout.
     async fn read_l2<T>(&self, key: &str) -> Read<T>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        match self.call("get", Some(key), self.backend.get(key)).await {
+        let closed = self.breakers.of(self.backend.failure_domain(key)).is_closed();
+        let now = if closed { self.backend.get_now(key) } else { None };
+        let read = match now {
+            Some(Ok(entry)) => Ok(entry),
+            // A failure, an open breaker, or a store that must be awaited: the guarded path.
+            Some(Err(_)) | None => self.call("get", Some(key), self.backend.get(key)).await,
+        };
+        match read {
             Ok(Some(entry)) => match self.found::<T>(entry) {
                 Ok(found) => Read::Found(found),
                 Err(err) => {
@@ -193,7 +218,7 @@ impl<C: Codec> Inner<C> {
                 Ok(Found {
                     env,
                     remaining,
-                    raw: None,
+                    identity: Identity::Object,
                     size,
                     tier: Tier::L2,
                 })
@@ -202,7 +227,7 @@ impl<C: Codec> Inner<C> {
                 env: Arc::new(self.codec.decode(&bytes)?),
                 remaining,
                 size: bytes.len(),
-                raw: Some(bytes),
+                identity: Identity::Bytes(bytes),
                 tier: Tier::L2,
             }),
         }

@@ -46,6 +46,13 @@ pub(crate) struct L1Entry<T> {
     seq: u32,
 }
 
+/// The L2 bytes an L1 entry was filled from (`holder` is an `L1Entry<T>`).
+pub(crate) fn raw_of<T: Send + Sync + 'static>(
+    holder: &(dyn std::any::Any + Send + Sync),
+) -> Option<Arc<[u8]>> {
+    holder.downcast_ref::<L1Entry<T>>()?.raw.clone()
+}
+
 /// Stamps taken before an L2 read; a fill is valid only if nothing changed since.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
@@ -216,12 +223,8 @@ impl L1 {
         if !self.coherence.still_valid(stripe, l1.epoch, l1.seq) {
             return None;
         }
-        Some(Found::from_l1(
-            l1.env.clone(),
-            entry.remaining,
-            l1.raw.clone(),
-            l1.size,
-        ))
+        let (env, size) = (l1.env.clone(), l1.size);
+        Some(Found::from_l1(env, entry.remaining, object.value, size))
     }
 
     /// Stamps to take before reading `key` from L2.

@@ -85,7 +85,11 @@ pub async fn computes_once_then_hits(cache: &SmartCache, prefix: &str) {
         .get_or_compute_detailed(&key, &options(), || async { Ok::<_, std::io::Error>(7u64) })
         .await
         .unwrap();
-    assert_eq!((first.source, *first.value), (Source::Miss, 7), "{contract}");
+    assert_eq!(
+        (first.source, *first.value),
+        (Source::Miss, 7),
+        "{contract}"
+    );
     for _ in 0..3 {
         let again = cache
             .get_or_compute_detailed(&key, &options(), || async {
@@ -122,11 +126,7 @@ pub async fn deletes_elsewhere_are_seen(a: &SmartCache, b: &SmartCache, prefix: 
 
 /// Keys removed by a pattern invalidation through one instance are gone from the other; keys
 /// outside the pattern stay.
-pub async fn pattern_invalidation_elsewhere_is_seen(
-    a: &SmartCache,
-    b: &SmartCache,
-    prefix: &str,
-) {
+pub async fn pattern_invalidation_elsewhere_is_seen(a: &SmartCache, b: &SmartCache, prefix: &str) {
     let contract = "pattern_invalidation_elsewhere_is_seen";
     let base = format!("{prefix}:{contract}");
     let (inside, outside) = (format!("{base}:in:1"), format!("{base}:out:1"));
@@ -135,7 +135,11 @@ pub async fn pattern_invalidation_elsewhere_is_seen(
         warm(a, key, 1, contract).await;
     }
     let pattern = format!("{}:in:*", glob::escape(&base));
-    assert_eq!(b.invalidate_pattern(&pattern).await.unwrap(), 1, "{contract}");
+    assert_eq!(
+        b.invalidate_pattern(&pattern).await.unwrap(),
+        1,
+        "{contract}"
+    );
     eventually(a, &inside, None, contract).await;
     warm(a, &outside, 1, contract).await;
     a.delete(&outside).await.unwrap();
