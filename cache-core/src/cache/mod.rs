@@ -93,10 +93,32 @@ enum RngSource {
     Seeded(Box<Mutex<StdRng>>),
 }
 
+/// The thread's generator, fetched on first use: most hits draw nothing (X-Fetch draws only
+/// close to expiry), and fetching it costs a sixth of an in-process hit.
+struct LazyThreadRng(Option<rand::rngs::ThreadRng>);
+
+impl LazyThreadRng {
+    fn rng(&mut self) -> &mut rand::rngs::ThreadRng {
+        self.0.get_or_insert_with(rand::rng)
+    }
+}
+
+impl RngCore for LazyThreadRng {
+    fn next_u32(&mut self) -> u32 {
+        self.rng().next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.rng().next_u64()
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.rng().fill_bytes(dst)
+    }
+}
+
 impl RngSource {
     fn with<R>(&self, f: impl FnOnce(&mut dyn RngCore) -> R) -> R {
         match self {
-            RngSource::Thread => f(&mut rand::rng()),
+            RngSource::Thread => f(&mut LazyThreadRng(None)),
             RngSource::Seeded(rng) => f(&mut *rng.lock().unwrap_or_else(|p| p.into_inner())),
         }
     }
