@@ -55,6 +55,17 @@
 //! - **store down**: values are computed and returned; a circuit breaker stops paying timeouts and
 //!   closes on its own when the store is back.
 //!
+//! # Two tiers
+//!
+//! [`SmartCacheBuilder::l1`] puts an in-process tier (L1) in front of a shared backend (L2): an L1
+//! hit does no I/O. The backend keeps it coherent with a change feed
+//! ([`CacheBackend::watch_changes`]: Redis client tracking), so a write by *anything* — another
+//! instance, another service, `redis-cli` — drops the key from every instance's L1. **The
+//! guarantee: an L1 hit never returns a value the backend replaced more than the feed's staleness
+//! bound ago** ([`L1Status::staleness_bound`]: on Redis the heartbeat interval plus the command
+//! timeout, 750 ms by default). While the feed cannot prove itself alive the L1 serves nothing,
+//! and a backend without a feed gets no L1. See [`coherence`].
+//!
 //! The pieces are ports and adapters: [`CacheBackend`] (the store), [`RefreshPolicy`] (when to
 //! refresh: [`XFetch`], [`PlainTtl`], [`RefreshAhead`]), [`Codec`] (the wire format, JSON by
 //! default). Every backend runs the same conformance suite (`testing`, feature `testing`).
