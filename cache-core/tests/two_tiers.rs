@@ -286,3 +286,33 @@ async fn the_cache_contracts_hold_on_two_tiers_and_on_one() {
     let prefix = cache_core::testing::unique_prefix("contracts:fake-one-tier");
     cache_core::testing::cache_contracts::run_all(&one_tier(), &one_tier(), &prefix).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_the_backend_down_the_l1_copy_backs_fail_safe_but_is_not_served_as_fresh() {
+    let store = l2();
+    let a = tiered(&store);
+    write(&a, "k", 1).await;
+    read(&a, "k").await;
+    store.fail_always(true); // Redis down: its feed is silent too
+    store.feed().stall_heartbeats(true);
+    tokio::time::sleep(a.l1_status().unwrap().staleness_bound + HEARTBEAT).await;
+    // A compute that succeeds wins over the L1 copy: it is not known to be current.
+    let computed = a
+        .get_or_compute_detailed("k", &EntryOptions::new(), || async {
+            Ok::<_, std::io::Error>(2u64)
+        })
+        .await
+        .unwrap();
+    assert_eq!((*computed.value, computed.source), (2, Source::Bypass));
+    // A compute that fails: the L1's last good value is served, as fail-safe.
+    let failed = a
+        .get_or_compute_detailed("k", &EntryOptions::new(), || async {
+            Err::<u64, _>(std::io::Error::other("model down"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (*failed.value, failed.source, failed.tier),
+        (1, Source::FailSafe, Some(Tier::L1))
+    );
+}

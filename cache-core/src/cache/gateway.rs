@@ -85,8 +85,11 @@ pub(crate) enum Read<T> {
     Found(Found<T>),
     /// Nothing usable (absent, or undecodable and counted).
     Absent,
-    /// The backend failed or the breaker is open.
-    Unavailable,
+    /// The backend failed or the breaker is open; `last_good` is what the L1 still holds of
+    /// the key (not served as fresh: the change feed is down too, but it backs fail-safe).
+    Unavailable {
+        last_good: Option<Found<T>>,
+    },
 }
 
 /// Takes the value out of an envelope, cloning only when the envelope is shared.
@@ -152,11 +155,16 @@ impl<C: Codec> Inner<C> {
             return Read::Found(found);
         }
         let ticket = l1.ticket(key);
-        let read = self.read_l2::<T>(key).await;
-        if let Read::Found(found) = &read {
-            l1.fill(key, ticket, found).await;
+        match self.read_l2::<T>(key).await {
+            Read::Found(found) => {
+                l1.fill(key, ticket, &found).await;
+                Read::Found(found)
+            }
+            Read::Unavailable { .. } => Read::Unavailable {
+                last_good: l1.last_good(key),
+            },
+            absent => absent,
         }
-        read
     }
 
     /// Drops `key` from the L1, after a write or delete of it.
@@ -204,7 +212,7 @@ impl<C: Codec> Inner<C> {
                 }
             },
             Ok(None) => Read::Absent,
-            Err(_) => Read::Unavailable,
+            Err(_) => Read::Unavailable { last_good: None },
         }
     }
 

@@ -211,9 +211,20 @@ impl L1 {
         if !self.coherence.live() {
             return None;
         }
-        let entry = match self.store.get_now(key)? {
-            Ok(Some(entry)) => entry,
-            Ok(None) | Err(_) => return None,
+        self.entry(key)
+    }
+
+    /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
+    /// value for fail-safe (never served as fresh).
+    pub(crate) fn last_good<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+        self.entry(key)
+    }
+
+    /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
+    /// read that filled it.
+    fn entry<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+        let Some(Ok(Some(entry))) = self.store.get_now(key) else {
+            return None;
         };
         let Payload::Object(object) = entry.payload else {
             return None;

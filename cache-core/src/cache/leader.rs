@@ -39,8 +39,9 @@ pub(crate) enum Trigger<T> {
     /// A caller waits for the value; `last_good` is the stale entry its read found, if any.
     Miss { last_good: Option<Found<T>> },
     /// The read failed: compute without the store (no lock, no write: a write queued in a dead
-    /// connection could land after a later invalidation).
-    StoreDown,
+    /// connection could land after a later invalidation). `last_good` is the L1's copy, if any,
+    /// for fail-safe.
+    StoreDown { last_good: Option<Found<T>> },
 }
 
 impl<T> Trigger<T> {
@@ -49,19 +50,18 @@ impl<T> Trigger<T> {
     pub(crate) fn current(&self) -> Option<&Found<T>> {
         match self {
             Trigger::EarlyRefresh(found) | Trigger::StaleRefresh(found) => Some(found),
-            Trigger::Miss { last_good } => last_good.as_ref(),
-            Trigger::StoreDown => None,
+            Trigger::Miss { last_good } | Trigger::StoreDown { last_good } => last_good.as_ref(),
         }
     }
 
     fn uses_store(&self) -> bool {
-        !matches!(self, Trigger::StoreDown)
+        !matches!(self, Trigger::StoreDown { .. })
     }
 
     /// Whether a failed compute keeps the current entry a little longer (not while it is still
     /// fresh: rewriting it would shorten it).
     fn extends_on_failure(&self) -> bool {
-        !matches!(self, Trigger::EarlyRefresh(_))
+        matches!(self, Trigger::StaleRefresh(_) | Trigger::Miss { .. })
     }
 }
 

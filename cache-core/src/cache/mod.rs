@@ -219,7 +219,7 @@ impl<C: Codec> SmartCache<C> {
                     freshness,
                 })
             }
-            Read::Absent | Read::Unavailable => {
+            Read::Absent | Read::Unavailable { .. } => {
                 Stats::bump(&self.inner.stats.misses);
                 None
             }

@@ -200,9 +200,9 @@ impl<C: Codec> SmartCache<C> {
                 }
             }
             Read::Absent => Trigger::Miss { last_good: None },
-            Read::Unavailable => {
+            Read::Unavailable { last_good } => {
                 Stats::bump(&inner.stats.bypasses);
-                Trigger::StoreDown
+                Trigger::StoreDown { last_good }
             }
         };
         Stats::bump(&inner.stats.misses);
@@ -249,7 +249,7 @@ impl<C: Codec> SmartCache<C> {
         let last_good = trigger
             .current()
             .map(|found| (found.env.clone(), found.tier));
-        let stored = !matches!(trigger, Trigger::StoreDown);
+        let stored = !matches!(trigger, Trigger::StoreDown { .. });
         let (waiter, led) = match inner.flights.join::<T>(key) {
             Join::Lead(leader) => {
                 let waiter = leader.waiter();
@@ -329,15 +329,22 @@ impl<C: Codec> SmartCache<C> {
                     compute_time: None,
                 }
             }
-            Origin::FailSafe => {
-                Stats::bump(&inner.stats.fail_safe_serves);
-                Answer {
-                    value,
-                    source: Source::FailSafe,
-                    tier: None,
-                    compute_time: None,
+            // The flight served its leader's last good value; a caller with one of its own
+            // gets its own (the entry its read found, on the tier it found it).
+            Origin::FailSafe => match last_good {
+                Some(own) => {
+                    self.fall_back(Some(own), Source::FailSafe, CacheError::ComputePanicked)?
                 }
-            }
+                None => {
+                    Stats::bump(&inner.stats.fail_safe_serves);
+                    Answer {
+                        value,
+                        source: Source::FailSafe,
+                        tier: None,
+                        compute_time: None,
+                    }
+                }
+            },
         };
         Ok(lookup)
     }
@@ -349,18 +356,25 @@ impl<C: Codec> SmartCache<C> {
         source: Source,
         err: CacheError,
     ) -> Result<Answer<T>> {
-        let inner = &self.inner;
         match last_good {
-            Some((env, tier)) => {
-                Stats::bump(if source == Source::Stale {
-                    &inner.stats.stale_served
-                } else {
-                    &inner.stats.fail_safe_serves
-                });
-                Ok(hit(env, Some(tier), source))
-            }
+            Some(own) => Ok(self.serve_last_good(own, source)),
             None => Err(err),
         }
+    }
+
+    /// Serves a caller's own last good value as `source` (stale or fail-safe), counted.
+    fn serve_last_good<T: Clone>(
+        &self,
+        (env, tier): (Arc<Envelope<T>>, Tier),
+        source: Source,
+    ) -> Answer<T> {
+        let stats = &self.inner.stats;
+        Stats::bump(if source == Source::Stale {
+            &stats.stale_served
+        } else {
+            &stats.fail_safe_serves
+        });
+        hit(env, Some(tier), source)
     }
 }
 
