@@ -27,8 +27,12 @@ use crate::secret::Redactor;
 use crate::url::Topology;
 use crate::watch::ConnectionLog;
 
-/// Runs `$op` (a fred command on client `$c`) on a pooled connection; if it fails while a
-/// cluster client is down, once more on the direct connection to `$key`'s primary.
+/// Runs `$op` (a fred command on client `$c`, for `$key`) on a pooled connection. On a cluster,
+/// if that fails while the cluster client is down, or because `$key`'s slot is migrating, it
+/// runs once more on the direct connection to `$key`'s primary; if that primary answers `ASK`,
+/// as `ASKING` + `$op` on the connection to the node it names ([`crate::ask`]). `$op` must
+/// leave its reply type to the caller (no turbofish): the `ASKING` pipeline queues it as a
+/// [`Value`].
 macro_rules! on_key {
     ($backend:expr, $key:expr, |$c:ident| $op:expr) => {{
         let first = {
@@ -36,10 +40,26 @@ macro_rules! on_key {
             $op.await
         };
         match first {
-            Err(err) => match $backend.direct_for($key) {
+            Err(err) => match $backend.direct_for($key, &err).await {
                 Some(direct) => {
-                    let $c = &direct;
-                    $op.await
+                    let again = {
+                        let $c = &direct;
+                        $op.await
+                    };
+                    match again {
+                        Err(err) => match $backend.asked_client(&err).await {
+                            Some(target) => {
+                                let $c = &crate::ask::asking(target).await;
+                                let _queued: ::std::result::Result<
+                                    ::fred::types::Value,
+                                    ::fred::error::Error,
+                                > = $op.await;
+                                $c.last().await
+                            }
+                            None => Err(err),
+                        },
+                        ok => ok,
+                    }
                 }
                 None => Err(err),
             },
@@ -272,6 +292,10 @@ impl RedisBackend {
         let inner = Inner::new(pool, config, redactor, clock);
         inner.epoch.store(1, Ordering::Relaxed);
         inner.refresh_domains();
+        inner
+            .direct
+            .wait_connected(inner.config.connect_timeout)
+            .await;
         crate::watch::watch(&inner);
         crate::supervise::supervise(&inner, tasks);
         inner.started.store(true, Ordering::Relaxed);
@@ -335,14 +359,37 @@ impl RedisBackend {
         &data[self.inner.next.fetch_add(1, Ordering::Relaxed) % data.len()]
     }
 
-    /// The direct connection to `key`'s primary, when this is a cluster whose client is down
-    /// and that connection is up (see [`crate::direct`]).
-    pub(crate) fn direct_for(&self, key: &str) -> Option<WithOptions<Client>> {
+    /// The direct connection to `key`'s primary, when this is a cluster and `err` came from
+    /// the cluster client while it is down (that connection if up now), or as it gave up
+    /// redirecting in a migrating slot (waiting up to the command timeout for that connection).
+    /// See [`crate::direct`].
+    pub(crate) async fn direct_for(&self, key: &str, err: &Error) -> Option<WithOptions<Client>> {
         let inner = &self.inner;
-        if !inner.clustered || inner.pool.clients().iter().all(|c| c.is_connected()) {
+        if !inner.clustered {
             return None;
         }
-        inner.direct.connected(inner.domains.of(key.as_bytes()))
+        let domain = inner.domains.of(key.as_bytes());
+        if crate::ask::redirects_ran_out(err) {
+            return inner
+                .direct
+                .ready(domain, inner.config.command_timeout)
+                .await;
+        }
+        if inner.pool.clients().iter().all(|c| c.is_connected()) {
+            return None;
+        }
+        inner.direct.connected(domain)
+    }
+
+    /// A connection to the node an `ASK` error names (`None` for any other error).
+    pub(crate) async fn asked_client(&self, err: &Error) -> Option<WithOptions<Client>> {
+        let node = crate::ask::asked_node(err)?;
+        let inner = &self.inner;
+        let limit = inner.config.command_timeout;
+        inner
+            .direct
+            .to(&node, &inner.config, &inner.redactor, limit)
+            .await
     }
 
     /// A fred error as a [`CacheError`], with secrets removed.
@@ -560,7 +607,7 @@ impl CacheBackend for RedisBackend {
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
         self.inner.ensure_clock().await?;
         let (stored, px) = self.framed(key, &payload, lifetime)?;
-        on_key!(self, key, |c| c.set::<(), _, _>(
+        on_key!(self, key, |c| c.set(
             key,
             stored.clone(),
             Some(Expiration::PX(px)),
