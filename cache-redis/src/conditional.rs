@@ -41,7 +41,7 @@ impl RedisBackend {
         key: &str,
         args: Vec<Value>,
     ) -> Result<i64, Error> {
-        let slot = ClusterHash::Custom(fred::util::redis_keyslot(key.as_bytes()));
+        let slot = ClusterHash::Custom(crate::slot::key_slot(key.as_bytes()));
         let command = |name: &'static str| CustomCommand::new_static(name, slot.clone(), false);
         // EVAL[SHA] <script or hash> 1 <key> <args…>
         let with = |script: Value| {

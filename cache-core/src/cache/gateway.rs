@@ -180,8 +180,15 @@ impl<C: Codec> Inner<C> {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let closed = self.breakers.of(self.backend.failure_domain(key)).is_closed();
-        let now = if closed { self.backend.get_now(key) } else { None };
+        let closed = self
+            .breakers
+            .of(self.backend.failure_domain(key))
+            .is_closed();
+        let now = if closed {
+            self.backend.get_now(key)
+        } else {
+            None
+        };
         let read = match now {
             Some(Ok(entry)) => Ok(entry),
             // A failure, an open breaker, or a store that must be awaited: the guarded path.
