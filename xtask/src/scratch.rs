@@ -104,14 +104,13 @@ fn build(root: &Path, dir: &Path, quick_start: &QuickStart) -> Result<(), String
         Ok(())
     } else {
         Err(format!(
-            "the README's quick start does not build with `cargo add {}` (scratch crate in {})",
+            "the README's quick start does not build in a new crate with `cargo add {}`",
             quick_start
                 .dependencies
                 .iter()
                 .map(|(name, _, features)| format!("{name} --features {}", features.join(",")))
                 .collect::<Vec<_>>()
-                .join("`, `cargo add "),
-            dir.display()
+                .join("`, `cargo add ")
         ))
     }
 }
