@@ -36,6 +36,13 @@ fn owner_of<'c>(cluster: &'c RedisCluster, key: &str) -> (usize, &'c RedisServer
         .unwrap_or_else(|| panic!("no node serves {key}"))
 }
 
+/// Moves `key` from node `from` to node `to` (the step of a slot migration between SETSLOTs).
+fn migrate(from: &RedisServer, to: &RedisServer, key: &str) {
+    let port = to.port().to_string();
+    let args = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key];
+    from.command_ok(&args).unwrap();
+}
+
 /// The deterministic reproduction of the ASK bug: warm a key, migrate its slot by hand
 /// (IMPORTING / MIGRATING / MIGRATE), then, mid-migration, read, write, run the conditional
 /// scripts and take the lock (the old owner answers ASK for every key it no longer holds);
@@ -74,17 +81,7 @@ async fn a_migrating_slot_is_followed_through_ask_and_moved() {
         .unwrap();
     from.command_ok(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
         .unwrap();
-    from.command_ok(&[
-        "MIGRATE",
-        "127.0.0.1",
-        &to.port().to_string(),
-        "",
-        "0",
-        "5000",
-        "KEYS",
-        &key,
-    ])
-    .unwrap();
+    migrate(from, to, &key);
 
     // Mid-migration: the old owner answers ASK for `key` (migrated) and `created` (absent);
     // each command must reach the importing node, after ASKING.
@@ -139,17 +136,7 @@ async fn a_migrating_slot_is_followed_through_ask_and_moved() {
     assert!(backend.delete(&created).await.unwrap());
 
     // The end of the migration: the last key moves, then the slot.
-    from.command_ok(&[
-        "MIGRATE",
-        "127.0.0.1",
-        &to.port().to_string(),
-        "",
-        "0",
-        "5000",
-        "KEYS",
-        &stays,
-    ])
-    .unwrap();
+    migrate(from, to, &stays);
     for node in cluster.nodes() {
         node.command_ok(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
             .unwrap();
