@@ -11,6 +11,8 @@
 //! only reads (200,000) with one subject, for a profiler); `cargo xtask bench` prints the
 //! summary table.
 
+#[path = "support/hit.rs"]
+mod hit;
 #[path = "support/paired.rs"]
 mod paired;
 #[path = "support/prediction.rs"]
@@ -21,8 +23,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{CacheBackend, EntryOptions, SmartCache, Source};
+use cache_core::{CacheBackend, EntryOptions, SmartCache};
 use cache_memory::MemoryBackend;
+use hit::HitBench;
 use paired::{Plan, Row, Subject};
 use prediction::Prediction;
 
@@ -76,31 +79,9 @@ impl Subject for Read {
                 let entry = s.backend.get(key).await.ok().flatten();
                 black_box(entry.expect("a backend hit"));
             }
-            Read::GetOrCompute => {
-                let value: Arc<Prediction> = s
-                    .cache
-                    .get_or_compute(key, &s.options, || async {
-                        Ok::<_, Infallible>(prediction::sample())
-                    })
-                    .await
-                    .expect("a smartcache hit");
-                black_box(value);
-            }
-            Read::L1 => {
-                let value: Arc<Prediction> = s
-                    .tiered
-                    .get_or_compute(key, &s.options, || async {
-                        Ok::<_, Infallible>(prediction::sample())
-                    })
-                    .await
-                    .expect("an L1 hit");
-                black_box(value);
-            }
-            Read::Get => {
-                let cached = s.cache.get::<Prediction>(key).await;
-                let value: Arc<Prediction> = cached.ok().flatten().expect("a smartcache hit").value;
-                black_box(value);
-            }
+            Read::GetOrCompute => hit::get_or_compute(&s.cache, key, &s.options).await,
+            Read::Get => hit::get(&s.cache, key).await,
+            Read::L1 => hit::get_or_compute(&s.tiered, key, &s.options).await,
         }
     }
 }
@@ -130,14 +111,7 @@ async fn setup() -> Setup {
         let (moka_future, cache, options, tiered) = (&moka_future, &cache, &options, &tiered);
         async move {
             moka_future.insert(key.clone(), Arc::clone(&value)).await;
-            let stored = Arc::clone(&value);
-            tiered
-                .get_or_compute(key, options, move || async move {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    Ok::<_, Infallible>(Prediction::clone(&stored))
-                })
-                .await
-                .expect("the first read computes");
+            hit::warm(tiered, key, options, Prediction::clone(&value)).await;
             // The second read fills the L1 from the L2.
             let filled = tiered
                 .get_or_compute_detailed(key, options, || async {
@@ -146,15 +120,7 @@ async fn setup() -> Setup {
                 .await
                 .expect("an L2 hit");
             assert_eq!(filled.tier, Some(cache_core::Tier::L2));
-            // Written by a compute that took a millisecond (Δ > 0), as in production.
-            let lookup = cache
-                .get_or_compute_detailed(key, options, move || async move {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    Ok::<_, Infallible>(Prediction::clone(&value))
-                })
-                .await
-                .expect("the first read computes");
-            assert_eq!(lookup.source, Source::Miss);
+            hit::warm(cache, key, options, Prediction::clone(&value)).await;
         }
     });
     futures_util::future::join_all(writes).await;
@@ -185,48 +151,25 @@ async fn setup() -> Setup {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let setup = Arc::new(runtime.block_on(setup()));
-    let subjects = [
-        Read::MokaSync,
-        Read::MokaFuture,
-        Read::Backend,
-        Read::GetOrCompute,
-        Read::Get,
-        Read::L1,
-    ];
-    if let Some((subject, reads)) = paired::profile_requested(&subjects, 200_000) {
-        paired::profile(&runtime, &*setup, subject, reads);
-        return;
-    }
-    let plan = Plan {
-        rounds: 30,
-        batch: 16,
-        batches: 400,
-        tasks: 64,
-        reads_per_task: 1_000,
-    }
-    .or_quick();
-    let (before, l1_before) = (setup.cache.stats(), setup.tiered.stats());
-    let measured = paired::run(&runtime, &setup, &subjects, plan);
-    let (after, l1_after) = (setup.cache.stats(), setup.tiered.stats());
-    assert_eq!(
-        after.misses, before.misses,
-        "every smartcache read must hit"
-    );
-    assert_eq!(
-        l1_after.l1_hits - l1_before.l1_hits,
-        l1_after.hits - l1_before.hits,
-        "every two-tier read must be an L1 hit"
-    );
-    paired::report(
-        "memory hit",
-        &measured,
-        &[
+    HitBench {
+        title: "memory hit",
+        subjects: &[
+            Read::MokaSync,
+            Read::MokaFuture,
+            Read::Backend,
+            Read::GetOrCompute,
+            Read::Get,
+            Read::L1,
+        ],
+        profile_reads: 200_000,
+        plan: Plan {
+            rounds: 30,
+            batch: 16,
+            batches: 400,
+            tasks: 64,
+            reads_per_task: 1_000,
+        },
+        rows: &[
             Row {
                 id: "memory.get_or_compute",
                 path: "memory hit, get_or_compute",
@@ -258,5 +201,17 @@ fn main() {
                 floor: "raw moka sync",
             },
         ],
+    }
+    .run(
+        setup(),
+        |s| (s.cache.stats(), s.tiered.stats()),
+        |(before, l1_before), (after, l1_after)| {
+            hit::every_read_hit(&before, &after);
+            assert_eq!(
+                l1_after.l1_hits - l1_before.l1_hits,
+                l1_after.hits - l1_before.hits,
+                "every two-tier read must be an L1 hit"
+            );
+        },
     );
 }

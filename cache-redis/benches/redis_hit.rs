@@ -13,21 +13,23 @@
 //! `-- --profile "<subject>" [reads]`: only reads (5,000) with one subject, for a profiler);
 //! `cargo xtask bench` prints the summary table.
 
+#[path = "../../cache-core/benches/support/hit.rs"]
+mod hit;
 #[path = "../../cache-core/benches/support/paired.rs"]
 mod paired;
 #[path = "../../cache-core/benches/support/prediction.rs"]
 mod prediction;
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{CacheBackend, EntryOptions, SmartCache, Source};
+use cache_core::{CacheBackend, EntryOptions, SmartCache};
 use cache_redis::{RedisBackend, RedisConfig};
 use fred::bytes::Bytes;
 use fred::prelude::*;
 use fred::types::scripts::Script;
+use hit::HitBench;
 use paired::{Plan, Row, Subject};
 use prediction::Prediction;
 use redis_harness::RedisServer;
@@ -91,21 +93,8 @@ impl Subject for Read {
                 let entry = s.backend.get(key).await.ok().flatten();
                 black_box(entry.expect("a backend hit"));
             }
-            Read::GetOrCompute => {
-                let value: Arc<Prediction> = s
-                    .cache
-                    .get_or_compute(key, &s.options, || async {
-                        Ok::<_, Infallible>(prediction::sample())
-                    })
-                    .await
-                    .expect("a smartcache hit");
-                black_box(value);
-            }
-            Read::Get => {
-                let cached = s.cache.get::<Prediction>(key).await;
-                let value: Arc<Prediction> = cached.ok().flatten().expect("a smartcache hit").value;
-                black_box(value);
-            }
+            Read::GetOrCompute => hit::get_or_compute(&s.cache, key, &s.options).await,
+            Read::Get => hit::get(&s.cache, key).await,
             Read::EvalshaGetPttl => {
                 let (bytes, _pttl): (Option<Bytes>, i64) = s
                     .script
@@ -135,16 +124,7 @@ async fn setup() -> Setup {
         pool.set::<(), _, _>(raw_key.as_str(), json.as_slice(), None, None, false)
             .await
             .expect("a SET");
-        // Written by a compute that took a millisecond (Δ > 0), as in production.
-        let value = value.clone();
-        let lookup = cache
-            .get_or_compute_detailed(key, &options, move || async move {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                Ok::<_, Infallible>(value)
-            })
-            .await
-            .expect("the first read computes");
-        assert_eq!(lookup.source, Source::Miss);
+        hit::warm(&cache, key, &options, value.clone()).await;
     }
     let script = Script::from_lua(GET_PTTL);
     script
@@ -163,43 +143,25 @@ async fn setup() -> Setup {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let setup = Arc::new(runtime.block_on(setup()));
-    let subjects = [
-        Read::RawGet,
-        Read::RawGetDecode,
-        Read::Backend,
-        Read::GetOrCompute,
-        Read::Get,
-        Read::EvalshaGetPttl,
-    ];
-    if let Some((subject, reads)) = paired::profile_requested(&subjects, 5_000) {
-        paired::profile(&runtime, &*setup, subject, reads);
-        return;
-    }
-    let plan = Plan {
-        rounds: 24,
-        batch: 1,
-        batches: 300,
-        tasks: 64,
-        reads_per_task: 100,
-    }
-    .or_quick();
-    let before = setup.cache.stats();
-    let measured = paired::run(&runtime, &setup, &subjects, plan);
-    let after = setup.cache.stats();
-    assert_eq!(
-        after.misses, before.misses,
-        "every smartcache read must hit"
-    );
-    paired::report(
-        "redis hit",
-        &measured,
-        &[
+    let (runtime, setup) = HitBench {
+        title: "redis hit",
+        subjects: &[
+            Read::RawGet,
+            Read::RawGetDecode,
+            Read::Backend,
+            Read::GetOrCompute,
+            Read::Get,
+            Read::EvalshaGetPttl,
+        ],
+        profile_reads: 5_000,
+        plan: Plan {
+            rounds: 24,
+            batch: 1,
+            batches: 300,
+            tasks: 64,
+            reads_per_task: 100,
+        },
+        rows: &[
             Row {
                 id: "redis.get_or_compute",
                 path: "Redis hit, get_or_compute",
@@ -225,6 +187,11 @@ fn main() {
                 floor: "raw fred GET",
             },
         ],
+    }
+    .run(
+        setup(),
+        |s| s.cache.stats(),
+        |before, after| hit::every_read_hit(&before, &after),
     );
     // Close the connections before the server goes.
     runtime.block_on(setup.backend.quit());

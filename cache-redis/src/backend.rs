@@ -1,6 +1,5 @@
 //! [`RedisBackend`]: the connection, and the [`CacheBackend`] operations.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,11 +23,16 @@ use crate::config::RedisConfig;
 use crate::connect;
 use crate::frame::{self, Header};
 use crate::secret::Redactor;
+use crate::slot::SLOTS;
 use crate::url::Topology;
 use crate::watch::ConnectionLog;
 
-/// Runs `$op` (a fred command on client `$c`) on a pooled connection; if it fails while a
-/// cluster client is down, once more on the direct connection to `$key`'s primary.
+/// Runs `$op` (a fred command on client `$c`, for `$key`) on a pooled connection. On a cluster,
+/// if that fails while the cluster client is down, or because `$key`'s slot is migrating, it
+/// runs once more on the direct connection to `$key`'s primary; if that primary answers `ASK`,
+/// as `ASKING` + `$op` on the connection to the node it names ([`crate::ask`]). `$op` must
+/// leave its reply type to the caller (no turbofish): the `ASKING` pipeline queues it as a
+/// [`Value`].
 macro_rules! on_key {
     ($backend:expr, $key:expr, |$c:ident| $op:expr) => {{
         let first = {
@@ -36,10 +40,26 @@ macro_rules! on_key {
             $op.await
         };
         match first {
-            Err(err) => match $backend.direct_for($key) {
+            Err(err) => match $backend.direct_for($key, &err).await {
                 Some(direct) => {
-                    let $c = &direct;
-                    $op.await
+                    let again = {
+                        let $c = &direct;
+                        $op.await
+                    };
+                    match again {
+                        Err(err) => match $backend.asked_client(&err).await {
+                            Some(target) => {
+                                let $c = &crate::ask::asking(target).await;
+                                let _queued: ::std::result::Result<
+                                    ::fred::types::Value,
+                                    ::fred::error::Error,
+                                > = $op.await;
+                                $c.last().await
+                            }
+                            None => Err(err),
+                        },
+                        ok => ok,
+                    }
                 }
                 None => Err(err),
             },
@@ -48,10 +68,6 @@ macro_rules! on_key {
     }};
 }
 pub(crate) use on_key;
-
-/// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
-const MAX_PX_MS: u64 = 1_000_000_000_000_000;
-pub(crate) const SLOTS: usize = 16_384;
 
 /// A [`CacheBackend`] on Redis (standalone, cluster or sentinel), through a pool of fred
 /// connections. Cheap to clone (one shared pool).
@@ -272,6 +288,10 @@ impl RedisBackend {
         let inner = Inner::new(pool, config, redactor, clock);
         inner.epoch.store(1, Ordering::Relaxed);
         inner.refresh_domains();
+        inner
+            .direct
+            .wait_connected(inner.config.connect_timeout)
+            .await;
         crate::watch::watch(&inner);
         crate::supervise::supervise(&inner, tasks);
         inner.started.store(true, Ordering::Relaxed);
@@ -335,14 +355,37 @@ impl RedisBackend {
         &data[self.inner.next.fetch_add(1, Ordering::Relaxed) % data.len()]
     }
 
-    /// The direct connection to `key`'s primary, when this is a cluster whose client is down
-    /// and that connection is up (see [`crate::direct`]).
-    pub(crate) fn direct_for(&self, key: &str) -> Option<WithOptions<Client>> {
+    /// The direct connection to `key`'s primary, when this is a cluster and `err` came from
+    /// the cluster client while it is down (that connection if up now), or as it gave up
+    /// redirecting in a migrating slot (waiting up to the command timeout for that connection).
+    /// See [`crate::direct`].
+    pub(crate) async fn direct_for(&self, key: &str, err: &Error) -> Option<WithOptions<Client>> {
         let inner = &self.inner;
-        if !inner.clustered || inner.pool.clients().iter().all(|c| c.is_connected()) {
+        if !inner.clustered {
             return None;
         }
-        inner.direct.connected(inner.domains.of(key.as_bytes()))
+        let domain = inner.domains.of(key.as_bytes());
+        if crate::ask::redirects_ran_out(err) {
+            return inner
+                .direct
+                .ready(domain, inner.config.command_timeout)
+                .await;
+        }
+        if inner.pool.clients().iter().all(|c| c.is_connected()) {
+            return None;
+        }
+        inner.direct.connected(domain)
+    }
+
+    /// A connection to the node an `ASK` error names (`None` for any other error).
+    pub(crate) async fn asked_client(&self, err: &Error) -> Option<WithOptions<Client>> {
+        let node = crate::ask::asked_node(err)?;
+        let inner = &self.inner;
+        let limit = inner.config.command_timeout;
+        inner
+            .direct
+            .to(&node, &inner.config, &inner.redactor, limit)
+            .await
     }
 
     /// A fred error as a [`CacheError`], with secrets removed.
@@ -367,10 +410,7 @@ impl RedisBackend {
     fn remaining(&self, key: &str, header: Header) -> Option<Duration> {
         Inner::spawn_clock_sync(&self.inner);
         let now = self.inner.clock.server_now_ms(key.as_bytes())?;
-        let left_ms = header.expires_at_ms as f64 - now;
-        // Never more than it was written with, even if a re-sync moved the estimate.
-        let left_ms = left_ms.clamp(0.0, header.lifetime_ms as f64);
-        Some(Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or_default())
+        Some(header.remaining(now))
     }
 
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
@@ -415,7 +455,7 @@ impl RedisBackend {
                 "object payloads (Redis stores bytes)",
             ));
         };
-        let px = lifetime_ms(lifetime);
+        let px = frame::lifetime_ms(lifetime);
         // Callers run `ensure_clock` first; a clock still unknown is a store that is not ready.
         let Some(now) = self.inner.clock.server_now_ms(key.as_bytes()) else {
             return Err(CacheError::Unavailable {
@@ -423,14 +463,9 @@ impl RedisBackend {
                 message: "the server clock is not measured yet".into(),
             });
         };
-        let now = now.max(0.0) as u64;
-        let header = Header {
-            expires_at_ms: now.saturating_add(px),
-            lifetime_ms: px,
-        };
         // `px` ≤ MAX_PX_MS fits an i64.
         Ok((
-            Bytes::from(frame::encode(header, bytes)),
+            Bytes::from(frame::encode(Header::for_write(now, px), bytes)),
             i64::try_from(px).unwrap_or(i64::MAX),
         ))
     }
@@ -443,21 +478,8 @@ impl RedisBackend {
         if !self.inner.clustered {
             return vec![keys.enumerate().map(|(i, _)| i).collect()];
         }
-        let mut groups: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.enumerate() {
-            groups
-                .entry(fred::util::redis_keyslot(key) % SLOTS as u16)
-                .or_default()
-                .push(i);
-        }
-        groups.into_values().collect()
+        crate::slot::group_by_slot(keys)
     }
-}
-
-/// Whole milliseconds for `PX`: rounded up (a lifetime is never shortened), at least 1.
-fn lifetime_ms(lifetime: Duration) -> u64 {
-    let ms = lifetime.as_nanos().div_ceil(1_000_000);
-    u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_PX_MS)
 }
 
 pub(crate) fn connect_error(config: &RedisConfig, redactor: &Redactor, err: &Error) -> CacheError {
@@ -527,7 +549,7 @@ impl CacheBackend for RedisBackend {
     /// Redis's own bound on `PX` is far larger than any useful lifetime; this one (~31 700
     /// years) keeps the deadline in the header and Redis's overflow checks far from the edge.
     fn max_lifetime(&self) -> Duration {
-        Duration::from_millis(MAX_PX_MS)
+        Duration::from_millis(frame::MAX_PX_MS)
     }
 
     /// On a cluster, the primary serving the key's slot now (from fred's routing table, kept
@@ -560,7 +582,7 @@ impl CacheBackend for RedisBackend {
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
         self.inner.ensure_clock().await?;
         let (stored, px) = self.framed(key, &payload, lifetime)?;
-        on_key!(self, key, |c| c.set::<(), _, _>(
+        on_key!(self, key, |c| c.set(
             key,
             stored.clone(),
             Some(Expiration::PX(px)),
@@ -612,22 +634,12 @@ impl CacheBackend for RedisBackend {
         }))
         .await
         .map_err(|e| self.failure("get_many", &e))?;
-        let mut stored: Vec<Option<Bytes>> = vec![None; keys.len()];
-        for (group, values) in groups.iter().zip(answers) {
-            if values.len() != group.len() {
-                return Err(CacheError::Unavailable {
-                    backend: "redis",
-                    message: format!(
-                        "MGET of {} keys answered {} values",
-                        group.len(),
-                        values.len()
-                    ),
-                });
+        let stored = crate::slot::ungroup(keys.len(), &groups, answers).map_err(|message| {
+            CacheError::Unavailable {
+                backend: "redis",
+                message,
             }
-            for (&i, value) in group.iter().zip(values) {
-                stored[i] = value;
-            }
-        }
+        })?;
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(stored) {
             out.push(match value {
@@ -664,20 +676,5 @@ impl CacheBackend for RedisBackend {
 
     async fn wait_for_value(&self, key: &str, timeout: Duration) -> Result<Option<StoredEntry>> {
         crate::lock::wait_for_value(self, key, timeout).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lifetime_ms;
-    use std::time::Duration;
-
-    #[test]
-    fn lifetimes_round_up_to_whole_milliseconds() {
-        assert_eq!(lifetime_ms(Duration::ZERO), 1);
-        assert_eq!(lifetime_ms(Duration::from_micros(1)), 1);
-        assert_eq!(lifetime_ms(Duration::from_micros(1500)), 2);
-        assert_eq!(lifetime_ms(Duration::from_secs(60)), 60_000);
-        assert_eq!(lifetime_ms(Duration::MAX), super::MAX_PX_MS);
     }
 }

@@ -7,9 +7,10 @@ use cache_core::{ConditionalWrites, Payload, Result};
 use fred::bytes::Bytes;
 use fred::prelude::*;
 use fred::types::scripts::Script;
+use fred::types::{ClusterHash, CustomCommand};
 use std::time::Duration;
 
-use crate::backend::RedisBackend;
+use crate::backend::{RedisBackend, on_key};
 
 /// The conditional scripts, with their SHA-1 for `EVALSHA`.
 pub(crate) struct Scripts {
@@ -30,20 +31,32 @@ impl RedisBackend {
     /// Runs `script` on `key` by its hash, sending its text once if the server does not know
     /// it yet (a new or restarted server, or another node of the cluster). `EVAL` rather than
     /// `SCRIPT LOAD` + `EVALSHA`: one round trip, routed by the key like the first attempt.
+    ///
+    /// Sent as custom commands routed by the key's slot (fred's typed `EVALSHA` exists only on
+    /// clients, not on the pipeline that follows an `ASK`), through [`on_key`], so a script
+    /// also follows a migrating slot and fails fast while the connection is down.
     pub(crate) async fn run_script(
         &self,
         script: &Script,
         key: &str,
         args: Vec<Value>,
     ) -> Result<i64, Error> {
-        let client = self.client();
-        match client
-            .evalsha(script.sha1().clone(), key, args.clone())
-            .await
+        let slot = ClusterHash::Custom(crate::slot::key_slot(key.as_bytes()));
+        let command = |name: &'static str| CustomCommand::new_static(name, slot.clone(), false);
+        // EVAL[SHA] <script or hash> 1 <key> <args…>
+        let with = |script: Value| {
+            let mut all = Vec::with_capacity(3 + args.len());
+            all.extend([script, Value::Integer(1), Value::from(key)]);
+            all.extend(args.iter().cloned());
+            all
+        };
+        let sha = Value::from(script.sha1().clone());
+        match on_key!(self, key, |c| c
+            .custom(command("EVALSHA"), with(sha.clone())))
         {
             Err(err) if err.details().starts_with("NOSCRIPT") => {
-                let lua = script.lua().cloned().unwrap_or_default();
-                client.eval(lua, key, args).await
+                let lua = Value::from(script.lua().cloned().unwrap_or_default());
+                on_key!(self, key, |c| c.custom(command("EVAL"), with(lua.clone())))
             }
             other => other,
         }

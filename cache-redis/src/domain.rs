@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use fred::types::cluster::ClusterRouting;
 use fred::types::config::Server;
 
-use crate::backend::SLOTS;
+use crate::slot::{SLOTS, key_slot};
 
 /// Slot → the domain of the primary serving it; empty off a cluster (every key: domain 0).
 pub(crate) struct SlotDomains {
@@ -30,7 +30,7 @@ impl SlotDomains {
         if self.owners.is_empty() {
             return 0;
         }
-        let slot = usize::from(fred::util::redis_keyslot(key)) % SLOTS;
+        let slot = usize::from(key_slot(key));
         self.owners[slot].load(Ordering::Relaxed)
     }
 

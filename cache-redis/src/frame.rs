@@ -31,17 +31,14 @@ pub struct Header {
 }
 
 /// Largest `PX` written: ~31 700 years, far from Redis' overflow checks.
-#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
 pub(crate) const MAX_PX_MS: u64 = 1_000_000_000_000_000;
 
 /// Whole milliseconds for `PX`: rounded up (a lifetime is never shortened), at least 1.
-#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
 pub(crate) fn lifetime_ms(lifetime: Duration) -> u64 {
     let ms = lifetime.as_nanos().div_ceil(1_000_000);
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_PX_MS)
 }
 
-#[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's backend has its own copy
 impl Header {
     /// The header of a value written now (`server_now_ms`, on the owning server's clock) to
     /// live `px` milliseconds.

@@ -131,10 +131,14 @@
 //!   the connection to its key's primary: keys on healthy primaries keep working. The dead
 //!   primary's keys come back once its replica is promoted and fred re-syncs (measured: about
 //!   0.5 s after the promotion).
-//! - A known limit of fred 10.1: after an `ASK`, fred sends `ASKING` to the target but then
-//!   routes the command by slot to the old owner again, so a key already migrated out of a
-//!   slot that is still migrating reads as an error (at once) until the migration ends;
-//!   `MOVED` afterwards is followed.
+//! - A slot in migration: its old owner answers `ASK` for the keys it no longer holds. fred
+//!   10.1 sends `ASKING` to the new node but then routes the command to the old owner again,
+//!   until it gives up; the backend then sends the command itself, as `ASKING` + the command
+//!   back to back on one connection to the node the `ASK` names. Reads, writes, deletes, the
+//!   conditional scripts and the lock (which shares the key's slot) are served mid-migration
+//!   (the `cluster_faults` test). Batched reads and the lock's wait (`MGET` of several keys)
+//!   are not: a slot whose keys are split between the two nodes answers `TRYAGAIN` to them
+//!   anyway, an error (the cache computes instead).
 //!
 //! # The fleet lock
 //!
@@ -165,6 +169,8 @@ mod slot;
 pub mod url;
 
 // The fred adapter.
+#[cfg(feature = "fred")]
+mod ask;
 #[cfg(feature = "fred")]
 mod backend;
 #[cfg(feature = "fred")]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::CacheBackend;
 use cache_core::testing::unique_prefix;
+use cache_core::{CacheBackend, LockOutcome};
 use common::{bytes, payload_bytes};
 use redis_harness::{RedisCluster, RedisServer, Reply, node_id};
 
@@ -36,18 +36,31 @@ fn owner_of<'c>(cluster: &'c RedisCluster, key: &str) -> (usize, &'c RedisServer
         .unwrap_or_else(|| panic!("no node serves {key}"))
 }
 
+/// Moves `key` from node `from` to node `to` (the step of a slot migration between SETSLOTs).
+fn migrate(from: &RedisServer, to: &RedisServer, key: &str) {
+    let port = to.port().to_string();
+    let args = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key];
+    from.command_ok(&args).unwrap();
+}
+
 /// The deterministic reproduction of the ASK bug: warm a key, migrate its slot by hand
-/// (IMPORTING / MIGRATING / MIGRATE), read it (ASK), finish with `SETSLOT NODE` everywhere,
-/// read again (MOVED): every read after the migration answers, for every key, without a
-/// restart (before the fix every command timed out from the ASK on).
+/// (IMPORTING / MIGRATING / MIGRATE), then, mid-migration, read, write, run the conditional
+/// scripts and take the lock (the old owner answers ASK for every key it no longer holds);
+/// finish with `SETSLOT NODE` everywhere and read again (MOVED). Every command answers, as a
+/// hit where the key is there, for every key, without a restart (before the fix every command
+/// timed out from the ASK on; later, the migrated key read as an error until the end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migrating_slot_is_followed_through_ask_and_moved() {
     let cluster = RedisCluster::start(3).unwrap();
     let backend = common::connect(&cluster.url()).await;
     let prefix = unique_prefix("ask");
     let key = format!("{prefix}:migrated");
+    // Keys of the same slot (hash tag = the migrated key): one stays on the old owner, one is
+    // created mid-migration.
+    let (stays, created) = (format!("{{{key}}}:stays"), format!("{{{key}}}:created"));
     let others: Vec<String> = (0..30).map(|i| format!("{prefix}:other:{i}")).collect();
     backend.set(&key, bytes(b"warm"), LONG).await.unwrap();
+    backend.set(&stays, bytes(b"stays"), LONG).await.unwrap();
     for other in &others {
         backend
             .set(other, bytes(other.as_bytes()), LONG)
@@ -60,6 +73,7 @@ async fn a_migrating_slot_is_followed_through_ask_and_moved() {
     );
 
     let slot = slot_of(&cluster, &key).to_string();
+    assert_eq!(slot, slot_of(&cluster, &created).to_string());
     let (from_index, from) = owner_of(&cluster, &key);
     let to = &cluster.nodes()[(from_index + 1) % 3];
     let (from_id, to_id) = (node_id(from).unwrap(), node_id(to).unwrap());
@@ -67,41 +81,74 @@ async fn a_migrating_slot_is_followed_through_ask_and_moved() {
         .unwrap();
     from.command_ok(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])
         .unwrap();
-    from.command_ok(&[
-        "MIGRATE",
-        "127.0.0.1",
-        &to.port().to_string(),
-        "",
-        "0",
-        "5000",
-        "KEYS",
-        &key,
-    ])
-    .unwrap();
+    migrate(from, to, &key);
 
-    // The old owner answers ASK. fred 10.1 sends ASKING to the target but then re-routes the
-    // command by slot to the old owner, so this read may fail (with an error, at once); what
-    // it must not do any more is end the client's connection task for good.
-    let during = backend.get(&key).await;
-    println!(
-        "read during ASK: {:?}",
-        during.as_ref().map(|e| e.is_some())
+    // Mid-migration: the old owner answers ASK for `key` (migrated) and `created` (absent);
+    // each command must reach the importing node, after ASKING.
+    let read = |key: String| {
+        let backend = backend.clone();
+        async move {
+            backend
+                .get(&key)
+                .await
+                .unwrap_or_else(|e| panic!("read of {key} mid-migration: {e}"))
+        }
+    };
+    let migrated = read(key.clone()).await.expect("a hit mid-migration");
+    assert_eq!(payload_bytes(&migrated), b"warm");
+    assert_eq!(payload_bytes(&read(stays.clone()).await.unwrap()), b"stays");
+    backend.set(&key, bytes(b"during"), LONG).await.unwrap();
+    assert_eq!(payload_bytes(&read(key.clone()).await.unwrap()), b"during");
+    backend
+        .set(&created, bytes(b"created"), LONG)
+        .await
+        .unwrap();
+    let fresh = read(created.clone())
+        .await
+        .expect("the key created mid-migration");
+    assert_eq!(payload_bytes(&fresh), b"created");
+    // The conditional scripts (EVALSHA, and EVAL: the importing node has not seen them).
+    let cond = backend.conditional().unwrap();
+    let current = read(key.clone()).await.unwrap();
+    assert!(
+        cond.compare_and_set(&key, &current.payload, bytes(b"swapped"), LONG)
+            .await
+            .unwrap()
     );
-    if let Ok(read) = during {
-        assert_eq!(payload_bytes(&read.unwrap()), b"warm");
-    }
+    assert_eq!(payload_bytes(&read(key.clone()).await.unwrap()), b"swapped");
+    assert!(
+        cond.compare_and_delete(&created, &fresh.payload)
+            .await
+            .unwrap()
+    );
+    assert!(read(created.clone()).await.is_none());
+    // The fleet lock lives in the key's slot: taken, seen held, released.
+    assert_eq!(
+        backend.try_lock(&key, "t1", LONG).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        backend.try_lock(&key, "t2", LONG).await.unwrap(),
+        LockOutcome::Held
+    );
+    assert!(backend.unlock(&key, "t1").await.unwrap());
+    backend.set(&created, bytes(b"again"), LONG).await.unwrap();
+    assert!(backend.delete(&created).await.unwrap());
 
+    // The end of the migration: the last key moves, then the slot.
+    migrate(from, to, &stays);
     for node in cluster.nodes() {
         node.command_ok(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
             .unwrap();
     }
+    assert_eq!(payload_bytes(&read(stays.clone()).await.unwrap()), b"stays");
     // Now MOVED; then every key, on every primary, still answers — no restart.
     for round in 0..3 {
         let read = backend
             .get(&key)
             .await
             .unwrap_or_else(|e| panic!("read {round} after the migration: {e}"));
-        assert_eq!(payload_bytes(&read.unwrap()), b"warm");
+        assert_eq!(payload_bytes(&read.unwrap()), b"swapped");
         for other in &others {
             let read = backend
                 .get(other)

@@ -1,4 +1,5 @@
-//! The fleet lock on a standalone server: expiry of a dead holder, ownership, notification.
+//! The fleet lock on a standalone server: the contract of both adapters (expiry of a dead
+//! holder, ownership, notification), and a user without channel permission.
 
 mod common;
 
@@ -6,156 +7,39 @@ use std::time::Duration;
 
 use cache_core::testing::unique_prefix;
 use cache_core::{CacheBackend, LockOutcome};
-use common::{bytes, payload_bytes};
+use common::{bytes, lock, payload_bytes};
+
+// The contract both adapters keep (`shared/lock.rs`), here on fred.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_holder_blocks_nobody_past_its_lock_lifetime() {
-    let holder = common::standalone().await;
-    let other = common::standalone().await;
-    let key = unique_prefix("lock:dead");
-    let lifetime = Duration::from_millis(300);
-
-    assert_eq!(
-        holder.try_lock(&key, "holder", lifetime).await.unwrap(),
-        LockOutcome::Acquired
-    );
-    assert_eq!(
-        other.try_lock(&key, "other", lifetime).await.unwrap(),
-        LockOutcome::Held
-    );
-    // The holder "dies": it never writes and never unlocks. A waiter allowed a minute gives up
-    // once the lock is gone (the outer limit only turns a hang into a failure).
-    let waited = tokio::time::timeout(
-        Duration::from_secs(20),
-        other.wait_for_value(&key, Duration::from_secs(60)),
+    let (holder, other) = (common::standalone().await, common::standalone().await);
+    lock::a_dead_holder_blocks_nobody_past_its_lock_lifetime(
+        &holder,
+        &other,
+        &unique_prefix("lock:dead"),
     )
-    .await
-    .expect("wait_for_value kept waiting after the dead holder's lock expired")
-    .unwrap();
-    assert!(waited.is_none());
-    assert_eq!(
-        other
-            .try_lock(&key, "other", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_only_released_by_its_owner() {
-    let a = common::standalone().await;
-    let b = common::standalone().await;
-    let key = unique_prefix("lock:owner");
-
-    assert_eq!(
-        a.try_lock(&key, "token-a", Duration::from_millis(200))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-    assert!(
-        !b.unlock(&key, "token-b").await.unwrap(),
-        "b released a's lock"
-    );
-    assert_eq!(
-        b.try_lock(&key, "token-b", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Held
-    );
-
-    // a's lock expires while a still "computes"; b takes the lock.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        b.try_lock(&key, "token-b", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-    // a finishes late: its unlock must not release b's lock.
-    assert!(
-        !a.unlock(&key, "token-a").await.unwrap(),
-        "a released b's lock"
-    );
-    assert_eq!(
-        a.try_lock(&key, "token-a", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Held
-    );
-    assert!(b.unlock(&key, "token-b").await.unwrap());
-    assert_eq!(
-        a.try_lock(&key, "token-a", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-    assert!(a.unlock(&key, "token-a").await.unwrap());
+    let (a, b) = (common::standalone().await, common::standalone().await);
+    lock::a_lock_is_only_released_by_its_owner(&a, &b, &unique_prefix("lock:owner")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_gets_the_holders_value() {
-    let holder = common::standalone().await;
-    let waiter = common::standalone().await;
+    let (holder, waiter) = (common::standalone().await, common::standalone().await);
     let key = unique_prefix("lock:value");
-    assert_eq!(
-        holder
-            .try_lock(&key, "h", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-
-    let waiting = {
-        let (waiter, key) = (waiter.clone(), key.clone());
-        tokio::spawn(async move { waiter.wait_for_value(&key, Duration::from_secs(20)).await })
-    };
-    // Long enough for the waiter's polling pause to have grown to its maximum.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    holder
-        .set(&key, bytes(b"computed"), Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert!(holder.unlock(&key, "h").await.unwrap());
-    let released = std::time::Instant::now();
-    let entry = waiting
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("the waiter saw no value");
-    // Informational: with the release notification this is about a round trip, not a pause.
-    println!(
-        "waiter saw the value {:?} after the release",
-        released.elapsed()
-    );
-    assert_eq!(payload_bytes(&entry), b"computed");
+    lock::a_waiter_gets_the_holders_value(&holder, &waiter, &key, "fred").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_lock_without_value_ends_the_wait() {
-    let holder = common::standalone().await;
-    let waiter = common::standalone().await;
+    let (holder, waiter) = (common::standalone().await, common::standalone().await);
     let key = unique_prefix("lock:failed");
-    assert_eq!(
-        holder
-            .try_lock(&key, "h", Duration::from_secs(30))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-    let waiting = {
-        let (waiter, key) = (waiter.clone(), key.clone());
-        tokio::spawn(async move { waiter.wait_for_value(&key, Duration::from_secs(60)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // The holder's compute failed: it releases without writing.
-    assert!(holder.unlock(&key, "h").await.unwrap());
-    let result = tokio::time::timeout(Duration::from_secs(20), waiting)
-        .await
-        .expect("waiter hung")
-        .unwrap();
-    assert!(result.unwrap().is_none());
+    lock::a_released_lock_without_value_ends_the_wait(&holder, &waiter, &key).await;
 }
 
 /// Connections the server holds for `user`, from `CLIENT LIST` over the harness's own

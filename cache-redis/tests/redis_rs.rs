@@ -11,7 +11,7 @@ use cache_core::testing::{run_all, unique_prefix};
 use cache_core::{CacheBackend, CacheError, LockOutcome, Payload};
 use cache_redis::{RedisConfig, RedisRsBackend, RedisRsOptions};
 use redis_harness::{RedisServer, Reply};
-use support::{bytes, payload_bytes};
+use support::{bytes, lock, payload_bytes};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -123,33 +123,16 @@ async fn failure_domains_follow_the_primaries_of_a_cluster() {
     );
 }
 
+// The lock contract both adapters keep (`shared/lock.rs`), here on redis-rs, from a
+// connection manager and from a URL.
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_holder_blocks_nobody_past_its_lock_lifetime() {
     let url = support::server().url();
     let holder = support::from_manager(&url).await;
     let other = support::from_url(&url).await;
     let key = unique_prefix("rr:lock:dead");
-    let lifetime = Duration::from_millis(300);
-    assert_eq!(
-        holder.try_lock(&key, "holder", lifetime).await.unwrap(),
-        LockOutcome::Acquired
-    );
-    assert_eq!(
-        other.try_lock(&key, "other", lifetime).await.unwrap(),
-        LockOutcome::Held
-    );
-    let waited = tokio::time::timeout(
-        Duration::from_secs(20),
-        other.wait_for_value(&key, Duration::MAX),
-    )
-    .await
-    .expect("wait_for_value kept waiting after the dead holder's lock expired")
-    .unwrap();
-    assert!(waited.is_none());
-    assert_eq!(
-        other.try_lock(&key, "other", LONG).await.unwrap(),
-        LockOutcome::Acquired
-    );
+    lock::a_dead_holder_blocks_nobody_past_its_lock_lifetime(&holder, &other, &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,33 +140,7 @@ async fn a_lock_is_only_released_by_its_owner() {
     let url = support::server().url();
     let a = support::from_manager(&url).await;
     let b = support::from_manager(&url).await;
-    let key = unique_prefix("rr:lock:owner");
-    assert_eq!(
-        a.try_lock(&key, "token-a", Duration::from_millis(200))
-            .await
-            .unwrap(),
-        LockOutcome::Acquired
-    );
-    assert!(!b.unlock(&key, "token-b").await.unwrap());
-    assert_eq!(
-        b.try_lock(&key, "token-b", LONG).await.unwrap(),
-        LockOutcome::Held
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        b.try_lock(&key, "token-b", LONG).await.unwrap(),
-        LockOutcome::Acquired
-    );
-    assert!(
-        !a.unlock(&key, "token-a").await.unwrap(),
-        "a released b's lock"
-    );
-    assert!(b.unlock(&key, "token-b").await.unwrap());
-    assert_eq!(
-        a.try_lock(&key, "token-a", LONG).await.unwrap(),
-        LockOutcome::Acquired
-    );
-    assert!(a.unlock(&key, "token-a").await.unwrap());
+    lock::a_lock_is_only_released_by_its_owner(&a, &b, &unique_prefix("rr:lock:owner")).await;
 }
 
 /// A waiter with a notification client, and one without (polling), both get the value.
@@ -200,28 +157,7 @@ async fn waiters_get_the_holders_value_with_and_without_notifications() {
     let polling = support::from_manager(&url).await;
     for (label, waiter) in [("notified", listening), ("polling", polling)] {
         let key = unique_prefix("rr:lock:value");
-        assert_eq!(
-            holder.try_lock(&key, "h", LONG).await.unwrap(),
-            LockOutcome::Acquired
-        );
-        let waiting = {
-            let (waiter, key) = (waiter.clone(), key.clone());
-            tokio::spawn(async move { waiter.wait_for_value(&key, Duration::from_secs(20)).await })
-        };
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        holder.set(&key, bytes(b"computed"), LONG).await.unwrap();
-        assert!(holder.unlock(&key, "h").await.unwrap());
-        let released = std::time::Instant::now();
-        let entry = waiting
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("{label}: the waiter saw no value"));
-        println!(
-            "{label}: waiter saw the value {:?} after the release",
-            released.elapsed()
-        );
-        assert_eq!(payload_bytes(&entry), b"computed", "{label}");
+        lock::a_waiter_gets_the_holders_value(&holder, &waiter, &key, label).await;
     }
 }
 
@@ -231,21 +167,7 @@ async fn a_released_lock_without_value_ends_the_wait() {
     let holder = support::from_url(&url).await;
     let waiter = support::from_url(&url).await;
     let key = unique_prefix("rr:lock:failed");
-    assert_eq!(
-        holder.try_lock(&key, "h", LONG).await.unwrap(),
-        LockOutcome::Acquired
-    );
-    let waiting = {
-        let (waiter, key) = (waiter.clone(), key.clone());
-        tokio::spawn(async move { waiter.wait_for_value(&key, Duration::from_secs(60)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(holder.unlock(&key, "h").await.unwrap());
-    let result = tokio::time::timeout(Duration::from_secs(20), waiting)
-        .await
-        .expect("waiter hung")
-        .unwrap();
-    assert!(result.unwrap().is_none());
+    lock::a_released_lock_without_value_ends_the_wait(&holder, &waiter, &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

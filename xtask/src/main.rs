@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask <ci|bench|stampede|redis|load|chaos|fuzz>`.
+//! Project tasks: `cargo xtask <ci|scratch|bench|stampede|redis|load|chaos|fuzz>`.
 
 mod bench_summary;
 mod fuzz;
+mod scratch;
 
 use std::process::{Command, ExitCode};
 
@@ -9,7 +10,11 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   ci                 fmt --check, clippy -D warnings, every test and doctest, rustdoc -D warnings,
-                     every example
+                     every example, the scratch crate below
+  scratch            the README's quick start in a new crate outside the workspace, made with
+                     `cargo add smartcache --path … --features redis` as a new user would;
+                     `cargo check`ed into target/ (its dependencies already built), offline
+                     when it can
   bench [options]    the hit paths (memory, Redis) against raw moka / raw fred in paired rounds,
                      then issue 10's table with the targets; a few minutes
                      --quick: fewer rounds (under a minute once built)
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "ci" => ci(),
+        "scratch" => scratch::run(&workspace_root()),
         "bench" => bench(&rest),
         "stampede" => {
             // Live mode against Redis needs the simulator's `redis` feature (it pulls in fred).
@@ -162,6 +168,7 @@ fn ci() -> Result<(), String> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     examples()?;
+    scratch::run(&workspace_root())?;
     println!("\nxtask ci: all green");
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! [`RedisRsBackend`]: the shared state, its constructors, and the [`CacheBackend`] operations.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,6 @@ use crate::clock::ServerClock;
 use crate::frame::{self, Header};
 use crate::scripts::UNLOCK;
 use crate::secret::Redactor;
-use crate::slot::key_slot;
 
 /// The name in logs, errors and [`CacheBackend::name`].
 pub(crate) const NAME: &str = "redis-rs";
@@ -259,11 +257,7 @@ impl RedisRsBackend {
         if !self.connection().is_cluster() {
             return vec![keys.enumerate().map(|(i, _)| i).collect()];
         }
-        let mut groups: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.enumerate() {
-            groups.entry(key_slot(key)).or_default().push(i);
-        }
-        groups.into_values().collect()
+        crate::slot::group_by_slot(keys)
     }
 
     async fn set_framed(
@@ -370,22 +364,12 @@ impl CacheBackend for RedisRsBackend {
         }))
         .await
         .map_err(|e| self.failure("get_many", &e))?;
-        let mut stored: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-        for (group, values) in groups.iter().zip(answers) {
-            if values.len() != group.len() {
-                return Err(CacheError::Unavailable {
-                    backend: NAME,
-                    message: format!(
-                        "MGET of {} keys answered {} values",
-                        group.len(),
-                        values.len()
-                    ),
-                });
+        let stored = crate::slot::ungroup(keys.len(), &groups, answers).map_err(|message| {
+            CacheError::Unavailable {
+                backend: NAME,
+                message,
             }
-            for (&i, value) in group.iter().zip(values) {
-                stored[i] = value;
-            }
-        }
+        })?;
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(stored) {
             out.push(match value {

@@ -1,23 +1,13 @@
 //! Servers shared by the tests of one test binary (started once, stopped by the harness's
 //! watchdog when the binary exits), and helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::sync::OnceLock;
+#[path = "../shared/mod.rs"]
+mod shared;
 
 use cache_redis::{RedisBackend, RedisConfig};
-use redis_harness::{RedisCluster, RedisServer};
-
-/// A standalone server shared by every test of this binary; tests use their own key prefixes.
-pub fn server() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(|| RedisServer::start().unwrap_or_else(|e| panic!("{e}")))
-}
-
-/// A 3-primary cluster shared by every test of this binary.
-pub fn cluster() -> &'static RedisCluster {
-    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}")))
-}
+use redis_harness::RedisServer;
+pub use shared::{bytes, cluster, lock, payload_bytes, server};
 
 pub async fn connect(url: &str) -> RedisBackend {
     RedisBackend::connect(RedisConfig::from_url(url).unwrap())
@@ -54,18 +44,5 @@ pub fn count_on_node(node: &RedisServer, pattern: &str) -> usize {
         if cursor == "0" {
             return count;
         }
-    }
-}
-
-/// A bytes payload.
-pub fn bytes(b: &[u8]) -> cache_core::Payload {
-    cache_core::Payload::Bytes(std::sync::Arc::from(b))
-}
-
-/// The bytes of an entry's payload.
-pub fn payload_bytes(entry: &cache_core::StoredEntry) -> Vec<u8> {
-    match &entry.payload {
-        cache_core::Payload::Bytes(b) => b.to_vec(),
-        other => panic!("expected bytes, got {other:?}"),
     }
 }
