@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::{
-    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
+    CacheBackend, CacheError, ChangeSink, ConditionalWrites, FeedHandle, FeedOptions, LockOutcome,
+    Payload, Result, StoredEntry,
 };
 use fred::bytes::Bytes;
 use fred::clients::{Pool, SubscriberClient, WithOptions};
@@ -111,6 +112,8 @@ pub(crate) struct Inner {
     pub(crate) closing: AtomicBool,
     /// Set once `connect` returns the backend (lazy or eager).
     pub(crate) started: AtomicBool,
+    /// The L1 change feeds started from this backend, stopped by `quit`.
+    pub(crate) feeds: crate::tracking::Feeds,
 }
 
 impl Inner {
@@ -151,6 +154,7 @@ impl Inner {
             alive: tokio::sync::watch::Sender::new(()),
             closing: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            feeds: crate::tracking::Feeds::default(),
         })
     }
 
@@ -339,9 +343,11 @@ impl RedisBackend {
         self.inner.connection.last_error()
     }
 
-    /// Closes every connection now (dropping the last handle does it in the background).
+    /// Closes every connection now (dropping the last handle does it in the background), and
+    /// stops the change feeds started from this backend.
     pub async fn quit(&self) {
         self.inner.closing.store(true, Ordering::Relaxed);
+        self.inner.feeds.stop_all();
         self.inner.direct.close();
         let _ = self.inner.pool.quit().await;
         if let Some(Some(subscriber)) = self.inner.subscriber.get() {
@@ -550,6 +556,22 @@ impl CacheBackend for RedisBackend {
     /// years) keeps the deadline in the header and Redis's overflow checks far from the edge.
     fn max_lifetime(&self) -> Duration {
         Duration::from_millis(frame::MAX_PX_MS)
+    }
+
+    /// Client-side tracking in broadcast mode on a dedicated RESP3 connection per primary,
+    /// proven alive by a canary heartbeat (see the crate docs, "L1 coherence"). Returns at
+    /// once; the feed connects in the background and reports
+    /// [`FeedState::Unavailable`](cache_core::FeedState::Unavailable) if the server refuses
+    /// tracking. Fails only outside a Tokio runtime, or when the settings give no client.
+    fn watch_changes(&self, sink: Arc<dyn ChangeSink>, options: FeedOptions) -> Result<FeedHandle> {
+        let inner = &self.inner;
+        crate::tracking::start(&inner.config, &inner.redactor, &inner.feeds, sink, options)
+    }
+
+    /// Closes the connections and stops the change feeds ([`quit`](Self::quit)).
+    async fn close(&self) -> Result<()> {
+        self.quit().await;
+        Ok(())
     }
 
     /// On a cluster, the primary serving the key's slot now (from fred's routing table, kept

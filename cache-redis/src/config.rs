@@ -33,6 +33,7 @@ pub struct Backoff {
 /// | [`tls_ca_file`](Self::tls_ca_file) | system roots | `REDIS_TLS_CA_FILE` |
 /// | [`lazy_connect`](Self::lazy_connect) | `false` (connect fails if Redis is down) | `REDIS_LAZY_CONNECT` |
 /// | [`reconnect`](Self::reconnect) | 50 ms → 2 s, forever | — |
+/// | [`tracking_prefixes`](Self::tracking_prefixes) | none (every key) | `REDIS_TRACKING_PREFIXES` (comma-separated) |
 ///
 /// Durations in the environment read like `250ms`, `90s`, `5m`, `1h` or plain seconds, and
 /// booleans like `true`/`false` (the rules of [`cache_core::CacheConfig`]). `Debug` never shows
@@ -75,6 +76,10 @@ pub struct RedisConfig {
     pub lock_channel: String,
     /// `COUNT` hint for each `SCAN` page of a pattern invalidation.
     pub scan_count: u32,
+    /// Key prefixes the L1 change feed tracks (`CLIENT TRACKING … BCAST PREFIX …`): every
+    /// write under them is pushed to every instance's feed. Empty: every key. Set it to the
+    /// cache's key prefixes when the same Redis holds other busy data.
+    pub tracking_prefixes: Vec<String>,
 }
 
 impl Default for RedisConfig {
@@ -100,6 +105,7 @@ impl Default for RedisConfig {
             clock_sync_interval: Duration::from_secs(10),
             lock_channel: "smartcache:lock-released".into(),
             scan_count: 500,
+            tracking_prefixes: Vec::new(),
         }
     }
 }
@@ -117,6 +123,7 @@ impl fmt::Debug for RedisConfig {
             .field("clock_sync_interval", &self.clock_sync_interval)
             .field("lock_channel", &self.lock_channel)
             .field("scan_count", &self.scan_count)
+            .field("tracking_prefixes", &self.tracking_prefixes)
             .finish()
     }
 }
@@ -140,8 +147,8 @@ impl RedisConfig {
     }
 
     /// Reads `REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT`,
-    /// `REDIS_TLS_CA_FILE` and `REDIS_LAZY_CONNECT` from the process environment; other
-    /// variables are ignored.
+    /// `REDIS_TLS_CA_FILE`, `REDIS_LAZY_CONNECT` and `REDIS_TRACKING_PREFIXES` (comma-separated)
+    /// from the process environment; other variables are ignored.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(std::env::vars())
     }
@@ -170,6 +177,14 @@ impl RedisConfig {
                 "REDIS_COMMAND_TIMEOUT" => config.command_timeout = positive(name, value)?,
                 "REDIS_TLS_CA_FILE" if !value.is_empty() => config.tls_ca_file = Some(value.into()),
                 "REDIS_LAZY_CONNECT" => config.lazy_connect = parse_bool(name, value)?,
+                "REDIS_TRACKING_PREFIXES" => {
+                    config.tracking_prefixes = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -281,6 +296,7 @@ mod tests {
             ("REDIS_COMMAND_TIMEOUT", "150ms"),
             ("REDIS_TLS_CA_FILE", "/etc/ca.pem"),
             ("REDIS_LAZY_CONNECT", "true"),
+            ("REDIS_TRACKING_PREFIXES", "app:, sessions: ,,"),
             ("HOME", "/root"),
             ("REDIS_SOMETHING_ELSE", "???"),
         ])
@@ -301,6 +317,7 @@ mod tests {
         assert_eq!(c.command_timeout, Duration::from_millis(150));
         assert_eq!(c.tls_ca_file, Some(PathBuf::from("/etc/ca.pem")));
         assert!(c.lazy_connect);
+        assert_eq!(c.tracking_prefixes, ["app:", "sessions:"]);
 
         let plain = RedisConfig::from_vars([
             ("REDIS_COMMAND_TIMEOUT", "1"),
@@ -311,6 +328,7 @@ mod tests {
         assert_eq!(plain.connect_timeout, Duration::from_secs(3600));
         assert_eq!(plain.redacted_url(), "redis://127.0.0.1:6379");
         assert!(!plain.lazy_connect, "eager by default");
+        assert!(plain.tracking_prefixes.is_empty(), "every key by default");
     }
 
     #[test]

@@ -190,6 +190,8 @@ mod lock;
 #[cfg(feature = "fred")]
 mod supervise;
 #[cfg(feature = "fred")]
+mod tracking;
+#[cfg(feature = "fred")]
 mod watch;
 
 // The redis-rs adapter.
