@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn refusals_are_told_from_passing_errors() {
-        let redis = |msg: &str| Error::new(ErrorKind::Unknown, msg);
+        let redis = |msg: &str| Error::new(ErrorKind::Unknown, msg.to_owned());
         assert!(
             refusal(&redis(
                 "NOPERM User u has no permissions to run the 'client|tracking' command"
