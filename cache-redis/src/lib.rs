@@ -47,7 +47,7 @@
 //! | conditional writes (fail-safe extension, undo after invalidation) | yes ([`scripts`]) | yes (the same scripts) |
 //! | one breaker per cluster primary (`failure_domain`) | yes | yes |
 //! | a reconnection ends the breaker's cooldown (`connection_epoch`) | yes | no: redis-rs reports no reconnection, the cooldown runs |
-//! | L1 coherence (client-side tracking for an in-process tier) | fred only, where the two-tier cache offers it | no |
+//! | L1 coherence: a change feed for an in-process tier ([`watch_changes`](cache_core::CacheBackend::watch_changes)) | yes (client-side tracking, see below) | no |
 //!
 //! # Connecting
 //!
@@ -139,6 +139,39 @@
 //!   (the `cluster_faults` test). Batched reads and the lock's wait (`MGET` of several keys)
 //!   are not: a slot whose keys are split between the two nodes answers `TRYAGAIN` to them
 //!   anyway, an error (the cache computes instead).
+//!
+//! # L1 coherence: the change feed
+//!
+//! [`watch_changes`](cache_core::CacheBackend::watch_changes) starts a feed that tells an
+//! in-process tier (L1) which keys changed in Redis, whoever wrote them (another instance,
+//! another service, `redis-cli`), and proves by a heartbeat that it is still hearing them.
+//!
+//! - **Broadcast-mode tracking on a client of its own.** Reads go through a pool, and
+//!   default-mode tracking would have to be enabled and redirected on every pooled
+//!   connection, again after each reconnection. Instead the feed opens one RESP3 connection
+//!   per primary and sends it `CLIENT TRACKING ON BCAST [PREFIX …]`: it hears every write
+//!   under the prefixes ([`RedisConfig::tracking_prefixes`], `REDIS_TRACKING_PREFIXES`; empty:
+//!   every key), including this backend's own. The cost: each write under the prefixes is
+//!   pushed to every instance — fine for a cache, whose writes are computes.
+//! - **Every reconnection, new primary (failover, resharding), lagging reader or flush**
+//!   gives `changed_all()` once tracking is on again, before the next `alive`: fred enables
+//!   nothing again by itself, and it drops Redis's invalidation for `FLUSHALL`/`FLUSHDB`.
+//! - **Heartbeat.** Every [`FeedOptions::heartbeat`](cache_core::FeedOptions) the feed takes
+//!   `as_of`, then on each primary writes this instance's canary key (`smartcache:canary:…`,
+//!   in a slot that primary serves) with `SET … GET` on the tracking connection. Its
+//!   invalidation comes back after every earlier one from that primary, so once every
+//!   primary's has come, `alive(as_of)`; a canary that lost its value means a flush:
+//!   `changed_all()`. The staleness bound is the heartbeat plus the command timeout; a beat not
+//!   confirmed within the timeout leaves the feed `Down`, and a few in a row reconnect it.
+//! - **Unavailable.** Redis < 6.2, an ACL user without `CLIENT` (or `SET` on the canaries), or
+//!   a server refusing RESP3: the feed reports `FeedState::Unavailable` with one warning, and
+//!   the cache runs without an L1 — never with an incoherent one.
+//! - A known limit of Redis Cluster: after a *forced* failover the old primary accepts
+//!   writes (and confirms beats) until gossip tells it that it was replaced; the feed, like the
+//!   pool, follows the cluster's view.
+//!
+//! [`close`](cache_core::CacheBackend::close) (or [`RedisBackend::quit`]) stops the feeds
+//! started from a backend; dropping a feed's last handle stops that one.
 //!
 //! # The fleet lock
 //!

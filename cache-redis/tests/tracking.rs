@@ -84,14 +84,17 @@ impl Recorder {
     }
 
     async fn wait_all(&self, from: usize) -> usize {
-        self.wait_for(from, "changed_all", |e| *e == Event::All).await
+        self.wait_for(from, "changed_all", |e| *e == Event::All)
+            .await
     }
 
     /// Waits for an `alive` vouching for a moment after `after`.
     async fn wait_alive_after(&self, from: usize, after: Instant) -> usize {
-        self.wait_for(from, "alive after the mark", |e| {
-            matches!(e, Event::Alive(as_of) if *as_of > after)
-        })
+        self.wait_for(
+            from,
+            "alive after the mark",
+            |e| matches!(e, Event::Alive(as_of) if *as_of > after),
+        )
         .await
     }
 
@@ -116,7 +119,11 @@ struct Feed {
 }
 
 async fn feed(url: &str) -> Feed {
-    let backend = RedisBackend::connect(RedisConfig::from_url(url).unwrap())
+    feed_with(RedisConfig::from_url(url).unwrap()).await
+}
+
+async fn feed_with(config: RedisConfig) -> Feed {
+    let backend = RedisBackend::connect(config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let sink = Arc::new(Recorder::default());
@@ -137,7 +144,11 @@ async fn feed(url: &str) -> Feed {
 
 /// The feed's promise for one write done by `write` (by another client): `changed(key)` comes,
 /// and no `alive` vouches for a moment after the write before it.
-async fn assert_write_seen(sink: &Recorder, key: &str, write: impl std::future::Future<Output = ()>) {
+async fn assert_write_seen(
+    sink: &Recorder,
+    key: &str,
+    write: impl std::future::Future<Output = ()>,
+) {
     let from = sink.len();
     write.await;
     let written = Instant::now();
@@ -200,19 +211,38 @@ async fn standalone_writes_deletes_and_expiries_by_others_reach_changed() {
         f.sink.wait_changed(from, key).await;
     }
     // The backend's own writes are heard too (no NOLOOP).
-    assert_write_seen(&f.sink, "t:own", async {}).await_own(&f.backend).await;
+    assert_write_seen(&f.sink, "t:own", async {
+        f.backend
+            .set("t:own", common::bytes(b"1"), Duration::from_secs(60))
+            .await
+            .unwrap();
+    })
+    .await;
 }
 
-/// `assert_write_seen` for a write through the backend under test.
-trait OwnWrite {
-    async fn await_own(self, backend: &RedisBackend);
-}
-
-impl<F: std::future::Future<Output = ()>> OwnWrite for F {
-    async fn await_own(self, backend: &RedisBackend) {
-        let _ = self;
-        let _ = backend;
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_narrow_what_is_pushed_and_the_heartbeat_still_works() {
+    let server = RedisServer::start().unwrap();
+    let mut config = RedisConfig::from_url(&server.url()).unwrap();
+    config.tracking_prefixes = vec!["app:".into(), "app:users:".into()];
+    let f = feed_with(config).await;
+    let from = f.sink.len();
+    ok(&server, &["SET", "other:x", "1"]);
+    assert_write_seen(&f.sink, "app:users:1", async {
+        ok(&server, &["SET", "app:users:1", "1"]);
+    })
+    .await;
+    assert!(
+        !f.sink.events()[from..].contains(&Event::Changed("other:x".into())),
+        "a key outside the prefixes was pushed: {:?}",
+        f.sink.tail(from)
+    );
+    // Flushes are still seen: the canaries are tracked whatever the prefixes.
+    let from = f.sink.len();
+    ok(&server, &["FLUSHALL"]);
+    let flushed = Instant::now();
+    let all = f.sink.wait_all(from).await;
+    assert!(all < f.sink.wait_alive_after(from, flushed).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,7 +336,15 @@ async fn a_user_without_client_gives_an_unavailable_feed_and_no_alive() {
     ok(
         &server,
         &[
-            "ACL", "SETUSER", "nocl", "on", ">pw-secret", "~*", "&*", "+@all", "-client",
+            "ACL",
+            "SETUSER",
+            "nocl",
+            "on",
+            ">pw-secret",
+            "~*",
+            "&*",
+            "+@all",
+            "-client",
         ],
     );
     let backend = RedisBackend::connect(

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use cache_core::Result;
-use fred::prelude::*;
 use fred::clients::WithOptions;
+use fred::prelude::*;
 use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Expiration, RespVersion};
 

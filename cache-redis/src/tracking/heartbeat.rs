@@ -28,7 +28,9 @@ enum Beat {
 /// One primary's part of a beat.
 enum Round {
     /// The canary was written: confirmed once invalidation number `target` comes.
-    Sent { target: u64 },
+    Sent {
+        target: u64,
+    },
     /// Nothing to wait for: not confirmed this beat.
     Miss,
     Refused(&'static str, String),

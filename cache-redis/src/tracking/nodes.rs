@@ -268,12 +268,18 @@ mod tests {
         let second = nodes.begin_write(&k, generation).unwrap();
         assert!(nodes.saw("c", &k));
         assert!(nodes.confirmed(&k, generation, first));
-        assert!(!nodes.confirmed(&k, generation, second), "one push proves one write");
+        assert!(
+            !nodes.confirmed(&k, generation, second),
+            "one push proves one write"
+        );
         // Another server's push of the same name, or another name, counts nothing.
         assert!(!nodes.saw("c", &Some(Server::new("127.0.0.1", 7001))));
         assert!(!nodes.saw("other", &k));
         nodes.reset(&k);
-        assert!(nodes.saw("c", &k), "the name still counts once enabled again");
+        assert!(
+            nodes.saw("c", &k),
+            "the name still counts once enabled again"
+        );
         assert!(
             !nodes.confirmed(&k, generation, first),
             "an old generation never confirms"
