@@ -45,8 +45,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut resync = false;
     loop {
         tokio::time::sleep_until(next).await;
-        let as_of = Instant::now();
-        next = as_of + shared.heartbeat;
+        next = Instant::now() + shared.heartbeat;
         if task.is_finished() {
             // fred ended its connection task (it does on some errors): start another; its
             // connections announce themselves, and tracking is enabled on them as on any.
@@ -60,6 +59,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.clustered {
             refresh_nodes(&shared, resync).await;
         }
+        // Taken before any canary write of this beat is sent.
+        let as_of = Instant::now();
         match beat(&shared, as_of).await {
             Beat::Confirmed => {
                 shared.sink.alive(as_of);
@@ -122,7 +123,11 @@ async fn unavailable(shared: &Shared, why: &'static str, detail: &str) {
 }
 
 /// Replaces every tracking connection (in the background: fred answers once reconnected).
+/// Not while fred is reconnecting already: the new connections will start afresh anyway.
 fn force_reconnection(shared: &Shared) {
+    if !shared.client.is_connected() {
+        return;
+    }
     let client = shared.client.clone();
     let limit = shared.connect_timeout * 3;
     tokio::spawn(async move {
@@ -157,12 +162,13 @@ async fn beat(shared: &Shared, as_of: Instant) -> Beat {
     let rounds = join_all(nodes.iter().map(|node| round(shared, node))).await;
     let mut waits = Vec::with_capacity(rounds.len());
     let mut complete = true;
+    let mut reconnect = false;
     for (node, round) in nodes.iter().zip(rounds) {
         match round {
             Round::Sent { target } => waits.push((node, target)),
             Round::Miss => {
                 complete = false;
-                shared.nodes.record_beat(&node.key, false);
+                reconnect |= shared.nodes.record_beat(&node.key, false);
             }
             Round::Refused(why, detail) => return Beat::Refused(why, detail),
         }
@@ -184,7 +190,6 @@ async fn beat(shared: &Shared, as_of: Instant) -> Beat {
             break;
         }
     }
-    let mut reconnect = false;
     for (node, target) in &waits {
         let ok = shared.nodes.confirmed(&node.key, node.generation, *target);
         complete &= ok;

@@ -32,7 +32,10 @@
 //!   instance and primary: a random instance id in its name, in a slot that primary serves).
 //!   Its invalidation comes back on that connection after every invalidation the primary sent
 //!   before, so once it came from every primary, every change before `as_of` has been handed
-//!   to `changed`. The previous value must be this instance's last nonce; anything else means
+//!   to `changed`. (Redis sends broadcast invalidations once per event-loop iteration, one push
+//!   per prefix; a write in the canary's batch ran in the same iteration, whose input was read
+//!   after the canary was sent, so after `as_of`: the order of prefixes within a batch does not
+//!   matter.) The previous value must be this instance's last nonce; anything else means
 //!   the key was flushed (or evicted): `changed_all()`, and no `alive` that round.
 //! - A beat not confirmed within the round-trip allowance (the command timeout) leaves the feed
 //!   `Down`: `alive` stops, and the L1 stops serving by itself once the staleness bound

@@ -198,7 +198,8 @@ impl Nodes {
     }
 
     /// Records a beat's outcome for `key`; true when the node missed so many beats in a row
-    /// that its connection should be replaced.
+    /// that its connection should be replaced (then the count starts again, so that a server
+    /// that stays down is not asked to reconnect on every beat).
     pub(crate) fn record_beat(&self, key: &NodeKey, confirmed: bool) -> bool {
         let mut nodes = self.lock();
         let Some(node) = nodes.get_mut(key) else {
@@ -209,7 +210,11 @@ impl Nodes {
             return false;
         }
         node.missed += 1;
-        node.missed >= MISSED_BEFORE_RECONNECT
+        if node.missed < MISSED_BEFORE_RECONNECT {
+            return false;
+        }
+        node.missed = 0;
+        true
     }
 
     /// Counts an invalidation of `name` from `server`; true if it is one of this instance's
@@ -324,6 +329,7 @@ mod tests {
             assert!(!nodes.record_beat(&k, false));
         }
         assert!(nodes.record_beat(&k, false));
+        assert!(!nodes.record_beat(&k, false), "counted again from zero");
         assert!(!nodes.record_beat(&k, true));
         assert!(!nodes.record_beat(&k, false));
     }
