@@ -29,14 +29,19 @@ enum Event {
     Alive(Instant),
 }
 
-/// A sink that records every call, in order.
+/// A sink that records every call, in order; `slow` makes each `changed` take that long (a
+/// reader falling behind the writes).
 #[derive(Default)]
 struct Recorder {
     events: Mutex<Vec<Event>>,
+    slow: Option<Duration>,
 }
 
 impl ChangeSink for Recorder {
     fn changed(&self, key: &str) {
+        if let Some(pause) = self.slow {
+            std::thread::sleep(pause);
+        }
         self.push(Event::Changed(key.to_owned()));
     }
     fn changed_all(&self) {
@@ -123,10 +128,14 @@ async fn feed(url: &str) -> Feed {
 }
 
 async fn feed_with(config: RedisConfig) -> Feed {
+    feed_into(config, Recorder::default()).await
+}
+
+async fn feed_into(config: RedisConfig, sink: Recorder) -> Feed {
     let backend = RedisBackend::connect(config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let sink = Arc::new(Recorder::default());
+    let sink = Arc::new(sink);
     let handle = backend
         .watch_changes(sink.clone(), FeedOptions::with_heartbeat(HEARTBEAT))
         .unwrap();
@@ -134,11 +143,25 @@ async fn feed_with(config: RedisConfig) -> Feed {
     let all = sink.wait_all(0).await;
     sink.wait_for(all, "first alive", |e| matches!(e, Event::Alive(_)))
         .await;
-    assert_eq!(handle.state(), FeedState::Live);
+    wait_state(&handle, FeedState::Live).await;
     Feed {
         backend,
         sink,
         handle,
+    }
+}
+
+/// Waits until the feed reports `state` (a loaded machine may miss a beat now and then, so a
+/// state is awaited rather than read once).
+async fn wait_state(handle: &FeedHandle, state: FeedState) {
+    let deadline = Instant::now() + EVENT_WAIT;
+    while handle.state() != state {
+        assert!(
+            Instant::now() < deadline,
+            "not {state:?} within {EVENT_WAIT:?}: {:?}",
+            handle.state()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -174,6 +197,18 @@ fn signal(server: &RedisServer, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+    if signal == "-STOP" {
+        // Stopped for sure (state `T`) before the test takes its time mark.
+        let stat = format!("/proc/{pid}/stat");
+        while std::fs::read_to_string(&stat)
+            .unwrap_or_default()
+            .split(' ')
+            .nth(2)
+            != Some("T")
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,6 +253,75 @@ async fn standalone_writes_deletes_and_expiries_by_others_reach_changed() {
             .unwrap();
     })
     .await;
+}
+
+/// Writes by another client while the heartbeat runs: for every one, `changed(key)` comes
+/// before any `alive` vouching for a moment after the write was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_alive_ever_vouches_for_a_write_not_yet_delivered() {
+    let server = RedisServer::start().unwrap();
+    let f = feed(&server.url()).await;
+    let from = f.sink.len();
+    let beats = |sink: &Recorder| {
+        sink.events()[from..]
+            .iter()
+            .filter(|e| matches!(e, Event::Alive(_)))
+            .count()
+    };
+    // Unique keys, so each `changed` belongs to one write; written across several beats.
+    let writes = tokio::task::block_in_place(|| {
+        let mut writes = Vec::new();
+        while writes.len() < 1_000 || (beats(&f.sink) < 3 && writes.len() < 100_000) {
+            let key = format!("t:w:{}", writes.len());
+            ok(&server, &["SET", &key, "1"]);
+            writes.push((key, Instant::now()));
+        }
+        writes
+    });
+    assert!(beats(&f.sink) >= 3, "the writes spanned no beats");
+    let last = writes.last().unwrap().1;
+    f.sink.wait_alive_after(from, last).await;
+    let events = f.sink.events();
+    for (key, written) in &writes {
+        let alive = f.sink.first_alive_after(*written).unwrap();
+        assert!(
+            events[from..alive].contains(&Event::Changed(key.clone())),
+            "{key}: alive (event {alive}) vouched for a moment after its write before changed"
+        );
+    }
+}
+
+/// The same, with a reader far behind the writes (each `changed` takes 1 ms): a beat's reply
+/// comes long before the invalidations queued ahead of its canary are delivered, and `alive`
+/// must wait for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alive_waits_for_a_reader_that_fell_behind() {
+    let server = RedisServer::start().unwrap();
+    let slow = Recorder {
+        slow: Some(Duration::from_millis(1)),
+        ..Recorder::default()
+    };
+    let f = feed_into(RedisConfig::from_url(&server.url()).unwrap(), slow).await;
+    let from = f.sink.len();
+    let writes = tokio::task::block_in_place(|| {
+        (0..400)
+            .map(|i| {
+                let key = format!("t:s:{i}");
+                ok(&server, &["SET", &key, "1"]);
+                (key, Instant::now())
+            })
+            .collect::<Vec<_>>()
+    });
+    let last = writes.last().unwrap().1;
+    f.sink.wait_alive_after(from, last).await;
+    let events = f.sink.events();
+    for (key, written) in &writes {
+        let alive = f.sink.first_alive_after(*written).unwrap();
+        assert!(
+            events[from..alive].contains(&Event::Changed(key.clone())),
+            "{key}: alive (event {alive}) vouched for a moment after its write before changed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,11 +395,7 @@ async fn standalone_alive_stops_while_the_server_is_frozen_or_dead() {
     // Frozen: nothing vouches for a moment after the freeze, the feed goes down.
     signal(&server, "-STOP");
     let frozen = Instant::now();
-    let deadline = Instant::now() + EVENT_WAIT;
-    while f.handle.state() != FeedState::Down {
-        assert!(Instant::now() < deadline, "still {:?}", f.handle.state());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_state(&f.handle, FeedState::Down).await;
     tokio::time::sleep(HEARTBEAT * 5).await;
     let thawed = Instant::now();
     assert_eq!(
@@ -307,15 +407,12 @@ async fn standalone_alive_stops_while_the_server_is_frozen_or_dead() {
     let from = f.sink.len();
     signal(&server, "-CONT");
     f.sink.wait_alive_after(from, thawed).await;
-    assert_eq!(f.handle.state(), FeedState::Live);
+    wait_state(&f.handle, FeedState::Live).await;
 
     // Dead, then restarted empty: dropped, and tracked again.
     server.kill();
     let killed = Instant::now();
-    while f.handle.state() != FeedState::Down {
-        assert!(Instant::now() < deadline + EVENT_WAIT);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_state(&f.handle, FeedState::Down).await;
     tokio::time::sleep(HEARTBEAT * 5).await;
     assert_eq!(f.sink.first_alive_after(killed), None);
     let from = f.sink.len();
@@ -481,5 +578,5 @@ async fn cluster_every_primary_is_tracked_flushes_kills_and_failovers_too() {
         ok(replica, &["SET", &key, "1"]);
     })
     .await;
-    assert_eq!(f.handle.state(), FeedState::Live);
+    wait_state(&f.handle, FeedState::Live).await;
 }
