@@ -511,6 +511,26 @@ async fn dropping_the_handle_or_closing_the_backend_stops_the_feed() {
     drop(g.handle);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_sentinel_the_primary_is_tracked() {
+    let sentinel = redis_harness::RedisSentinel::start("feed").unwrap();
+    let f = feed(&sentinel.url()).await;
+    let primary = sentinel.primary();
+    assert_write_seen(&f.sink, "t:sentinel", async {
+        ok(primary, &["SET", "t:sentinel", "1"]);
+    })
+    .await;
+    let from = f.sink.len();
+    ok(primary, &["CLIENT", "KILL", "TYPE", "normal"]);
+    let killed = Instant::now();
+    let all = f.sink.wait_all(from).await;
+    assert!(all < f.sink.wait_alive_after(from, killed).await);
+    assert_write_seen(&f.sink, "t:sentinel-after", async {
+        ok(primary, &["SET", "t:sentinel-after", "1"]);
+    })
+    .await;
+}
+
 // ---- cluster ----
 
 /// A key that `node` serves (the others answer MOVED), found by asking it.
