@@ -54,10 +54,11 @@
 //! [`RedisConfig`] comes from a URL ([`url`] lists the forms: `redis://`, `rediss://`,
 //! `redis-cluster://h1:p1,h2:p2`, `redis-sentinel://h:p/service`), from the environment
 //! ([`RedisConfig::from_env`]: `REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_CONNECT_TIMEOUT`,
-//! `REDIS_COMMAND_TIMEOUT`, `REDIS_TLS_CA_FILE`), or from code. The defaults fail fast, as a
-//! cache should: a command times out after 250 ms, and while a connection is down commands
-//! fail at once instead of queueing, so `SmartCache` computes and its breaker opens; fred
-//! reconnects in the background (50 ms to 2 s backoff) and the cache recovers by itself.
+//! `REDIS_COMMAND_TIMEOUT`, `REDIS_TLS_CA_FILE`, `REDIS_TRACKING_PREFIXES`), or from code. The
+//! defaults fail fast, as a cache should: a command times out after 250 ms, and while a
+//! connection is down commands fail at once instead of queueing, so `SmartCache` computes and
+//! its breaker opens; fred reconnects in the background (50 ms to 2 s backoff) and the cache
+//! recovers by itself.
 //!
 //! `connect` fails when Redis is down — unless [`RedisConfig::lazy_connect`] is set
 //! (`REDIS_LAZY_CONNECT=true`), for a service that must start during a Redis restart: the
