@@ -179,6 +179,7 @@ fn examples() -> Result<(), String> {
         ("quick_start", ""),
         ("swap_backend_in_tests", "testing"),
         ("choose_settings", ""),
+        ("two_tiers", "redis"),
     ] {
         let mut args = vec!["run", "--quiet", "--locked", "-p", "smartcache"];
         if !features.is_empty() {
