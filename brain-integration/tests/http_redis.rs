@@ -256,3 +256,82 @@ async fn starts_with_redis_down_answers_bypass_then_hits_once_it_is_up() {
     );
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_with_an_l1_hits_say_their_tier_and_metrics_count_the_l1() {
+    let server = RedisServer::start().unwrap();
+    let backend = RedisBackend::connect(RedisConfig::from_url(&server.url()).unwrap())
+        .await
+        .unwrap();
+    let cache = CacheConfig {
+        l1: Some(cache_core::L1Bound::Entries(1_000)),
+        l1_heartbeat: Duration::from_millis(100),
+        ..test_cache_config()
+    };
+    let svc = TestService::start(small_store(&[]), Arc::new(backend), cache).await;
+    let mut c = svc.client();
+    let first = svc.miss(&mut c, "1", "").await;
+    assert_eq!(
+        first.header("x-cache-tier"),
+        None,
+        "a computed value has no tier"
+    );
+    // The L1 serves once its change feed is live; until then hits come from Redis.
+    let started = Instant::now();
+    let mut tiers = Vec::new();
+    loop {
+        let hit = c.get(&predictions("1")).await;
+        assert_eq!(hit.x_cache(), Some("hit"));
+        assert_eq!(hit.body, first.body);
+        let tier = hit.header("x-cache-tier").map(str::to_owned);
+        let l1 = tier.as_deref() == Some("l1");
+        tiers.push(tier);
+        if l1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never l1: {tiers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        tiers[0].as_deref(),
+        Some("l2"),
+        "the first hit fills the L1"
+    );
+    // A write by anything else — here, deleting the key in Redis — drops it from the L1.
+    server.command_ok(&["FLUSHALL"]).unwrap();
+    let started = Instant::now();
+    while c.get(&predictions("1")).await.x_cache() == Some("hit") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "L1 kept a flushed entry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The flush is seen by the feed's heartbeat, which then proves itself alive again.
+    let live = "smartcache_l1_feed_state{cache=\"predictions\",state=\"live\"} 1";
+    let started = Instant::now();
+    let mut metrics = c.get("/metrics").await.text();
+    while !metrics.contains(live) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "feed not live again:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        metrics = c.get("/metrics").await.text();
+    }
+    for needle in [
+        "smartcache_l1_hits_total{cache=\"predictions\"}",
+        "smartcache_l1_fills_total{cache=\"predictions\"}",
+        "smartcache_l1_flushes_total{cache=\"predictions\"}",
+        "smartcache_l1_invalidations_total{cache=\"predictions\"}",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} not in /metrics:\n{metrics}"
+        );
+    }
+    svc.stop().await;
+}

@@ -61,11 +61,15 @@ impl TestService {
         config: CacheConfig,
     ) -> TestService {
         let telemetry = service::Telemetry::new();
+        let l1 = cache_memory::l1_store(&config);
         let cache = telemetry.scope(|| {
-            SmartCache::builder(backend)
+            let builder = SmartCache::builder(backend)
                 .config(config)
-                .name(service::PREDICTION_CACHE)
-                .build()
+                .name(service::PREDICTION_CACHE);
+            match l1 {
+                Some(l1) => builder.l1(l1).build(),
+                None => builder.build(),
+            }
         });
         let keys = KeyFactory::new(KEY_NAMESPACE, KEY_SCHEMA_VERSION).unwrap();
         let state = AppState::new(
