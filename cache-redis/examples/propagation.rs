@@ -4,17 +4,17 @@
 //! arrived (there should be none).
 //!
 //! ```text
-//! cargo run --release -p cache-redis --example propagation
+//! cargo run --release -p cache-redis --example propagation [-- --cluster]
 //! ```
 //!
-//! Starts its own `redis-server` (from `PATH`) on a free port.
+//! Starts its own `redis-server` (from `PATH`) on a free port, or with `--cluster` a 3-primary
+//! cluster (each feed then tracks every primary).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{CacheBackend, ChangeSink, FeedOptions, FeedState};
+use cache_core::{CacheBackend, ChangeSink, FeedOptions, FeedState, Payload};
 use cache_redis::{RedisBackend, RedisConfig};
-use fred::prelude::*;
 use tokio::time::Instant;
 
 const FEEDS: usize = 4;
@@ -51,8 +51,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = redis_harness::RedisServer::start()?;
-    let url = server.url();
+    let cluster = std::env::args().any(|a| a == "--cluster");
+    // Kept alive until the end of main.
+    let (_server, _cluster, url) = if cluster {
+        let c = redis_harness::RedisCluster::start(3)?;
+        let url = c.url();
+        (None, Some(c), url)
+    } else {
+        let s = redis_harness::RedisServer::start()?;
+        let url = s.url();
+        (Some(s), None, url)
+    };
 
     let mut feeds = Vec::new();
     for _ in 0..FEEDS {
@@ -71,14 +80,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // The writer: a plain client, as another service or redis-cli would be.
-    let writer = Builder::from_config(Config::from_url(&url)?).build()?;
-    writer.init().await?;
+    // The writer: another client of the same Redis (its own connections, no feed), as another
+    // instance or service would be.
+    let writer = RedisBackend::connect(RedisConfig::from_url(&url)?).await?;
     let mut sent = Vec::with_capacity(WRITES);
     for i in 0..WRITES {
         let key = format!("{PREFIX}{i}");
+        let payload = Payload::Bytes(Arc::from(i.to_string().into_bytes()));
         sent.push(Instant::now());
-        let _: () = writer.set(&key, i as i64, None, None, false).await?;
+        writer.set(&key, payload, Duration::from_secs(60)).await?;
     }
     // Let the last pushes arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -99,12 +109,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("no invalidation arrived".into());
     }
     println!(
-        "invalidation propagation, {FEEDS} feeds x {WRITES} writes: p50 {:?}, p99 {:?}, max {:?}, missing {missing}",
+        "invalidation propagation ({}), {FEEDS} feeds x {WRITES} writes: p50 {:?}, p99 {:?}, max {:?}, missing {missing}",
+        if cluster { "3-primary cluster" } else { "standalone" },
         percentile(&delays, 0.50),
         percentile(&delays, 0.99),
         delays[delays.len() - 1],
     );
-    writer.quit().await?;
+    writer.quit().await;
     for (backend, _, _) in &feeds {
         backend.quit().await;
     }
