@@ -11,6 +11,24 @@
 //! [`SmartCache::clear`](crate::SmartCache::clear) works the same way with one implicit tag
 //! every entry carries: the namespace version under [`CLEAR_KEY`].
 //!
+//! ```
+//! use cache_core::{EntryOptions, SmartCache, Source};
+//! use cache_memory::MemoryBackend;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), cache_core::CacheError> {
+//! let cache = SmartCache::new(MemoryBackend::new(100));
+//! let opts = EntryOptions::new().tags(["team:42", "competition:premier-league"]);
+//! cache.get_with("odds:7", &opts, || async { 1.9f64 }).await?;
+//! cache.invalidate_tag("team:42").await?; // one write, however many entries carry the tag
+//! let again = cache
+//!     .get_or_compute_detailed("odds:7", &opts, || async { Ok::<_, std::io::Error>(2.1f64) })
+//!     .await?;
+//! assert_eq!((*again.value, again.source), (2.1, Source::Miss));
+//! cache.clear().await?; // everything, in one write too
+//! assert!(cache.get::<f64>("odds:7").await?.is_none());
+//! # Ok(()) }
+//! ```
+//!
 //! Keys under [`RESERVED_PREFIX`] belong to the cache: `get`, `set` and `get_or_compute` refuse
 //! them. Deleting them (by hand, or with a pattern such as `*`) is safe: a missing version key
 //! invalidates the entries that recorded it, it never revives one.
