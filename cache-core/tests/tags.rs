@@ -383,3 +383,40 @@ async fn an_untagged_hit_reads_nothing_but_its_key_within_the_interval() {
         "the namespace version is re-read once per interval"
     );
 }
+
+/// A cache with an L1 (a fake holding objects) over `l2`, a fake playing Redis.
+fn tiered(l2: &FakeBackend) -> SmartCache {
+    builder(l2)
+        .l1(FakeBackend::new())
+        .l1_heartbeat(Duration::from_millis(100))
+        .clear_check_interval(Duration::from_millis(100))
+        .build()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_l1_copy_is_checked_like_the_entry_it_came_from() {
+    let store = FakeBackend::builder().encode_values(true).build();
+    let (a, b) = (tiered(&store), tiered(&store));
+    lookup(&a, "tagged", &["t"], 1).await;
+    lookup(&a, "plain", &[], 2).await;
+    for key in ["tagged", "plain"] {
+        b.get::<u64>(key)
+            .await
+            .unwrap()
+            .expect("filled into b's L1");
+        let second = b
+            .get_or_compute_detailed(key, &opts(), failing())
+            .await
+            .unwrap();
+        assert_eq!(second.tier, Some(cache_core::Tier::L1), "{key}");
+    }
+
+    a.invalidate_tag("t").await.unwrap();
+    assert_eq!(lookup(&b, "tagged", &["t"], 10).await, (Source::Miss, 10));
+    assert_eq!(b.stats().tag_invalidated, 1);
+
+    a.clear().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(lookup(&b, "plain", &[], 20).await, (Source::Miss, 20));
+    assert_eq!(lookup(&a, "tagged", &["t"], 30).await, (Source::Miss, 30));
+}
