@@ -351,6 +351,22 @@ impl Dataset {
     }
 }
 
+/// `xxh3(previous || tag || fields)`; strings are length-prefixed so that no two items hash the
+/// same bytes.
+fn chain(previous: u64, tag: u8, strings: &[&str], numbers: &[i64]) -> u64 {
+    let mut h = Xxh3::new();
+    h.update(&previous.to_le_bytes());
+    h.update(&[tag]);
+    for s in strings {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    for n in numbers {
+        h.update(&n.to_le_bytes());
+    }
+    h.digest()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,20 +454,4 @@ mod tests {
         let single = Dataset::from_results(&[played("L1", "A", "B", 1)]);
         assert!(std::ptr::eq(&*single.competition("L1"), &single));
     }
-}
-
-/// `xxh3(previous || tag || fields)`; strings are length-prefixed so that no two items hash the
-/// same bytes.
-fn chain(previous: u64, tag: u8, strings: &[&str], numbers: &[i64]) -> u64 {
-    let mut h = Xxh3::new();
-    h.update(&previous.to_le_bytes());
-    h.update(&[tag]);
-    for s in strings {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
-    }
-    for n in numbers {
-        h.update(&n.to_le_bytes());
-    }
-    h.digest()
 }
