@@ -205,7 +205,8 @@ impl<C: Codec> Inner<C> {
 
     /// A decoded entry as the read path may use it: itself while its stamp holds; absent (a
     /// counted miss, and no stale or fail-safe value either: its data was invalidated) when it
-    /// does not; unavailable when the versions cannot be read.
+    /// does not; unavailable when the versions cannot be read (the entry then backs fail-safe
+    /// only, as the L1's copy does while the store is down).
     pub(crate) async fn admit<T>(&self, key: &str, found: Found<T>) -> Read<T> {
         match self.stamp_holds(&found.env).await {
             Ok(true) => Read::Found(found),
@@ -214,7 +215,11 @@ impl<C: Codec> Inner<C> {
                 tracing::debug!(key, "entry invalidated by a tag or clear(): a miss");
                 Read::Absent
             }
-            Err(_) => Read::Unavailable,
+            // Unverifiable, not known invalid: like any copy held while the store is down, it
+            // may back fail-safe but is never served as fresh.
+            Err(_) => Read::Unavailable {
+                last_good: Some(found),
+            },
         }
     }
 
