@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use brain_integration::load::Connection;
 use cache_memory::MemoryBackend;
-use common::{TestService, json, predictions, small_store, test_cache_config};
+use common::{
+    TestService, competition_of, json, predictions, small_store, test_cache_config,
+    two_competition_store,
+};
 use serde_json::json;
 
 async fn service(glob_ids: &[&str]) -> TestService {
@@ -107,9 +110,11 @@ async fn posting_a_result_invalidates_and_the_next_answer_uses_it() {
     assert_eq!(posted.status, 201, "{}", posted.text());
     let posted = json(&posted);
     assert_eq!(posted["data_version"], 1);
+    let competition = competition_of(&mut c, "1").await;
     assert_eq!(
-        posted["invalidated"], 3,
-        "all three cached predictions depended on the old data"
+        posted["invalidated_tag"].as_str(),
+        Some(format!("competition:{competition}").as_str()),
+        "the cached predictions of the result's competition are invalidated by one tag"
     );
 
     let after = json(&svc.miss(&mut c, "1", "").await);
@@ -141,7 +146,10 @@ async fn posting_a_result_invalidates_and_the_next_answer_uses_it() {
         ),
         (Some(2), Some("2"))
     );
-    assert_eq!(settled["invalidated"], 1);
+    assert_eq!(
+        settled["invalidated_tag"].as_str(),
+        Some(format!("competition:{competition}").as_str())
+    );
     assert_eq!(c.get(&predictions("2")).await.status, 404);
     let list = json(&c.get("/v1/matches").await);
     assert_eq!(list["data_version"], 2);
@@ -153,6 +161,62 @@ async fn posting_a_result_invalidates_and_the_next_answer_uses_it() {
             .all(|m| m["id"] != "2")
     );
 
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_in_one_competition_leaves_the_others_predictions_cached() {
+    let svc = TestService::start(
+        two_competition_store(),
+        Arc::new(MemoryBackend::new(10_000)),
+        test_cache_config(),
+    )
+    .await;
+    let mut c = svc.client();
+    let list = json(&c.get("/v1/matches").await);
+    let fixtures: Vec<(String, String)> = list["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |field: &str| m[field].as_str().unwrap().to_owned();
+            (text("id"), text("competition"))
+        })
+        .collect();
+    let (first_id, first) = fixtures[0].clone();
+    let in_first: Vec<&String> = fixtures
+        .iter()
+        .filter(|(_, c)| *c == first)
+        .map(|(id, _)| id)
+        .collect();
+    let (other_id, other) = fixtures
+        .iter()
+        .find(|(_, c)| *c != first)
+        .cloned()
+        .expect("two competitions");
+    let settled_id = in_first[1].clone();
+    for id in [&first_id, &other_id] {
+        svc.miss(&mut c, id, "").await;
+    }
+    let before = json(&c.get(&predictions(&other_id)).await);
+
+    let posted = c
+        .post(
+            "/v1/results",
+            &json!({"match_id": settled_id, "home_goals": 3, "away_goals": 1}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.text());
+    assert_eq!(
+        json(&posted)["invalidated_tag"].as_str(),
+        Some(format!("competition:{first}").as_str())
+    );
+    // The result's competition recomputes, with the result; the other one is still cached.
+    let recomputed = json(&svc.miss(&mut c, &first_id, "").await);
+    assert_eq!(recomputed["data_version"], 1);
+    let kept = c.get(&predictions(&other_id)).await;
+    assert_eq!(kept.x_cache(), Some("hit"), "{other} was not touched");
+    assert_eq!(json(&kept), before);
     svc.stop().await;
 }
 

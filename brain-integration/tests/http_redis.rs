@@ -73,8 +73,13 @@ async fn redis_miss_hit_configs_invalidation_and_globs() {
         )
         .await;
     assert_eq!(posted.status, 201, "{}", posted.text());
-    assert_eq!(json(&posted)["invalidated"], 3);
-    assert_eq!(prediction_keys(&server), 0);
+    let competition = common::competition_of(&mut c, "10").await;
+    assert_eq!(
+        json(&posted)["invalidated_tag"].as_str(),
+        Some(format!("competition:{competition}").as_str())
+    );
+    // Invalidated by one write to the tag's version, not deleted: they expire with their TTL.
+    assert_eq!(prediction_keys(&server), 3);
     let after = json(&svc.miss(&mut c, "10", "").await);
     assert_eq!(
         (
@@ -134,7 +139,7 @@ async fn redis_outage_keeps_answering_then_back_to_hits() {
         )
         .await;
     assert_eq!(posted.status, 201, "{}", posted.text());
-    assert_eq!(json(&posted)["invalidated"], serde_json::Value::Null);
+    assert_eq!(json(&posted)["invalidated_tag"], serde_json::Value::Null);
     let fresh = c.get(&predictions("2")).await;
     assert_eq!((fresh.status, fresh.x_cache()), (200, Some("bypass")));
     assert_eq!(

@@ -32,6 +32,7 @@ use crate::error::{CacheError, Result};
 /// | `CACHE_L1_MAX_ENTRIES` | `l1` = [`L1Bound::Entries`] | none (no L1) |
 /// | `CACHE_L1_MAX_BYTES` | `l1` = [`L1Bound::Bytes`] | none (no L1) |
 /// | `CACHE_L1_HEARTBEAT` | `l1_heartbeat` | `500ms` |
+/// | `CACHE_CLEAR_CHECK_INTERVAL` | `clear_check_interval` | `100ms` |
 ///
 /// Variables that do not start with `CACHE_`, or that this table does not name, are ignored.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +82,11 @@ pub struct CacheConfig {
     /// How often the backend's change feed proves itself alive; an L1 hit never lags the
     /// backend by more than this plus one heartbeat round trip (see [`crate::coherence`]).
     pub l1_heartbeat: Duration,
+    /// How long this process trusts the namespace version it read last (see
+    /// [`SmartCache::clear`](crate::SmartCache::clear)): another instance's `clear()` is seen
+    /// by this one within this interval plus the duration of one read of the store. Zero
+    /// reads it on every hit (one more round trip per read on a remote store).
+    pub clear_check_interval: Duration,
 }
 
 /// How an L1 is bounded.
@@ -113,6 +119,7 @@ impl Default for CacheConfig {
             max_value_bytes: 8 * 1024 * 1024,
             l1: None,
             l1_heartbeat: Duration::from_millis(500),
+            clear_check_interval: Duration::from_millis(100),
         }
     }
 }
@@ -174,6 +181,9 @@ impl CacheConfig {
                     )?))
                 }
                 "CACHE_L1_HEARTBEAT" => c.l1_heartbeat = parse_duration_var(name, value)?,
+                "CACHE_CLEAR_CHECK_INTERVAL" => {
+                    c.clear_check_interval = parse_duration_var(name, value)?
+                }
                 _ => {}
             }
         }

@@ -39,11 +39,11 @@ pub enum CacheError {
     #[error("corrupt cache entry: {0}")]
     Corrupt(String),
     /// The entry was written by a newer (or unknown) envelope format.
-    #[error("unsupported envelope version {found} (this build reads version {supported})")]
+    #[error("unsupported envelope version {found} (this build reads versions up to {supported})")]
     UnsupportedVersion {
         /// Version found in the entry.
         found: u32,
-        /// Version this build reads and writes.
+        /// Highest version this build reads and writes.
         supported: u32,
     },
     /// The stored entry holds another type than the one requested.
@@ -58,6 +58,9 @@ pub enum CacheError {
     /// The key is not acceptable (empty, too long, ...).
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// A tag is not acceptable (empty, too long, too many: see [`crate::tag`]).
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
     /// The encoded value exceeds the configured maximum size.
     #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
     ValueTooLarge {

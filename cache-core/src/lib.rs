@@ -55,6 +55,16 @@
 //! - **store down**: values are computed and returned; a circuit breaker stops paying timeouts and
 //!   closes on its own when the store is back.
 //!
+//! # Invalidation
+//!
+//! By key ([`delete`](SmartCache::delete)), by glob pattern
+//! ([`invalidate_pattern`](SmartCache::invalidate_pattern)), by tag
+//! ([`EntryOptions::tags`], [`invalidate_tag`](SmartCache::invalidate_tag): one write whatever the
+//! number of entries; a compute that was running meanwhile stores an invalid result) and all at
+//! once ([`clear`](SmartCache::clear)). See [`tag`] for how tags and `clear` are kept. Every hit
+//! is checked, on either tier: an untagged hit pays no I/O for it, a tagged one reads its tags'
+//! versions (one `MGET` per slot on Redis, on an L1 hit too for now).
+//!
 //! # Two tiers
 //!
 //! [`SmartCacheBuilder::l1`] puts an in-process tier (L1) in front of a shared backend (L2): an L1
@@ -84,6 +94,7 @@ pub mod glob;
 mod options;
 pub mod policy;
 mod stats;
+pub mod tag;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time_model;
@@ -96,9 +107,10 @@ pub use cache::{Health, L1Status, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
 pub use coherence::{ChangeFeed, ChangeSink, FeedHandle, FeedOptions, FeedState};
 pub use config::{CacheConfig, L1Bound};
-pub use envelope::{ENVELOPE_VERSION, EntryTiming, Envelope};
+pub use envelope::{ENVELOPE_VERSION, EntryTiming, Envelope, TAGGED_ENVELOPE_VERSION};
 pub use error::{BoxError, CacheError, Result, SharedError};
 pub use options::{Cached, EntryOptions, Lookup, Source, Tier};
 pub use policy::{Freshness, PlainTtl, RefreshAhead, RefreshPolicy, XFetch};
 pub use stats::StatsSnapshot;
+pub use tag::TagVersion;
 pub use time_model::Phase;

@@ -1,5 +1,6 @@
 //! Per-call options and what a lookup reports back.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::CacheConfig;
@@ -31,6 +32,8 @@ pub struct EntryOptions {
     /// Δ for [`SmartCache::set`](crate::SmartCache::set): how long the value took to compute,
     /// so X-Fetch can refresh it early. Ignored by `get_or_compute`, which measures Δ itself.
     pub compute_time: Option<Duration>,
+    /// The entry's tags (sorted, without duplicates): see [`EntryOptions::tags`].
+    pub tags: Arc<[String]>,
 }
 
 macro_rules! setters {
@@ -69,6 +72,35 @@ impl EntryOptions {
         Self::default()
     }
 
+    /// Tags the entry, for [`SmartCache::invalidate_tag`](crate::SmartCache::invalidate_tag):
+    /// by `get_or_compute` and by [`set`](crate::SmartCache::set) alike. The entry records
+    /// each tag's version as it was before the value was computed (for `set`: before the
+    /// write), and a read that finds a tag invalidated since treats the entry as absent — it is
+    /// not served as stale, nor as a fail-safe value. Replaces tags given before; duplicates
+    /// count once. Each tag costs a read on a hit (one `MGET` per cluster slot for all of an
+    /// entry's tags, after the entry's `GET`).
+    ///
+    /// A tag is any non-empty string of at most [`MAX_TAG_BYTES`](crate::tag::MAX_TAG_BYTES)
+    /// bytes, at most [`MAX_TAGS`](crate::tag::MAX_TAGS) per entry; the call using these
+    /// options returns [`CacheError::InvalidTag`](crate::CacheError::InvalidTag) otherwise.
+    ///
+    /// ```
+    /// use cache_core::EntryOptions;
+    /// let opts = EntryOptions::new().tags(["competition:premier-league", "team:42"]);
+    /// assert_eq!(opts.tags.len(), 2);
+    /// ```
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut tags: Vec<String> = tags.into_iter().map(Into::into).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        self.tags = tags.into();
+        self
+    }
+
     pub(crate) fn resolve(&self, c: &CacheConfig) -> Resolved {
         Resolved {
             ttl: self.ttl.unwrap_or(c.default_ttl),
@@ -81,12 +113,13 @@ impl EntryOptions {
                 .unwrap_or(c.stale_while_revalidate),
             fleet_lock: self.fleet_lock.unwrap_or(c.fleet_lock),
             compute_time: self.compute_time.unwrap_or_default(),
+            tags: self.tags.clone(),
         }
     }
 }
 
 /// Options with every default applied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub ttl: Duration,
     pub grace: Duration,
@@ -96,6 +129,7 @@ pub(crate) struct Resolved {
     pub stale_while_revalidate: bool,
     pub fleet_lock: bool,
     pub compute_time: Duration,
+    pub tags: Arc<[String]>,
 }
 
 /// Where the value returned by [`get_or_compute_detailed`](crate::SmartCache::get_or_compute_detailed)

@@ -145,6 +145,9 @@ counters! {
     store_skipped,
     /// Computed values not stored because their key was invalidated during the compute.
     invalidated_during_compute,
+    /// Entries found but invalid: a tag of theirs was invalidated (or its version key is
+    /// gone), or the cache was cleared, since they were computed. Counted misses.
+    tag_invalidated,
     /// Calls answered without the store (cache disabled, or backend unavailable).
     bypasses,
     /// Reads answered by the in-process L1 (no I/O); also counted in `hits` or `stale_served`.

@@ -426,10 +426,16 @@ async fn fleet_lock_makes_two_caches_compute_once() {
 async fn a_miss_that_raced_another_instances_write_does_not_compute_again() {
     // Every backend operation takes 100 ms. A: read 0–100 ms, double-check 100–200, compute
     // 200–700, write lands at 800. B: read 650–750 misses; its double-check (750–850) finds A's
-    // value.
+    // value. (A's namespace version is known beforehand, so its compute starts at once.)
     let fake = FakeBackend::new();
     fake.set_latency(Duration::from_millis(100));
-    let (a, b) = (cache(&fake), cache(&fake));
+    let known_namespace = || {
+        builder(&fake)
+            .clear_check_interval(Duration::from_secs(3600))
+            .build()
+    };
+    let (a, b) = (known_namespace(), known_namespace());
+    a.clear().await.unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let first = {
         let runs = runs.clone();

@@ -81,6 +81,9 @@ pub struct Dataset {
     index: HashMap<String, u32>,
     results: Vec<IndexedResult>,
     competitions: Vec<String>,
+    /// Each competition's own fingerprint: what its predictions depend on (see
+    /// [`competition_fingerprint`](Dataset::competition_fingerprint)).
+    competition_fingerprints: Vec<u64>,
     competition_index: HashMap<String, u32>,
     /// Each competition's teams (indices into `teams`), in order of first appearance there.
     competition_teams: Vec<Vec<u32>>,
@@ -119,21 +122,32 @@ impl Dataset {
         self.fingerprint
     }
 
+    /// The fingerprint of one competition's data alone: its name, its teams, its results and
+    /// its registered fixtures, chained in order. A result in another competition leaves it
+    /// unchanged — as it leaves the competition's predictions (one model per competition) — so
+    /// it can key a competition's entries in a shared store. An unknown competition gives the
+    /// whole data set's [`fingerprint`](Self::fingerprint).
+    pub fn competition_fingerprint(&self, name: &str) -> u64 {
+        self.competition_index
+            .get(name)
+            .and_then(|&c| self.competition_fingerprints.get(c as usize))
+            .copied()
+            .unwrap_or(self.fingerprint)
+    }
+
     /// `fingerprint' = xxh3(fingerprint || tag || fields)`; strings are length-prefixed so
     /// that no two items hash the same bytes.
     fn mix(&mut self, tag: u8, strings: &[&str], numbers: &[i64]) {
-        let mut h = Xxh3::new();
-        h.update(&self.fingerprint.to_le_bytes());
-        h.update(&[tag]);
-        for s in strings {
-            h.update(&(s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
-        }
-        for n in numbers {
-            h.update(&n.to_le_bytes());
-        }
-        self.fingerprint = h.digest();
+        self.fingerprint = chain(self.fingerprint, tag, strings, numbers);
         self.changed();
+    }
+
+    /// [`mix`](Self::mix), into competition `c`'s own fingerprint as well.
+    fn mix_in(&mut self, c: u32, tag: u8, strings: &[&str], numbers: &[i64]) {
+        if let Some(own) = self.competition_fingerprints.get_mut(c as usize) {
+            *own = chain(*own, tag, strings, numbers);
+        }
+        self.mix(tag, strings, numbers);
     }
 
     /// Forgets the competition subsets built for the data as it was.
@@ -238,6 +252,7 @@ impl Dataset {
             index,
             results,
             competitions: vec![name.to_owned()],
+            competition_fingerprints: vec![self.competition_fingerprints[c as usize]],
             competition_index: HashMap::from([(name.to_owned(), 0)]),
             competition_teams: vec![(0..members.len() as u32).collect()],
             membership: (0..members.len() as u32).map(|t| (0, t)).collect(),
@@ -251,6 +266,8 @@ impl Dataset {
         }
         let c = self.competitions.len() as u32;
         self.mix(b'C', &[name], &[]);
+        self.competition_fingerprints
+            .push(chain(0, b'C', &[name], &[]));
         self.competitions.push(name.to_owned());
         self.competition_index.insert(name.to_owned(), c);
         self.competition_teams.push(Vec::new());
@@ -273,6 +290,9 @@ impl Dataset {
         };
         if self.membership.insert((c, i)) {
             self.competition_teams[c as usize].push(i);
+            if let Some(own) = self.competition_fingerprints.get_mut(c as usize) {
+                *own = chain(*own, b'M', &[name], &[]);
+            }
             self.changed();
         }
         i
@@ -283,7 +303,9 @@ impl Dataset {
     pub fn register_fixture(&mut self, fixture: &Fixture) {
         self.ensure_team(&fixture.home, &fixture.competition);
         self.ensure_team(&fixture.away, &fixture.competition);
-        self.mix(
+        let c = self.ensure_competition(&fixture.competition);
+        self.mix_in(
+            c,
             b'F',
             &[
                 &fixture.id,
@@ -300,7 +322,8 @@ impl Dataset {
         let competition = self.ensure_competition(&result.competition);
         let home = self.ensure_team(&result.home, &result.competition);
         let away = self.ensure_team(&result.away, &result.competition);
-        self.mix(
+        self.mix_in(
+            competition,
             b'R',
             &[&result.competition, &result.home, &result.away],
             &[
@@ -328,6 +351,22 @@ impl Dataset {
     }
 }
 
+/// `xxh3(previous || tag || fields)`; strings are length-prefixed so that no two items hash the
+/// same bytes.
+fn chain(previous: u64, tag: u8, strings: &[&str], numbers: &[i64]) -> u64 {
+    let mut h = Xxh3::new();
+    h.update(&previous.to_le_bytes());
+    h.update(&[tag]);
+    for s in strings {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    for n in numbers {
+        h.update(&n.to_le_bytes());
+    }
+    h.digest()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +380,37 @@ mod tests {
             home_goals: goals,
             away_goals: 0,
         }
+    }
+
+    #[test]
+    fn a_competitions_fingerprint_moves_with_its_own_data_only() {
+        let data = Dataset::from_results(&[played("L1", "A", "B", 1), played("L2", "C", "D", 2)]);
+        let (l1, l2) = (
+            data.competition_fingerprint("L1"),
+            data.competition_fingerprint("L2"),
+        );
+        assert_ne!(l1, l2);
+        assert_eq!(data.competition("L1").competition_fingerprint("L1"), l1);
+
+        let next = data.with_result(&played("L2", "D", "C", 5));
+        assert_ne!(next.fingerprint(), data.fingerprint());
+        assert_eq!(
+            next.competition_fingerprint("L1"),
+            l1,
+            "L1's data did not change"
+        );
+        assert_ne!(next.competition_fingerprint("L2"), l2);
+        // A team joining a competition changes it too (its model has one more team).
+        let mut joined = Dataset::clone(&next);
+        joined.ensure_team("E", "L1");
+        assert_ne!(joined.competition_fingerprint("L1"), l1);
+        // Equal data, equal fingerprints, in any process.
+        let again = Dataset::from_results(&[played("L1", "A", "B", 1), played("L2", "C", "D", 2)]);
+        assert_eq!(again.competition_fingerprint("L2"), l2);
+        assert_eq!(
+            data.competition_fingerprint("Friendlies"),
+            data.fingerprint()
+        );
     }
 
     #[test]

@@ -2,14 +2,19 @@
 //!
 //! Key: `KeyFactory::key_with_params("prediction", match_id, {data, config})` — the match id is
 //! the (escaped) hash tag, and the digest covers the whole configuration and the
-//! [fingerprint](crate::domain::Dataset::fingerprint) of the data, so two configurations never
+//! [fingerprint of the match's competition](crate::domain::Dataset::competition_fingerprint)
+//! (its teams, results and fixtures: all its model is fitted on), so two configurations never
 //! share an entry, and a computation that started before a result was recorded can only write
 //! under the old data's key, which nobody reads again. The fingerprint is of the content, not a
 //! counter of this process: a restart or another instance with other data (a shared Redis
 //! outlives both) uses other keys, while a fleet with the same data shares its entries.
-//! Recording a result also deletes every prediction (entity pattern), so the old entries do not
-//! wait for their TTL; one match's predictions go with the id pattern, escaped, so an id such as
-//! `1*` reaches only the match `1*`.
+//!
+//! Each prediction is tagged with its competition ([`competition_tag`]). Recording a result
+//! invalidates that tag ([`PredictionRepository::invalidate_competition`]): one write, fleet-wide,
+//! whatever the number of cached predictions — no SCAN — and the predictions of every other
+//! competition stay cached (their fingerprints did not move either). The invalidated entries are
+//! not deleted: they are refused on read and expire with their TTL. One match's predictions go
+//! with the id pattern, escaped, so an id such as `1*` reaches only the match `1*`.
 
 use std::sync::Arc;
 
@@ -24,6 +29,11 @@ use crate::engine::ModelConfig;
 
 /// The entity name of prediction keys.
 pub const PREDICTION_ENTITY: &str = "prediction";
+
+/// The cache tag of every prediction of `competition`: `competition:<name>`.
+pub fn competition_tag(competition: &str) -> String {
+    format!("competition:{competition}")
+}
 
 #[derive(Serialize)]
 struct KeyParams<'a> {
@@ -74,7 +84,23 @@ impl CachedPredictionRepository {
         match_id: &str,
         config: &ModelConfig,
     ) -> Result<String, RepositoryError> {
-        let data = self.store.dataset().await?.fingerprint();
+        let competition = self.store.fixture(match_id).await?.map(|f| f.competition);
+        self.key_in(match_id, competition.as_deref(), config).await
+    }
+
+    /// The key of `match_id`'s prediction, the match being played in `competition` (`None`:
+    /// unknown, keyed by the whole data's fingerprint).
+    async fn key_in(
+        &self,
+        match_id: &str,
+        competition: Option<&str>,
+        config: &ModelConfig,
+    ) -> Result<String, RepositoryError> {
+        let dataset = self.store.dataset().await?;
+        let data = match competition {
+            Some(competition) => dataset.competition_fingerprint(competition),
+            None => dataset.fingerprint(),
+        };
         self.keys
             .key_with_params(PREDICTION_ENTITY, match_id, &KeyParams { data, config })
             .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))
@@ -100,16 +126,18 @@ impl PredictionRepository for CachedPredictionRepository {
     ) -> Result<PredictionOutcome, RepositoryError> {
         config.validate().map_err(RepositoryError::InvalidConfig)?;
         // Unknown ids are answered before the cache: nothing to store, nothing to stampede.
-        if !self.store.contains_fixture(match_id).await? {
+        let Some(fixture) = self.store.fixture(match_id).await? else {
             return Err(RepositoryError::UnknownMatch(match_id.to_owned()));
-        }
-        let key = match self.key_for(match_id, config).await {
+        };
+        let competition = fixture.competition;
+        let key = match self.key_in(match_id, Some(&competition), config).await {
             Ok(key) => key,
             Err(RepositoryError::Cache(e)) => {
                 return self.fallback(match_id, config, e.to_string()).await;
             }
             Err(e) => return Err(e),
         };
+        let options = self.options.clone().tags([competition_tag(&competition)]);
         let (inner, id, cfg) = (self.inner.clone(), match_id.to_owned(), *config);
         let compute = move || async move {
             inner
@@ -119,7 +147,7 @@ impl PredictionRepository for CachedPredictionRepository {
         };
         match self
             .cache
-            .get_or_compute_detailed::<SharedPrediction, _, _, _>(&key, &self.options, compute)
+            .get_or_compute_detailed::<SharedPrediction, _, _, _>(&key, &options, compute)
             .await
         {
             Ok(lookup) => Ok(PredictionOutcome {
@@ -145,6 +173,13 @@ impl PredictionRepository for CachedPredictionRepository {
             .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))?;
         self.cache
             .invalidate_pattern(&pattern)
+            .await
+            .map_err(RepositoryError::Cache)
+    }
+
+    async fn invalidate_competition(&self, competition: &str) -> Result<(), RepositoryError> {
+        self.cache
+            .invalidate_tag(&competition_tag(competition))
             .await
             .map_err(RepositoryError::Cache)
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use cache_core::Source;
-pub use cached::{CachedPredictionRepository, PREDICTION_ENTITY};
+pub use cached::{CachedPredictionRepository, PREDICTION_ENTITY, competition_tag};
 pub use engine_backed::EngineRepository;
 pub use shared::SharedPrediction;
 
@@ -91,6 +91,12 @@ pub trait PredictionRepository: Send + Sync + Debug + 'static {
     /// entries went. A repository that stores nothing returns 0.
     async fn invalidate_match(&self, _match_id: &str) -> Result<u64, RepositoryError> {
         Ok(0)
+    }
+
+    /// Invalidates every stored prediction of one competition (a result there changed its
+    /// fit, and no other competition's). A repository that stores nothing does nothing.
+    async fn invalidate_competition(&self, _competition: &str) -> Result<(), RepositoryError> {
+        Ok(())
     }
 
     /// Forgets every stored prediction (the results changed, so every fit did); returns how many

@@ -1,4 +1,5 @@
-//! `POST /v1/results`: record a played match, then invalidate every cached prediction.
+//! `POST /v1/results`: record a played match, then invalidate the cached predictions of its
+//! competition (one tag).
 
 use axum::Json;
 use axum::extract::State;
@@ -18,15 +19,17 @@ struct Recorded {
     result: crate::domain::PlayedMatch,
     data_version: u64,
     settled_fixture: Option<String>,
-    /// Cache entries removed; `null` when the cache could not be reached (the data version in
-    /// every key already keeps the old entries from being read).
-    invalidated: Option<u64>,
+    /// The cache tag invalidated (`competition:<name>`: every cached prediction of the result's
+    /// competition, on every instance); `null` when the cache could not be reached (the
+    /// competition's data fingerprint in every key already keeps the old entries from being
+    /// read).
+    invalidated_tag: Option<String>,
 }
 
 /// `POST /v1/results`: records a played match (`{"match_id", "home_goals", "away_goals"}` for a
 /// fixture, or `{"date", "home", "away", "home_goals", "away_goals"}` with an optional
-/// `"competition"`, needed only when the teams meet in several), then invalidates every cached
-/// prediction.
+/// `"competition"`, needed only when the teams meet in several), then invalidates the cached
+/// predictions of its competition (the tag `competition:<name>`); other competitions' stay.
 pub async fn post_result(
     State(app): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -69,10 +72,11 @@ pub async fn post_result(
             },
             _ => e.into(),
         })?;
-    let invalidated = match app.cached.invalidate_all().await {
-        Ok(n) => Some(n),
+    let competition = &recorded.result.competition;
+    let invalidated_tag = match app.cached.invalidate_competition(competition).await {
+        Ok(()) => Some(crate::repository::competition_tag(competition)),
         Err(e) => {
-            tracing::warn!(error = %e, "results changed but the cache could not be invalidated; old entries are unreachable by version");
+            tracing::warn!(error = %e, "results changed but the cache could not be invalidated; old entries are unreachable by fingerprint");
             None
         }
     };
@@ -80,7 +84,7 @@ pub async fn post_result(
         result: recorded.result,
         data_version: recorded.data_version,
         settled_fixture: recorded.settled_fixture,
-        invalidated,
+        invalidated_tag,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

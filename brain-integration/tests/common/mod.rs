@@ -36,6 +36,31 @@ pub fn small_store(glob_ids: &[&str]) -> Arc<dyn MatchStore> {
     Arc::new(InMemoryMatchStore::new(&league.results, fixtures).unwrap())
 }
 
+/// A small league of two competitions (fixture ids `1`..`N` over both).
+pub fn two_competition_store() -> Arc<dyn MatchStore> {
+    let league = synthetic_league(&SyntheticLeagueConfig {
+        teams: 6,
+        seasons: 2,
+        competitions: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    Arc::new(InMemoryMatchStore::new(&league.results, league.fixtures).unwrap())
+}
+
+/// The competition of fixture `id`, as `GET /v1/matches` lists it.
+pub async fn competition_of(c: &mut Client, id: &str) -> String {
+    let list = json(&c.get("/v1/matches").await);
+    list["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .and_then(|m| m["competition"].as_str())
+        .unwrap_or_else(|| panic!("no fixture {id}: {list}"))
+        .to_owned()
+}
+
 /// A cache configuration for tests: long TTL (no early refresh during a test), quick breaker.
 pub fn test_cache_config() -> CacheConfig {
     CacheConfig {

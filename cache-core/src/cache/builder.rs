@@ -103,6 +103,13 @@ impl<C: Codec> SmartCacheBuilder<C> {
         self
     }
 
+    /// How long a namespace version read is trusted (see
+    /// [`CacheConfig::clear_check_interval`]).
+    pub fn clear_check_interval(mut self, interval: Duration) -> Self {
+        self.config.clear_check_interval = interval;
+        self
+    }
+
     /// Seeds the policy's random draws, for reproducible tests and simulations.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -163,6 +170,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 flights: Default::default(),
                 rng,
                 closed: Default::default(),
+                namespace: Default::default(),
             }),
         }
     }

@@ -152,7 +152,9 @@ impl<C: Codec> Inner<C> {
         };
         if let Some(found) = l1.hit::<T>(key) {
             Stats::bump(&self.stats.l1_hits);
-            return Read::Found(found);
+            // Tags and clear() are checked on every tier: an L1 copy is no more valid than the
+            // entry it was filled from.
+            return self.admit(key, found).await;
         }
         let ticket = l1.ticket(key);
         match self.read_l2::<T>(key).await {
@@ -204,7 +206,7 @@ impl<C: Codec> Inner<C> {
         };
         match read {
             Ok(Some(entry)) => match self.found::<T>(entry) {
-                Ok(found) => Read::Found(found),
+                Ok(found) => self.admit(key, found).await,
                 Err(err) => {
                     Stats::bump(&self.stats.corrupt_entries);
                     tracing::warn!(key, error = %err, "undecodable cache entry treated as a miss");

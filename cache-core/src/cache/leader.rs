@@ -188,6 +188,12 @@ impl<C: Codec> Inner<C> {
             }
         }
 
+        // The versions of the entry's tags (and of the namespace) as they are before the
+        // compute: an invalidation from now on makes its result invalid on arrival.
+        let stamp = match store_up {
+            true => self.stamp(&opts.tags).await.ok(),
+            false => None,
+        };
         Stats::bump(&self.stats.computes);
         match run_compute(compute, opts.hard_timeout).await {
             Ok((value, delta)) => {
@@ -195,9 +201,9 @@ impl<C: Codec> Inner<C> {
                 self.stats.record_compute(delta);
                 // Stored before it is published: when `get_or_compute` returns a miss, the next
                 // read (or a delete) sees the entry.
-                if store_up {
+                if let Some(stamp) = stamp {
                     let timing = self.timing(opts.ttl, opts.grace, delta);
-                    let env = Envelope::with_timing(value.clone(), timing);
+                    let env = stamp.apply(Envelope::with_timing(value.clone(), timing));
                     self.store_unless_invalidated(&leader, env).await;
                 }
                 leader.publish(Ok((value, Origin::Computed(delta))));
@@ -261,7 +267,8 @@ impl<C: Codec> Inner<C> {
         };
         let same = seen.is_some_and(|seen| seen.payload().same_entry(&found.payload()));
         let fresh = found.env.timing().is_fresh(found.remaining);
-        Ok((fresh && !same).then_some(found.env))
+        let usable = fresh && !same && self.stamp_holds(&found.env).await?;
+        Ok(usable.then_some(found.env))
     }
 
     /// Another process holds the fleet lock: serve the stale value at hand, or wait (bounded)
@@ -279,7 +286,9 @@ impl<C: Codec> Inner<C> {
         let written = tokio::time::timeout(wait, self.backend.wait_for_value(key, wait)).await;
         if let Ok(Ok(Some(entry))) = written {
             if let Ok(found) = self.found::<T>(entry) {
-                return Some((into_value(found.env), Origin::Fleet));
+                if let Ok(true) = self.stamp_holds(&found.env).await {
+                    return Some((into_value(found.env), Origin::Fleet));
+                }
             }
         }
         Stats::bump(&self.stats.lock_wait_timeouts);
@@ -322,7 +331,8 @@ impl<C: Codec> Inner<C> {
         }
         let old = last_good.env.timing();
         let timing = self.timing(self.config.fail_safe_ttl, old.grace, old.delta);
-        let kept = Envelope::with_timing(last_good.env.value.clone(), timing);
+        let kept = Envelope::with_timing(last_good.env.value.clone(), timing)
+            .with_stamp_of(&last_good.env);
         let expected: Payload = last_good.payload();
         if !self.store_if_unchanged(leader.key(), &expected, kept).await {
             tracing::debug!(

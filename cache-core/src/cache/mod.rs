@@ -5,6 +5,7 @@ mod gateway;
 mod l1;
 mod leader;
 mod read_path;
+mod tags;
 
 use std::sync::{Arc, Mutex};
 
@@ -78,6 +79,8 @@ pub(crate) struct Inner<C> {
     rng: RngSource,
     /// Set by [`SmartCache::shutdown`]: the store is no longer used.
     closed: std::sync::atomic::AtomicBool,
+    /// The namespace version of [`SmartCache::clear`], as this process last read it.
+    namespace: tags::Namespace,
 }
 
 impl<C> Inner<C> {
@@ -227,7 +230,9 @@ impl<C: Codec> SmartCache<C> {
     }
 
     /// Stores a value (last writer wins). A compute of this key running in this process will
-    /// not overwrite it.
+    /// not overwrite it. With [`EntryOptions::tags`], the tags' versions are read before the
+    /// write, so an invalidation of one of them that lands after that read invalidates this
+    /// value too.
     ///
     /// X-Fetch refreshes an entry early in proportion to its recompute time Δ, which `set`
     /// cannot measure: give it with [`EntryOptions::compute_time`] (e.g. the time your own
@@ -239,13 +244,15 @@ impl<C: Codec> SmartCache<C> {
         T: Serialize + Send + Sync + 'static,
     {
         validate_key(key)?;
+        crate::tag::validate_tags(&options.tags)?;
         if !self.inner.uses_store() {
             return Ok(());
         }
         self.inner.flights.invalidate(|k| k == key);
         let o = options.resolve(&self.inner.config);
         let timing = self.inner.timing(o.ttl, o.grace, o.compute_time);
-        let env = Envelope::with_timing(Arc::new(value), timing);
+        let stamp = self.inner.stamp(&o.tags).await?;
+        let env = stamp.apply(Envelope::with_timing(Arc::new(value), timing));
         let lifetime = env.lifetime();
         let payload = self.inner.payload(Arc::new(env))?;
         let set = self.inner.backend.set(key, payload, lifetime);
@@ -335,6 +342,12 @@ impl<C: Codec> SmartCache<C> {
 fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(CacheError::InvalidKey("the key is empty".into()));
+    }
+    if key.starts_with(crate::tag::RESERVED_PREFIX) {
+        return Err(CacheError::InvalidKey(format!(
+            "keys starting with `{}` are the cache's own (tag versions)",
+            crate::tag::RESERVED_PREFIX
+        )));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(CacheError::InvalidKey(format!(

@@ -141,6 +141,7 @@ impl<C: Codec> SmartCache<C> {
         E: Into<BoxError> + 'static,
     {
         validate_key(key)?;
+        crate::tag::validate_tags(&options.tags)?;
         let inner = &self.inner;
         let opts = options.resolve(&inner.config);
         // Boxed only when it is going to run: a hit allocates nothing for it.
@@ -256,7 +257,7 @@ impl<C: Codec> SmartCache<C> {
                 let job = Job {
                     leader,
                     compute,
-                    opts,
+                    opts: opts.clone(),
                     trigger,
                 };
                 tokio::spawn(inner.clone().drive(job));

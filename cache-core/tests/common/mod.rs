@@ -76,6 +76,8 @@ pub fn stored<T: Send + Sync + 'static + Clone>(
                 delta_us: e.delta_us,
                 stored_at_ms: e.stored_at_ms,
                 id: e.id,
+                ns: e.ns,
+                tags: e.tags.clone(),
                 value: (*e.value).clone(),
             }),
         Payload::Bytes(_) => None,

@@ -1,0 +1,316 @@
+//! Tags and `clear()` (see [`crate::tag`]): reading and creating version keys, stamping what is
+//! written, checking what is read.
+//!
+//! A missing version key is created with a plain `set` of a fresh random value followed by a
+//! re-read, not with `SET NX` (the port has no "set if absent"). That is safe because the only
+//! write that could wrongly validate an entry is one that *restores* a version some entry
+//! recorded, and a fresh random value never does: two writers creating the same key at once
+//! leave one winner (the re-read makes both record it, unless they interleave exactly, in
+//! which case one entry is invalid for nothing — a spurious miss, never a stale hit); an
+//! invalidation racing a creation is overwritten by a value that the creator's compute, which
+//! starts after it, records — entries recorded before either still differ from it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::gateway::{Found, Read};
+use super::{Inner, SmartCache};
+use crate::backend::Payload;
+use crate::codec::Codec;
+use crate::envelope::{Envelope, TagVersions};
+use crate::error::Result;
+use crate::stats::Stats;
+use crate::tag::{CLEAR_KEY, TagVersion, validate_tag, version_key};
+
+/// What a write records: the namespace version and its tags' versions, read before its value
+/// was computed.
+pub(crate) struct Stamp {
+    ns: TagVersion,
+    tags: Option<TagVersions>,
+}
+
+impl Stamp {
+    /// `env` with this stamp.
+    pub(crate) fn apply<T>(self, env: Envelope<T>) -> Envelope<T> {
+        env.stamped(self.ns, self.tags)
+    }
+}
+
+/// The namespace version this process trusts, and since when.
+pub(crate) struct Namespace {
+    version: AtomicU64,
+    /// When `version` was read, in nanoseconds since `base`, plus one; 0 = never.
+    read_at: AtomicU64,
+    base: Instant,
+    /// Held while the version is re-read or replaced, so a re-read that started before this
+    /// process's own `clear()` cannot bring the old version back after it.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace {
+            version: AtomicU64::new(0),
+            read_at: AtomicU64::new(0),
+            base: Instant::now(),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Namespace {
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+
+    /// The version, if it was read less than `interval` ago.
+    fn current(&self, interval: Duration) -> Option<TagVersion> {
+        let read_at = self.read_at.load(Ordering::Acquire);
+        if read_at == 0 {
+            return None;
+        }
+        let age = Duration::from_nanos(self.now().saturating_sub(read_at));
+        (age < interval).then(|| TagVersion(self.version.load(Ordering::Acquire)))
+    }
+
+    /// The version last read, however old.
+    fn known(&self) -> Option<TagVersion> {
+        (self.read_at.load(Ordering::Acquire) != 0)
+            .then(|| TagVersion(self.version.load(Ordering::Acquire)))
+    }
+
+    fn record(&self, version: TagVersion) {
+        self.version.store(version.0, Ordering::Release);
+        self.read_at.store(self.now(), Ordering::Release);
+    }
+}
+
+fn version_payload(version: TagVersion) -> Payload {
+    Payload::Bytes(Arc::from(&version.to_hex()[..]))
+}
+
+fn parse_version(payload: &Payload) -> Option<TagVersion> {
+    match payload {
+        Payload::Bytes(bytes) => TagVersion::parse(bytes),
+        Payload::Object(_) => None,
+    }
+}
+
+impl<C: Codec> Inner<C> {
+    /// The current versions under the version keys `keys` (tags' keys from
+    /// [`version_key`], or [`CLEAR_KEY`]); `None` for a key that is missing or garbled — both
+    /// mean "invalidated". Every read of a version goes through here: one `get_many` (one
+    /// `MGET` per cluster slot on Redis).
+    pub(crate) async fn tag_versions(&self, keys: &[&str]) -> Result<Vec<Option<TagVersion>>> {
+        let read = self.backend.get_many(keys);
+        let entries = self.call("get_many", keys.first().copied(), read).await?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| entry.and_then(|entry| parse_version(&entry.payload)))
+            .collect())
+    }
+
+    /// The versions under `keys`, creating the missing ones (see the module docs).
+    async fn versions_or_create(&self, keys: &[&str]) -> Result<Vec<TagVersion>> {
+        let mut versions = self.tag_versions(keys).await?;
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| versions[i].is_none()).collect();
+        if !missing.is_empty() {
+            let created: Vec<TagVersion> = missing.iter().map(|_| TagVersion::random()).collect();
+            let writes: Vec<(&str, Payload, Duration)> = missing
+                .iter()
+                .zip(&created)
+                .map(|(&i, &v)| (keys[i], version_payload(v), self.max_lifetime))
+                .collect();
+            let write = self.backend.set_many(&writes);
+            self.call("set_many", Some(keys[missing[0]]), write).await?;
+            let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+            let reread = self.tag_versions(&missing_keys).await?;
+            for ((&i, mine), now) in missing.iter().zip(created).zip(reread) {
+                // Gone again at once (evicted): keep ours; the entry will read as invalidated.
+                versions[i] = Some(now.unwrap_or(mine));
+            }
+        }
+        Ok(versions.into_iter().flatten().collect())
+    }
+
+    /// The namespace version: the one this process read less than `clear_check_interval` ago,
+    /// or a fresh read (creating it when missing). While one reader re-reads an expired
+    /// version, the others go on with the one they have, so at most one read per interval
+    /// pays the round trip; a process that has none yet waits for the first read.
+    async fn namespace_version(&self) -> Result<TagVersion> {
+        let ns = &self.namespace;
+        let interval = self.config.clear_check_interval;
+        if let Some(version) = ns.current(interval) {
+            return Ok(version);
+        }
+        // With no interval every read reads for itself: no queue behind one lock.
+        let _turn = if interval.is_zero() {
+            None
+        } else {
+            let turn = match ns.turn.try_lock() {
+                Ok(turn) => turn,
+                Err(_) => match ns.known() {
+                    Some(version) => return Ok(version), // being re-read right now
+                    None => ns.turn.lock().await,
+                },
+            };
+            if let Some(version) = ns.current(interval) {
+                return Ok(version); // re-read while we waited for the turn
+            }
+            Some(turn)
+        };
+        let version = self.versions_or_create(&[CLEAR_KEY]).await?[0];
+        ns.record(version);
+        Ok(version)
+    }
+
+    /// What a write about to compute (or, for `set`, to store) records.
+    pub(crate) async fn stamp(&self, tags: &[String]) -> Result<Stamp> {
+        let ns = self.namespace_version().await?;
+        if tags.is_empty() {
+            return Ok(Stamp { ns, tags: None });
+        }
+        let keys: Vec<String> = tags.iter().map(|tag| version_key(tag)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let versions = self.versions_or_create(&keys).await?;
+        Ok(Stamp {
+            ns,
+            tags: Some(tags.iter().cloned().zip(versions).collect()),
+        })
+    }
+
+    /// Whether `env` is still valid: written under the current namespace version, and each of
+    /// its tags still at the version it recorded.
+    pub(crate) async fn stamp_holds<T>(&self, env: &Envelope<T>) -> Result<bool> {
+        let ns = self.namespace_version().await?;
+        if env.ns.is_some_and(|written| written != ns) {
+            return Ok(false);
+        }
+        let Some(tags) = &env.tags else {
+            return Ok(true);
+        };
+        let keys: Vec<String> = tags.keys().map(|tag| version_key(tag)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let current = self.tag_versions(&keys).await?;
+        Ok(tags
+            .values()
+            .zip(current)
+            .all(|(recorded, now)| now == Some(*recorded)))
+    }
+
+    /// A decoded entry as the read path may use it: itself while its stamp holds; absent (a
+    /// counted miss, and no stale or fail-safe value either: its data was invalidated) when it
+    /// does not; unavailable when the versions cannot be read (the entry then backs fail-safe
+    /// only, as the L1's copy does while the store is down).
+    pub(crate) async fn admit<T>(&self, key: &str, found: Found<T>) -> Read<T> {
+        match self.stamp_holds(&found.env).await {
+            Ok(true) => Read::Found(found),
+            Ok(false) => {
+                Stats::bump(&self.stats.tag_invalidated);
+                tracing::debug!(key, "entry invalidated by a tag or clear(): a miss");
+                Read::Absent
+            }
+            // Unverifiable, not known invalid: like any copy held while the store is down, it
+            // may back fail-safe but is never served as fresh.
+            Err(_) => Read::Unavailable {
+                last_good: Some(found),
+            },
+        }
+    }
+
+    /// Writes new versions under `keys`: one write per key, in one batch.
+    async fn replace_versions(&self, keys: &[&str]) -> Result<()> {
+        let writes: Vec<(&str, Payload, Duration)> = keys
+            .iter()
+            .map(|&key| {
+                (
+                    key,
+                    version_payload(TagVersion::random()),
+                    self.max_lifetime,
+                )
+            })
+            .collect();
+        let write = self.backend.set_many(&writes);
+        self.call("set_many", keys.first().copied(), write).await
+    }
+}
+
+impl<C: Codec> SmartCache<C> {
+    /// Invalidates every entry tagged `tag` (see [`EntryOptions::tags`](crate::EntryOptions::tags)),
+    /// on every instance sharing the store: one write (a new random version for the tag),
+    /// whatever the number of entries. Entries whose compute was running meanwhile are invalid
+    /// too: they recorded the version from before their compute.
+    ///
+    /// A flight of this process that is computing a tagged value when the tag is invalidated
+    /// still hands its value to the callers waiting on it (as a `delete` does); its entry is
+    /// rejected by the next read.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidTag`](crate::CacheError::InvalidTag) for an empty or huge tag; the
+    /// backend's error when the write failed (the tag is then *not* invalidated).
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<()> {
+        self.invalidate_tags([tag]).await
+    }
+
+    /// [`invalidate_tag`](Self::invalidate_tag) for several tags, in one batch of writes.
+    ///
+    /// # Errors
+    ///
+    /// As [`invalidate_tag`](Self::invalidate_tag); on an error some of the tags may have been
+    /// invalidated.
+    pub async fn invalidate_tags<I, S>(&self, tags: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let keys = tags
+            .into_iter()
+            .map(|tag| validate_tag(tag.as_ref()).map(|()| version_key(tag.as_ref())))
+            .collect::<Result<Vec<String>>>()?;
+        if keys.is_empty() || !self.inner.uses_store() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.inner.replace_versions(&keys).await
+    }
+
+    /// Makes everything this cache wrote invalid, on every instance sharing the store: one write
+    /// (a new random namespace version under [`CLEAR_KEY`], which every entry records
+    /// implicitly), whatever the number of entries. Flights of this process stop being
+    /// joinable and do not store their values.
+    ///
+    /// This process sees its own `clear()` at once. Another instance sees it within
+    /// [`CacheConfig::clear_check_interval`](crate::CacheConfig::clear_check_interval) (100 ms by
+    /// default) plus the duration of one read of the store (at most the operation timeout):
+    /// each process re-reads the namespace version once it is older than the interval, one
+    /// reader paying the round trip while the others go on with the version they have. That
+    /// keeps the check off the hot path: an untagged hit pays no extra round trip. Caches that share a store share the namespace: `clear()` on one clears them all.
+    /// Entries written by builds before `clear()` existed carry no namespace version and are
+    /// not cleared (they expire with their TTL).
+    ///
+    /// # Errors
+    ///
+    /// The backend's error when the write failed (nothing is cleared then).
+    pub async fn clear(&self) -> Result<()> {
+        let inner = &self.inner;
+        if !inner.uses_store() {
+            return Ok(());
+        }
+        inner.flights.invalidate(|_| true);
+        let _turn = inner.namespace.turn.lock().await;
+        let version = TagVersion::random();
+        let write = inner
+            .backend
+            .set(CLEAR_KEY, version_payload(version), inner.max_lifetime);
+        inner.call("set", Some(CLEAR_KEY), write).await?;
+        inner.namespace.record(version);
+        inner.forget_all();
+        Ok(())
+    }
+}
