@@ -420,3 +420,34 @@ async fn an_l1_copy_is_checked_like_the_entry_it_came_from() {
     assert_eq!(lookup(&b, "plain", &[], 20).await, (Source::Miss, 20));
     assert_eq!(lookup(&a, "tagged", &["t"], 30).await, (Source::Miss, 30));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tagged_l1_hit_reads_its_tag_versions_from_the_l1_too() {
+    let store = FakeBackend::builder().encode_values(true).build();
+    let (a, b) = (tiered(&store), tiered(&store));
+    lookup(&a, "tagged", &["t"], 1).await;
+    // Warm: the entry and its tag's version come into the L1.
+    for _ in 0..2 {
+        a.get::<u64>("tagged").await.unwrap().expect("a hit");
+    }
+    store.clear_ops();
+    for _ in 0..3 {
+        let hit = a
+            .get_or_compute_detailed("tagged", &opts(), failing())
+            .await
+            .unwrap();
+        assert_eq!(
+            (hit.source, hit.tier),
+            (Source::Hit, Some(cache_core::Tier::L1))
+        );
+    }
+    assert_eq!(
+        store.total_calls(),
+        0,
+        "a tagged L1 hit does no I/O: {:?}",
+        store.ops()
+    );
+    // Another instance invalidates the tag: the version key's change reaches A's L1.
+    b.invalidate_tag("t").await.unwrap();
+    assert_eq!(lookup(&a, "tagged", &["t"], 2).await, (Source::Miss, 2));
+}

@@ -110,7 +110,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "invalidation propagation ({}), {FEEDS} feeds x {WRITES} writes: p50 {:?}, p99 {:?}, max {:?}, missing {missing}",
-        if cluster { "3-primary cluster" } else { "standalone" },
+        if cluster {
+            "3-primary cluster"
+        } else {
+            "standalone"
+        },
         percentile(&delays, 0.50),
         percentile(&delays, 0.99),
         delays[delays.len() - 1],

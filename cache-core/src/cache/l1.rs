@@ -31,6 +31,7 @@ use crate::backend::{CacheBackend, ObjectPayload, Payload};
 use crate::coherence::{ChangeSink, FeedHandle, FeedState};
 use crate::envelope::Envelope;
 use crate::stats::Stats;
+use crate::tag::TagVersion;
 
 /// Stripes of change counters: enough that a change rarely costs another key its L1 entry
 /// (64 KiB of counters).
@@ -51,6 +52,14 @@ pub(crate) fn raw_of<T: Send + Sync + 'static>(
     holder: &(dyn std::any::Any + Send + Sync),
 ) -> Option<Arc<[u8]>> {
     holder.downcast_ref::<L1Entry<T>>()?.raw.clone()
+}
+
+/// A tag or namespace version the L1 keeps (see `Inner::tag_versions`), with the coherence
+/// stamps of its fill.
+struct L1Version {
+    version: TagVersion,
+    epoch: u64,
+    seq: u32,
 }
 
 /// Stamps taken before an L2 read; a fill is valid only if nothing changed since.
@@ -236,6 +245,51 @@ impl L1 {
         }
         let (env, size) = (l1.env.clone(), l1.size);
         Some(Found::from_l1(env, entry.remaining, object.value, size))
+    }
+
+    /// The version the L1 holds under the version key `key`, if the L1 may serve now.
+    pub(crate) fn version(&self, key: &str) -> Option<TagVersion> {
+        if !self.coherence.live() {
+            return None;
+        }
+        let Some(Ok(Some(entry))) = self.store.get_now(key) else {
+            return None;
+        };
+        let Payload::Object(object) = entry.payload else {
+            return None;
+        };
+        let kept = object.value.downcast_ref::<L1Version>()?;
+        let stripe = self.coherence.stripe(key);
+        self.coherence
+            .still_valid(stripe, kept.epoch, kept.seq)
+            .then_some(kept.version)
+    }
+
+    /// Keeps a version read from L2, unless its key changed since `ticket` was taken.
+    pub(crate) async fn fill_version(
+        &self,
+        key: &str,
+        ticket: Ticket,
+        version: TagVersion,
+        lifetime: Duration,
+    ) {
+        if lifetime.is_zero()
+            || !self
+                .coherence
+                .still_valid(ticket.stripe, ticket.epoch, ticket.seq)
+        {
+            return;
+        }
+        let kept = L1Version {
+            version,
+            epoch: ticket.epoch,
+            seq: ticket.seq,
+        };
+        let payload = Payload::Object(ObjectPayload {
+            value: Arc::new(kept),
+            size: std::mem::size_of::<L1Version>(),
+        });
+        let _ = self.store.set(key, payload, lifetime).await;
     }
 
     /// Stamps to take before reading `key` from L2.

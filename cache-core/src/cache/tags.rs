@@ -106,7 +106,39 @@ impl<C: Codec> Inner<C> {
     /// [`version_key`], or [`CLEAR_KEY`]); `None` for a key that is missing or garbled — both
     /// mean "invalidated". Every read of a version goes through here: one `get_many` (one
     /// `MGET` per cluster slot on Redis).
+    ///
+    /// With an L1, versions are kept there like values, coherent the same way (a version key is
+    /// a key like any other: its change is reported by the feed), so a tagged L1 hit does no
+    /// I/O; only the versions the L1 does not hold are read, in one `get_many`.
     pub(crate) async fn tag_versions(&self, keys: &[&str]) -> Result<Vec<Option<TagVersion>>> {
+        let Some(l1) = &self.l1 else {
+            return self.tag_versions_l2(keys).await;
+        };
+        let mut versions: Vec<Option<TagVersion>> = keys.iter().map(|k| l1.version(k)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| versions[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(versions);
+        }
+        let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+        let tickets: Vec<_> = missing_keys.iter().map(|k| l1.ticket(k)).collect();
+        let read = self.backend.get_many(&missing_keys);
+        let entries = self
+            .call("get_many", missing_keys.first().copied(), read)
+            .await?;
+        for ((&i, ticket), entry) in missing.iter().zip(tickets).zip(entries) {
+            let Some(entry) = entry else { continue };
+            let Some(version) = parse_version(&entry.payload) else {
+                continue;
+            };
+            let lifetime = entry.remaining.unwrap_or(self.max_lifetime);
+            l1.fill_version(keys[i], ticket, version, lifetime).await;
+            versions[i] = Some(version);
+        }
+        Ok(versions)
+    }
+
+    /// [`tag_versions`](Self::tag_versions) from the backend alone.
+    async fn tag_versions_l2(&self, keys: &[&str]) -> Result<Vec<Option<TagVersion>>> {
         let read = self.backend.get_many(keys);
         let entries = self.call("get_many", keys.first().copied(), read).await?;
         Ok(entries
@@ -127,7 +159,9 @@ impl<C: Codec> Inner<C> {
                 .map(|(&i, &v)| (keys[i], version_payload(v), self.max_lifetime))
                 .collect();
             let write = self.backend.set_many(&writes);
-            self.call("set_many", Some(keys[missing[0]]), write).await?;
+            let written = self.call("set_many", Some(keys[missing[0]]), write).await;
+            missing.iter().for_each(|&i| self.forget(keys[i]));
+            written?;
             let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
             let reread = self.tag_versions(&missing_keys).await?;
             for ((&i, mine), now) in missing.iter().zip(created).zip(reread) {
@@ -236,7 +270,9 @@ impl<C: Codec> Inner<C> {
             })
             .collect();
         let write = self.backend.set_many(&writes);
-        self.call("set_many", keys.first().copied(), write).await
+        let written = self.call("set_many", keys.first().copied(), write).await;
+        keys.iter().for_each(|key| self.forget(key));
+        written
     }
 }
 
