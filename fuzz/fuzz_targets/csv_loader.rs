@@ -10,8 +10,7 @@ use smartcache_fuzz::csv_field;
 fn write_back(data: &LeagueData) -> String {
     let mut out = String::from("Date,HomeTeam,AwayTeam,FTHG,FTAG\n");
     let date = |d: brain_integration::domain::Date| {
-        let (y, m, d) = d.ymd();
-        format!("{d:02}/{m:02}/{y:04}")
+        format!("{:02}/{:02}/{:04}", d.day(), d.month(), d.year())
     };
     for r in &data.results {
         out += &format!(
