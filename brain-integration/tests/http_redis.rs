@@ -231,7 +231,7 @@ async fn starts_with_redis_down_answers_bypass_then_hits_once_it_is_up() {
     );
 
     server.restart().unwrap();
-    // fred reconnects with its backoff (at most 2 s between attempts), the breaker probes
+    // fred reconnects with its backoff (at most 500 ms between attempts), the breaker probes
     // after its cooldown: then a miss stores the prediction, and hits follow.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();

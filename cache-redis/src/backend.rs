@@ -355,10 +355,18 @@ impl RedisBackend {
         }
     }
 
-    /// A pooled connection for a data command (round robin).
+    /// A pooled connection for a data command: round robin over the connections that are up
+    /// (all of them when none is). After an outage the connections come back one by one, each
+    /// on its own backoff; a command sent to one still down fails at once (`fail_fast`), so
+    /// plain round robin would fail every other command meanwhile, each failure after a
+    /// success a new "fault" to the cache (a warning, a breaker that opens again).
     pub(crate) fn client(&self) -> &WithOptions<Client> {
         let data = &self.inner.data;
-        &data[self.inner.next.fetch_add(1, Ordering::Relaxed) % data.len()]
+        let first = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        (0..data.len())
+            .map(|i| &data[first.wrapping_add(i) % data.len()])
+            .find(|c| c.is_connected())
+            .unwrap_or(&data[first % data.len()])
     }
 
     /// The direct connection to `key`'s primary, when this is a cluster and `err` came from

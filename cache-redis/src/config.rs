@@ -32,7 +32,7 @@ pub struct Backoff {
 /// | [`command_timeout`](Self::command_timeout) | 250 ms | `REDIS_COMMAND_TIMEOUT` |
 /// | [`tls_ca_file`](Self::tls_ca_file) | system roots | `REDIS_TLS_CA_FILE` |
 /// | [`lazy_connect`](Self::lazy_connect) | `false` (connect fails if Redis is down) | `REDIS_LAZY_CONNECT` |
-/// | [`reconnect`](Self::reconnect) | 50 ms → 2 s, forever | — |
+/// | [`reconnect`](Self::reconnect) | 50 ms → 500 ms, forever | — |
 /// | [`tracking_prefixes`](Self::tracking_prefixes) | none (every key) | `REDIS_TRACKING_PREFIXES` (comma-separated) |
 ///
 /// Durations in the environment read like `250ms`, `90s`, `5m`, `1h` or plain seconds, and
@@ -99,7 +99,10 @@ impl Default for RedisConfig {
             command_timeout: Duration::from_millis(250),
             reconnect: Backoff {
                 min: Duration::from_millis(50),
-                max: Duration::from_secs(2),
+                // A server that comes back is found within half a second (+ fred's jitter of
+                // up to 100 ms), so hits resume within a second of it accepting connections;
+                // a refused connect on a dead server costs nothing.
+                max: Duration::from_millis(500),
             },
             lazy_connect: false,
             clock_sync_interval: Duration::from_secs(10),

@@ -57,7 +57,7 @@
 //! `REDIS_COMMAND_TIMEOUT`, `REDIS_TLS_CA_FILE`, `REDIS_TRACKING_PREFIXES`), or from code. The
 //! defaults fail fast, as a cache should: a command times out after 250 ms, and while a
 //! connection is down commands fail at once instead of queueing, so `SmartCache` computes and
-//! its breaker opens; fred reconnects in the background (50 ms to 2 s backoff) and the cache
+//! its breaker opens; fred reconnects in the background (50 ms to 500 ms backoff) and the cache
 //! recovers by itself.
 //!
 //! `connect` fails when Redis is down — unless [`RedisConfig::lazy_connect`] is set

@@ -1,5 +1,6 @@
 //! Fault paths on a standalone server: commands in flight when the connection drops, pattern
-//! invalidation while unreachable, the connection epoch, a lock wait of `Duration::MAX`.
+//! invalidation while unreachable, the connection epoch, a lock wait of `Duration::MAX`, a pool
+//! whose connections come back one at a time.
 
 mod common;
 
@@ -141,4 +142,49 @@ async fn a_connection_task_that_ends_is_restarted() {
     }
     assert!(healed, "the ended connection task was not restarted");
     assert!(backend.connection_epoch() > before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_go_to_the_connections_that_are_up() {
+    let (user, password) = ("partial-app", "partial-app-password");
+    let server = RedisServer::builder()
+        .acl_user(user, password)
+        .start()
+        .unwrap();
+    let mut config = RedisConfig::from_url(&server.url_with_auth(user, password)).unwrap();
+    config.pool_size = 2;
+    let backend = RedisBackend::connect(config).await.unwrap();
+    let key = format!("{}:k", unique_prefix("partial"));
+    backend.set(&key, bytes(b"v"), LONG).await.unwrap();
+    // From now on the user cannot log in, but its open connections keep working: one of the
+    // two is dropped and stays down (its reconnections are refused), as after a restart the
+    // connections come back one by one. The other listed client is this command's own.
+    server.command_ok(&["ACL", "SETUSER", user, "off"]).unwrap();
+    let list = server
+        .command_ok(&["CLIENT", "LIST", "TYPE", "normal"])
+        .unwrap()
+        .as_text()
+        .unwrap();
+    let id = list
+        .lines()
+        .filter(|line| line.contains(&format!("user={user} ")))
+        .find_map(|line| line.strip_prefix("id="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the backend's connections are listed")
+        .to_owned();
+    server.command_ok(&["CLIENT", "KILL", "ID", &id]).unwrap();
+    for _ in 0..400 {
+        if !backend.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!backend.is_connected(), "the killed connection is still up");
+    for i in 0..20 {
+        let read = backend.get(&key).await;
+        assert!(
+            matches!(read, Ok(Some(_))),
+            "read {i} failed with one connection of two up: {read:?}"
+        );
+    }
 }

@@ -69,7 +69,7 @@ async fn cache_survives_an_outage_and_recovers_without_restart() {
     assert!(sources.iter().all(|s| *s != Source::Hit));
 
     server.restart().unwrap();
-    // The client reconnects on its own (backoff up to 2 s) and the breaker probes after its
+    // The client reconnects on its own (backoff up to 500 ms) and the breaker probes after its
     // cooldown: the same cache serves hits again.
     assert!(
         eventually_hit(&get, "after").await,

@@ -39,7 +39,7 @@ pub struct Service {
     addr: SocketAddr,
     child: Child,
     warnings: Arc<Mutex<Vec<LogLine>>>,
-    /// Working directory with the full log; removed on drop.
+    /// Working directory with the full log; removed on drop unless `CHAOS_KEEP_LOGS` is set.
     workdir: PathBuf,
     /// Kills the service if the suite dies without dropping it (e.g. killed by a timeout).
     reaper: Option<Child>,
@@ -166,7 +166,15 @@ impl Drop for Service {
             let _ = reaper.kill();
             let _ = reaper.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.workdir);
+        if std::env::var_os("CHAOS_KEEP_LOGS").is_some() {
+            eprintln!(
+                "chaos: {} log kept in {}",
+                self.name,
+                self.workdir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.workdir);
+        }
     }
 }
 
