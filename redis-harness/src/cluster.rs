@@ -2,9 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use crate::error::HarnessError;
+use crate::process::TempDir;
 use crate::resp::Reply;
-use crate::server::RedisServer;
+use crate::server::{RedisServer, RedisServerBuilder, percent_encode};
+use crate::tls::TlsFiles;
 
 /// Number of hash slots in a Redis Cluster.
 const SLOTS: usize = 16_384;
@@ -15,8 +19,8 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const PROMOTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A cluster of `n` primaries on free loopback ports, slots split evenly, optionally with
-/// replicas, `cluster_state:ok` on every node (and every replica in sync) before it is
-/// returned. Dropping it stops every node.
+/// replicas, TLS and ACL users, `cluster_state:ok` on every node (and every replica in sync)
+/// before it is returned. Dropping it stops every node.
 #[derive(Debug)]
 pub struct RedisCluster {
     /// The primaries at start, in slot order.
@@ -24,6 +28,76 @@ pub struct RedisCluster {
     /// `replicas_per_primary` replicas per primary: those of primary `i` come `i`-th.
     replicas: Vec<RedisServer>,
     replicas_per_primary: usize,
+    /// The certificates every node serves (one CA), on a TLS cluster.
+    tls: Option<TlsFiles>,
+    /// Where those certificates are; after the nodes, so it is removed once they are stopped.
+    _certificates: Option<TempDir>,
+}
+
+/// Options for [`RedisCluster::builder`].
+#[derive(Debug, Clone)]
+pub struct RedisClusterBuilder {
+    primaries: usize,
+    replicas_per_primary: usize,
+    tls: bool,
+    node: RedisServerBuilder,
+}
+
+impl RedisClusterBuilder {
+    /// `n` replicas of each primary.
+    pub fn replicas(mut self, n: usize) -> Self {
+        self.replicas_per_primary = n;
+        self
+    }
+
+    /// TLS everywhere: clients (on [`RedisServer::port`], announced in `CLUSTER SLOTS` and
+    /// redirects), the cluster bus and replication (`tls-cluster`, `tls-replication`), every
+    /// node with a certificate of one CA made at start ([`RedisCluster::ca_cert`]). The
+    /// harness keeps a plaintext loopback admin port per node.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// An ACL user on every node, allowed every key, channel and command.
+    pub fn acl_user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.node = self.node.acl_user(name, password);
+        self
+    }
+
+    /// Starts the nodes, assigns the slots, joins them, attaches the replicas and waits until
+    /// the cluster is up and every replica is in sync with its primary.
+    pub fn start(self) -> Result<RedisCluster, HarnessError> {
+        if self.primaries == 0 {
+            return Err(HarnessError::Command(
+                "a cluster needs at least one primary".into(),
+            ));
+        }
+        let (node, tls, certificates) = if self.tls {
+            let dir = TempDir::new("cluster-tls")?;
+            let files = TlsFiles::generate(dir.path())?;
+            (self.node.tls_with(files.clone()), Some(files), Some(dir))
+        } else {
+            (self.node, None, None)
+        };
+        let start = |n: usize| {
+            (0..n)
+                .map(|_| node.clone().start())
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let cluster = RedisCluster {
+            nodes: start(self.primaries)?,
+            replicas: start(self.primaries * self.replicas_per_primary)?,
+            replicas_per_primary: self.replicas_per_primary,
+            tls,
+            _certificates: certificates,
+        };
+        cluster.assign_slots()?;
+        cluster.join()?;
+        cluster.attach_replicas()?;
+        cluster.wait_until_ok()?;
+        Ok(cluster)
+    }
 }
 
 impl RedisCluster {
@@ -40,26 +114,20 @@ impl RedisCluster {
         primaries: usize,
         replicas_per_primary: usize,
     ) -> Result<Self, HarnessError> {
-        if primaries == 0 {
-            return Err(HarnessError::Command(
-                "a cluster needs at least one primary".into(),
-            ));
+        Self::builder(primaries)
+            .replicas(replicas_per_primary)
+            .start()
+    }
+
+    /// A cluster of `primaries` primaries to configure: replicas, TLS, ACL users, e.g.
+    /// `RedisCluster::builder(3).replicas(1).tls().acl_user("app", "pw").start()`.
+    pub fn builder(primaries: usize) -> RedisClusterBuilder {
+        RedisClusterBuilder {
+            primaries,
+            replicas_per_primary: 0,
+            tls: false,
+            node: RedisServer::builder().cluster(),
         }
-        let start = |n: usize| {
-            (0..n)
-                .map(|_| RedisServer::builder().cluster().start())
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let cluster = RedisCluster {
-            nodes: start(primaries)?,
-            replicas: start(primaries * replicas_per_primary)?,
-            replicas_per_primary,
-        };
-        cluster.assign_slots()?;
-        cluster.join()?;
-        cluster.attach_replicas()?;
-        cluster.wait_until_ok()?;
-        Ok(cluster)
     }
 
     fn assign_slots(&self) -> Result<(), HarnessError> {
@@ -205,16 +273,45 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`: every node (primaries, then
-    /// replicas) as a seed, the form `cache-redis` parses.
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...` (`rediss-cluster://` with TLS): every
+    /// node (primaries, then replicas) as a seed, the form `cache-redis` parses.
     pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme(), self.hosts())
+    }
+
+    /// The URL with an ACL user's credentials: `redis-cluster://USER:PASSWORD@h1:p1,...`
+    /// (percent-encoded).
+    pub fn url_with_auth(&self, user: &str, password: &str) -> String {
+        format!(
+            "{}://{}:{}@{}",
+            self.scheme(),
+            percent_encode(user),
+            percent_encode(password),
+            self.hosts()
+        )
+    }
+
+    /// The CA certificate that signed every node's certificate (`None` without TLS).
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca_cert.as_path())
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss-cluster"
+        } else {
+            "redis-cluster"
+        }
+    }
+
+    fn hosts(&self) -> String {
         let hosts: Vec<String> = self
             .nodes
             .iter()
             .chain(&self.replicas)
             .map(RedisServer::address)
             .collect();
-        format!("redis-cluster://{}", hosts.join(","))
+        hosts.join(",")
     }
 
     /// Promotes `replica` with `CLUSTER FAILOVER FORCE` (no handshake with its primary, which

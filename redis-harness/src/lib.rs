@@ -19,7 +19,8 @@
 //! - [`RedisCluster::start`]: `n` primaries with every slot assigned, up before it returns;
 //!   [`RedisCluster::url`] is `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`.
 //!   [`RedisCluster::start_with_replicas`] adds replicas (3 + 3 is `start_with_replicas(3, 1)`),
-//!   and [`RedisCluster::promote`] fails a replica over, its primary dead or alive.
+//!   and [`RedisCluster::promote`] fails a replica over, its primary dead or alive;
+//!   [`RedisCluster::builder`] adds TLS (clients, bus and replication; one CA) and ACL users.
 //! - [`RedisSentinel::start`]: a primary watched by one sentinel;
 //!   [`RedisSentinel::url`] is `redis-sentinel://127.0.0.1:PORT/SERVICE`.
 //! - [`dev::run`]: what `cargo xtask redis [--cluster]` runs.
@@ -37,7 +38,7 @@ mod sentinel;
 mod server;
 mod tls;
 
-pub use cluster::{RedisCluster, node_id};
+pub use cluster::{RedisCluster, RedisClusterBuilder, node_id};
 pub use error::HarnessError;
 pub use resp::Reply;
 pub use sentinel::RedisSentinel;

@@ -29,6 +29,8 @@ struct AclUser {
 #[derive(Default, Clone)]
 pub struct RedisServerBuilder {
     tls: bool,
+    /// Certificates to serve TLS with instead of generating them (a cluster's shared CA).
+    tls_files: Option<TlsFiles>,
     requirepass: Option<String>,
     users: Vec<AclUser>,
     cluster: bool,
@@ -57,6 +59,15 @@ impl RedisServerBuilder {
     /// The harness keeps a plaintext loopback port of its own for admin commands.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Serves TLS only, like [`tls`](Self::tls), with these files instead of new ones: the
+    /// nodes of a TLS cluster share one CA, so they trust each other and a client trusts them
+    /// all with one CA file.
+    pub fn tls_with(mut self, files: TlsFiles) -> Self {
+        self.tls = true;
+        self.tls_files = Some(files);
         self
     }
 
@@ -163,10 +174,10 @@ impl RedisServer {
         } else {
             "server"
         })?;
-        let tls = if options.tls {
-            Some(TlsFiles::generate(dir.path())?)
-        } else {
-            None
+        let tls = match (&options.tls_files, options.tls) {
+            (Some(files), _) => Some(files.clone()),
+            (None, true) => Some(TlsFiles::generate(dir.path())?),
+            (None, false) => None,
         };
         if let Some((primary_port, service)) = &options.sentinel {
             // Sentinel needs a config file it can rewrite.
@@ -276,6 +287,14 @@ impl RedisServer {
             ] {
                 args.push(flag.into());
                 args.push(value);
+            }
+            if self.tls.is_some() {
+                // The bus and replication over TLS too, and the TLS port announced to
+                // clients (in `CLUSTER SLOTS`, `MOVED`): a TLS cluster has no plaintext path
+                // but the harness's admin port.
+                for flag in ["--tls-cluster", "--tls-replication"] {
+                    args.extend([flag.to_owned(), "yes".to_owned()]);
+                }
             }
         }
         if let Some(password) = &options.requirepass {
@@ -495,7 +514,7 @@ fn distinct_port(taken: &[u16]) -> Result<u16, HarnessError> {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -18,9 +18,11 @@ pub struct TlsFiles {
     pub server_key: PathBuf,
 }
 
+/// `clientAuth` too: the nodes of a TLS cluster connect to each other's bus with this
+/// certificate, and the bus always asks for a client certificate.
 const SERVER_EXTENSIONS: &str = "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost
 ";
 

@@ -187,6 +187,80 @@ fn cluster_with_replicas_fails_over_a_dead_primary() {
 }
 
 #[test]
+fn tls_cluster_with_acl_users() {
+    let (user, password) = ("app", "p@ss:word");
+    let cluster = RedisCluster::builder(3)
+        .replicas(1)
+        .tls()
+        .acl_user(user, password)
+        .start()
+        .unwrap();
+    assert!(cluster.url().starts_with("rediss-cluster://127.0.0.1:"));
+    assert!(
+        cluster
+            .url_with_auth(user, password)
+            .starts_with("rediss-cluster://app:p%40ss%3Aword@127.0.0.1:")
+    );
+    let ca = cluster.ca_cert().unwrap();
+    let all: Vec<&RedisServer> = cluster.nodes().iter().chain(cluster.replicas()).collect();
+    for node in &all {
+        assert_eq!(node.ca_cert(), Some(ca), "one CA for every node");
+        for setting in ["tls-cluster", "tls-replication"] {
+            let reply = node.command_ok(&["CONFIG", "GET", setting]).unwrap();
+            let expected = Reply::Array(Some(vec![
+                Reply::Bulk(Some(setting.as_bytes().to_vec())),
+                Reply::Bulk(Some(b"yes".to_vec())),
+            ]));
+            assert_eq!(reply, expected);
+        }
+    }
+    // Bus and replication run over TLS: the cluster is up and every replica in sync, or
+    // `start` would have failed.
+    for replica in cluster.replicas() {
+        let info = text(replica.command_ok(&["INFO", "replication"]).unwrap());
+        assert!(info.contains("master_link_status:up"), "{info}");
+    }
+    // A TLS client logs in as the ACL user, is told the TLS port of every node, and follows
+    // the redirect of a key on another node.
+    let cli = |port: u16, args: &[&str]| {
+        let output = std::process::Command::new("redis-cli")
+            .args(["--tls", "--cacert"])
+            .arg(ca)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "--user",
+                user,
+                "--pass",
+                password,
+                "--no-auth-warning",
+                "-c",
+            ])
+            .args(args)
+            .output()
+            .expect("redis-cli (apt-get install redis-tools)");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let first = cluster.nodes()[0].port();
+    let last = cluster.nodes()[2].port();
+    let nodes = cli(first, &["CLUSTER", "NODES"]);
+    for node in &all {
+        assert!(
+            nodes.contains(&format!("127.0.0.1:{}@", node.port())),
+            "{nodes}"
+        );
+        assert!(
+            !nodes.contains(&format!("127.0.0.1:{}@", node.plain_port())),
+            "{nodes}"
+        );
+    }
+    // "{06S}" hashes to slot 0, on node 0.
+    assert_eq!(cli(last, &["SET", "{06S}k", "over-tls"]), "OK");
+    assert_eq!(cli(first, &["GET", "{06S}k"]), "over-tls");
+    assert_eq!(cli(last, &["ACL", "WHOAMI"]), user);
+}
+
+#[test]
 fn zero_primaries_is_an_error() {
     assert!(RedisCluster::start(0).is_err());
 }
