@@ -22,21 +22,25 @@ impl ConnectionLog {
         self.lock().clone()
     }
 
-    /// Records a failed attempt; logs it when it differs from the previous one, so that a
-    /// server that stays down (retried every few seconds) fills no log.
+    /// Records a failed attempt. One warning per outage: the first failure after a success;
+    /// the other messages of the same outage (the pool's connections each report theirs —
+    /// reset, closed, refused — and a server that stays down is retried every half second)
+    /// go to debug. A misconfiguration is an error whenever its message is new.
     ///
     /// `started`: whether `connect` has returned the backend. Before that, a rejection fails
     /// `connect` itself (the caller decides what to do), so the log must not promise serving.
     pub(crate) fn failed(&self, url: &str, message: String, misconfigured: bool, started: bool) {
         let mut last = self.lock();
-        if last.as_deref() != Some(message.as_str()) {
-            if misconfigured && !started {
-                tracing::error!(url, error = %message, "redis rejects the connection: check the settings; connecting fails with this error");
-            } else if misconfigured {
-                tracing::error!(url, error = %message, "redis rejects the connection: check the settings; serving without the store and retrying in the background until it accepts");
-            } else {
-                tracing::warn!(url, error = %message, "redis unreachable; serving without the store and reconnecting in the background");
-            }
+        let first = last.is_none();
+        let new = last.as_deref() != Some(message.as_str());
+        if misconfigured && new && !started {
+            tracing::error!(url, error = %message, "redis rejects the connection: check the settings; connecting fails with this error");
+        } else if misconfigured && new {
+            tracing::error!(url, error = %message, "redis rejects the connection: check the settings; serving without the store and retrying in the background until it accepts");
+        } else if first {
+            tracing::warn!(url, error = %message, "redis unreachable; serving without the store and reconnecting in the background");
+        } else if new {
+            tracing::debug!(url, error = %message, "redis still unreachable");
         }
         *last = Some(message);
     }
@@ -126,4 +130,69 @@ fn on_error(inner: &Inner, err: &Error) {
     inner
         .connection
         .failed(&url, message, is_misconfiguration(err), started);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::ConnectionLog;
+
+    /// The log lines written while `f` runs, at INFO and above.
+    fn lines_of(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn count(lines: &[String], level: &str) -> usize {
+        lines.iter().filter(|l| l.contains(level)).count()
+    }
+
+    #[test]
+    fn one_warning_per_outage_whatever_the_connections_report() {
+        let log = ConnectionLog::default();
+        let lines = lines_of(|| {
+            for message in ["reset by peer", "connection closed", "refused", "refused"] {
+                log.failed("redis://h", message.into(), false, true);
+            }
+            log.connected("redis://h");
+            log.failed("redis://h", "refused".into(), false, true);
+        });
+        assert_eq!(count(&lines, " WARN "), 2, "{lines:#?}");
+        assert_eq!(count(&lines, " INFO "), 1, "{lines:#?}");
+    }
+
+    #[test]
+    fn a_misconfiguration_is_an_error_each_time_it_changes() {
+        let log = ConnectionLog::default();
+        let lines = lines_of(|| {
+            log.failed("redis://h", "refused".into(), false, true);
+            log.failed("redis://h", "WRONGPASS".into(), true, true);
+            log.failed("redis://h", "WRONGPASS".into(), true, true);
+            log.failed("redis://h", "refused".into(), false, true);
+            log.failed("redis://h", "WRONGPASS".into(), true, true);
+        });
+        assert_eq!(count(&lines, " WARN "), 1, "{lines:#?}");
+        assert_eq!(count(&lines, " ERROR "), 2, "{lines:#?}");
+    }
 }

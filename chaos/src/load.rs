@@ -81,6 +81,8 @@ pub enum Outcome {
 pub struct Sample {
     /// The instance it went to (index into the targets).
     pub target: usize,
+    /// The key it asked for (index into the reference's paths).
+    pub path: usize,
     /// When it was due.
     pub due: Instant,
     /// From due to the end of the response.
@@ -149,6 +151,7 @@ pub async fn run(plan: LoadPlan, reference: Arc<Reference>, stop: Arc<AtomicBool
             }
             Sample {
                 target,
+                path: path_index,
                 due,
                 latency,
                 outcome,

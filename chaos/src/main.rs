@@ -19,7 +19,8 @@ scenarios (number or name; default: all seven, or 1-3 with --short):
   4 cluster      3 primaries + 3 replicas: a primary killed, its replica promoted (by the
                  cluster, or forced after D), 1000 slots resharded to it
   5 partition    one of two instances black-holed from Redis for D (TCP proxy)
-  6 tls          TLS + ACL user: Redis SIGKILL, restart after D
+  6 tls          TLS cluster (3 + 3, bus and replication over TLS) with an ACL user: a
+                 primary SIGKILLed, restarted on its ports after D
   7 latency      every Redis reply delayed by 2x the command timeout for D
 
 options:

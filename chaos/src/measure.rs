@@ -76,8 +76,8 @@ pub struct ScenarioReport {
     /// The slowest request of the window: when it was due after the fault's start, and what
     /// it got.
     pub slowest: Option<(Duration, Outcome)>,
-    /// From Redis back to the first hit on every instance (`None`: some instance had no hit
-    /// before the run ended).
+    /// From Redis back to the first hit on every instance on a key the fault took away (see
+    /// [`recovery`]; `None`: some instance had no such hit before the run ended).
     pub recovery: Option<Duration>,
     /// How long the run went on after Redis was back (the most `recovery` could show).
     pub observed_after: Duration,
@@ -154,18 +154,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
             s.outcome.clone(),
         )
     });
-    let recovery = (0..run.instances)
-        .map(|target| {
-            samples
-                .iter()
-                .filter(|s| s.target == target && due(s) >= run.times.redis_back)
-                .filter(|s| s.outcome == Outcome::Correct { hit: true })
-                .map(|s| (due(s) + s.latency).saturating_duration_since(run.times.redis_back))
-                .min()
-        })
-        .try_fold(Duration::ZERO, |worst, first_hit| {
-            first_hit.map(|d| worst.max(d))
-        });
+    let recovery = recovery(samples, run.instances, &run.times);
     let observed_after = samples.last().map_or(Duration::ZERO, |s| {
         due(s).saturating_duration_since(run.times.redis_back)
     });
@@ -248,6 +237,36 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
     }
 }
 
+/// From Redis back to the first hit on every instance, counting only the keys the fault took
+/// away: those that were not hits during the fault (on a cluster, the dead primary's keys; the
+/// other shards' keys never stopped hitting). Every key when none was affected. `None` when an
+/// instance had no such hit before the run ended.
+pub fn recovery(samples: &[Sample], instances: usize, times: &FaultTimes) -> Option<Duration> {
+    let due = |s: &Sample| s.due.into_std();
+    let mut affected = std::collections::HashSet::new();
+    for s in samples {
+        if due(s) >= times.start
+            && due(s) < times.redis_back
+            && s.outcome != (Outcome::Correct { hit: true })
+        {
+            affected.insert(s.path);
+        }
+    }
+    let counts = |s: &Sample| affected.is_empty() || affected.contains(&s.path);
+    (0..instances)
+        .map(|target| {
+            samples
+                .iter()
+                .filter(|s| s.target == target && due(s) >= times.redis_back && counts(s))
+                .filter(|s| s.outcome == Outcome::Correct { hit: true })
+                .map(|s| (due(s) + s.latency).saturating_duration_since(times.redis_back))
+                .min()
+        })
+        .try_fold(Duration::ZERO, |worst, first_hit| {
+            first_hit.map(|d| worst.max(d))
+        })
+}
+
 /// Counts log lines by message: the words after the level up to the first `key=value` field.
 pub fn group_messages<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(usize, String)> {
     let mut counts: Vec<(usize, String)> = Vec::new();
@@ -297,6 +316,7 @@ mod tests {
     fn sample(target: usize, due: TokioInstant, latency_ms: u64, outcome: Outcome) -> Sample {
         Sample {
             target,
+            path: 0,
             due,
             latency: Duration::from_millis(latency_ms),
             outcome,
@@ -399,5 +419,50 @@ mod tests {
         });
         assert_eq!(report.recovery, None);
         assert!(!report.passed());
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+    use tokio::time::Instant as TokioInstant;
+
+    #[test]
+    fn recovery_counts_the_keys_the_fault_took_away() {
+        let t0 = TokioInstant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let hit = Outcome::Correct { hit: true };
+        let miss = Outcome::Correct { hit: false };
+        let s = |path: usize, due_ms: u64, outcome: &Outcome| Sample {
+            target: 0,
+            path,
+            due: at(due_ms),
+            latency: Duration::from_millis(5),
+            outcome: outcome.clone(),
+        };
+        let times = FaultTimes {
+            start: at(1000).into_std(),
+            redis_back: at(2000).into_std(),
+            end: at(2000).into_std(),
+        };
+        // Key 1 (a healthy shard) hits all along; key 2 misses during the fault and hits
+        // again 700 ms after Redis is back.
+        let samples = vec![
+            s(1, 1500, &hit),
+            s(2, 1500, &miss),
+            s(1, 2100, &hit),
+            s(2, 2300, &miss),
+            s(2, 2700, &hit),
+        ];
+        assert_eq!(
+            recovery(&samples, 1, &times),
+            Some(Duration::from_millis(705))
+        );
+        // Nothing was affected: the first hit of any key counts.
+        let untouched = vec![s(1, 1500, &hit), s(1, 2100, &hit)];
+        assert_eq!(
+            recovery(&untouched, 1, &times),
+            Some(Duration::from_millis(105))
+        );
     }
 }

@@ -63,7 +63,7 @@ pub fn render(reports: &[ScenarioReport]) -> String {
     let _ = writeln!(
         out,
         "\np99 base: the second before the fault. limits: failed 0, wrong 0, p99/max during the fault and 1 s after ≤ {} (command \
-         timeout + compute), recovery (Redis back → a hit on every instance) ≤ 1 s, WARN/ERROR \
+         timeout + compute), recovery (Redis accepting connections again → a hit on every instance, on the keys the fault took away) ≤ 1 s, WARN/ERROR \
          lines per instance ≤ 10",
         ms(latency_bound())
     );

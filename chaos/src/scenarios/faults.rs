@@ -25,16 +25,26 @@ pub async fn inject(
 ) -> Result<(FaultTimes, String), ChaosError> {
     let secs = length.as_secs_f64();
     match (scenario, &stage.redis) {
-        (Scenario::Kill | Scenario::Tls, Redis::Standalone(server)) => {
+        (Scenario::Kill, Redis::Standalone(server)) => {
             let server = server.clone();
-            blocking(move || outage(&server, length)).await.map(|t| {
-                let what = if scenario == Scenario::Tls {
-                    "TLS + ACL user: "
-                } else {
-                    ""
-                };
-                (t, format!("{what}SIGKILL, restart empty after {secs:.0} s"))
-            })
+            blocking(move || outage(&server, length))
+                .await
+                .map(|t| (t, format!("SIGKILL, restart empty after {secs:.0} s")))
+        }
+        (Scenario::Tls, Redis::Cluster(cluster)) => {
+            let cluster = cluster.clone();
+            blocking(move || restart_primary(&cluster, length))
+                .await
+                .map(|t| {
+                    (
+                        t,
+                        format!(
+                            "TLS cluster, ACL user: a primary SIGKILLed, restarted after \
+                             {secs:.0} s (its replica promoted meanwhile if the cluster sees \
+                             it dead)"
+                        ),
+                    )
+                })
         }
         (Scenario::Stop, Redis::Standalone(server)) => {
             let server = server.clone();
@@ -203,6 +213,49 @@ fn failover_and_reshard(
                 .join(" | ")
         )));
     }
+    Ok(FaultTimes {
+        start,
+        redis_back: back,
+        end: Instant::now(),
+    })
+}
+
+/// Kills primary 0 and restarts it on the same ports after `length`. Its shard is back when
+/// its replica serves as primary (the cluster promotes it after the node timeout, 5 s) or,
+/// if that has not happened, when the restarted node serves its slots again.
+fn restart_primary(cluster: &RedisCluster, length: Duration) -> Result<FaultTimes, ChaosError> {
+    let (Some(victim), Some(replica)) = (cluster.nodes().first(), cluster.replicas_of(0).first())
+    else {
+        return Err(ChaosError::Setup(
+            "the TLS scenario needs a primary with a replica".into(),
+        ));
+    };
+    let start = Instant::now();
+    victim.kill();
+    let mut back = None;
+    while start.elapsed() < length {
+        if back.is_none() && serves_as_primary(replica) {
+            back = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    victim.restart()?;
+    let back = match back {
+        Some(at) => at,
+        None => {
+            let waiting = Instant::now();
+            while !serves_as_primary(victim) && !serves_as_primary(replica) {
+                if waiting.elapsed() > CLUSTER_OK_TIMEOUT {
+                    return Err(ChaosError::Setup(format!(
+                        "shard 0 not served {CLUSTER_OK_TIMEOUT:?} after the restart"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Instant::now()
+        }
+    };
+    wait_cluster_ok(cluster)?;
     Ok(FaultTimes {
         start,
         redis_back: back,

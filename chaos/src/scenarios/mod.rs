@@ -26,7 +26,8 @@ pub enum Scenario {
     Cluster,
     /// 5. One instance cut off from Redis (stalled proxy) while another keeps working.
     Partition,
-    /// 6. TLS with an ACL user: Redis killed and restarted under load.
+    /// 6. A TLS cluster (3 primaries + 3 replicas, bus and replication over TLS) with an ACL
+    ///    user: a primary killed and restarted on its ports under load.
     Tls,
     /// 7. Every Redis reply delayed by twice the command timeout for the fault time.
     Latency,

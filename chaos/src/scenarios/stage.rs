@@ -77,25 +77,26 @@ impl Stage {
                 })
             }
             Scenario::Tls => {
-                let server = start(|| {
-                    RedisServer::builder()
+                let cluster = start(|| {
+                    RedisCluster::builder(3)
+                        .replicas(1)
                         .tls()
                         .acl_user(TLS_USER.0, TLS_USER.1)
                         .start()
                 })
                 .await?;
-                let ca = server
+                let ca = cluster
                     .ca_cert()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
                 let env = [
-                    ("REDIS_URL", server.url_with_auth(TLS_USER.0, TLS_USER.1)),
+                    ("REDIS_URL", cluster.url_with_auth(TLS_USER.0, TLS_USER.1)),
                     ("REDIS_TLS_CA_FILE", ca),
                 ];
                 Ok(Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
-                    redis: Redis::Standalone(server),
+                    redis: Redis::Cluster(cluster),
                 })
             }
         }
