@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     /// Compare-and-set / compare-and-delete.
     pub(crate) scripts: crate::conditional::Scripts,
     pub(crate) connection: ConnectionLog,
+    /// The pooled connections just seen dropping (standalone and sentinel).
+    pub(crate) liveness: crate::liveness::Liveness,
     /// Moves on every successful (re)connection of any pooled connection.
     pub(crate) epoch: AtomicU64,
     /// Slot → primary, for `failure_domain`.
@@ -134,6 +136,7 @@ impl Inner {
             .map(|c| c.with_options(&fail_fast))
             .collect();
         let clustered = matches!(config.topology, Topology::Cluster { .. });
+        let liveness = crate::liveness::Liveness::new(pool.clients().len(), config.reconnect.min);
         Arc::new(Inner {
             clock,
             data,
@@ -148,6 +151,7 @@ impl Inner {
             unlock_script: Script::from_lua(crate::scripts::UNLOCK),
             scripts: crate::conditional::Scripts::default(),
             connection: ConnectionLog::default(),
+            liveness,
             epoch: AtomicU64::new(0),
             domains: crate::domain::SlotDomains::new(clustered),
             direct: crate::direct::DirectClients::default(),
@@ -360,13 +364,17 @@ impl RedisBackend {
     /// on its own backoff; a command sent to one still down fails at once (`fail_fast`), so
     /// plain round robin would fail every other command meanwhile, each failure after a
     /// success a new "fault" to the cache (a warning, a breaker that opens again).
+    ///
+    /// A connection just seen dropping counts as down at once (see [`crate::liveness`]); with
+    /// none up, a handle that fails at once.
     pub(crate) fn client(&self) -> &WithOptions<Client> {
-        let data = &self.inner.data;
-        let first = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let inner = &self.inner;
+        let data = &inner.data;
+        let first = inner.next.fetch_add(1, Ordering::Relaxed);
         (0..data.len())
-            .map(|i| &data[first.wrapping_add(i) % data.len()])
-            .find(|c| c.is_connected())
-            .unwrap_or(&data[first % data.len()])
+            .map(|i| first.wrapping_add(i) % data.len())
+            .find(|&i| data[i].is_connected() && inner.liveness.usable(i))
+            .map_or_else(|| inner.liveness.closed(), |i| &data[i])
     }
 
     /// The direct connection to `key`'s primary, when this is a cluster and `err` came from

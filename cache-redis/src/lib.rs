@@ -220,6 +220,8 @@ mod invalidate;
 #[cfg(feature = "fred")]
 mod lazy;
 #[cfg(feature = "fred")]
+mod liveness;
+#[cfg(feature = "fred")]
 mod lock;
 #[cfg(feature = "fred")]
 mod supervise;

@@ -71,7 +71,7 @@ pub(crate) fn is_misconfiguration(err: &Error) -> bool {
 /// Subscribes to every pooled client's events now (so that a connection made right after this
 /// call is seen) and follows them in background tasks that end with the backend.
 pub(crate) fn watch(inner: &Arc<Inner>) {
-    for client in inner.pool.clients() {
+    for (index, client) in inner.pool.clients().iter().enumerate() {
         let mut reconnects = client.reconnect_rx();
         let mut errors = client.error_rx();
         let mut cluster_changes = client.cluster_change_rx();
@@ -84,7 +84,10 @@ pub(crate) fn watch(inner: &Arc<Inner>) {
                     Err(_) = alive.changed() => break,
                     event = reconnects.recv() => match event {
                         Ok(_server) => match weak.upgrade() {
-                            Some(inner) => on_connected(&inner),
+                            Some(inner) => {
+                                inner.liveness.reconnected(index);
+                                on_connected(&inner)
+                            }
                             None => break,
                         },
                         Err(RecvError::Lagged(_)) => continue,
@@ -99,7 +102,12 @@ pub(crate) fn watch(inner: &Arc<Inner>) {
                     },
                     event = errors.recv() => match event {
                         Ok((err, _server)) => match weak.upgrade() {
-                            Some(inner) => on_error(&inner, &err),
+                            Some(inner) => {
+                                if !inner.clustered && *err.kind() == ErrorKind::IO {
+                                    inner.liveness.lost(index);
+                                }
+                                on_error(&inner, &err)
+                            }
                             None => break,
                         },
                         Err(RecvError::Lagged(_)) => continue,

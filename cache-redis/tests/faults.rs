@@ -188,3 +188,34 @@ async fn commands_go_to_the_connections_that_are_up() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_sent_before_the_first_reconnection_attempt_fail_at_once() {
+    let server = RedisServer::start().unwrap();
+    let mut config = RedisConfig::from_url(&server.url()).unwrap();
+    config.command_timeout = PATIENT;
+    // fred says "connected" until its first reconnection attempt: a long first delay makes
+    // that window as long as the test.
+    config.reconnect.min = LONG;
+    config.reconnect.max = LONG;
+    let backend = RedisBackend::connect(config).await.unwrap();
+    server.kill();
+    // The drop is seen (its error event arrived), the first reconnection is a minute away.
+    for _ in 0..400 {
+        if backend.connection_error().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        backend.connection_error().is_some(),
+        "the drop was not seen"
+    );
+    let outcome = tokio::time::timeout(GUARD, backend.get("any"))
+        .await
+        .expect("a command sent after the drop waited for its command timeout");
+    match outcome {
+        Err(CacheError::Unavailable { .. }) => {}
+        other => panic!("expected Unavailable at once, got {other:?}"),
+    }
+}

@@ -23,8 +23,9 @@ commands:
   stampede [args]    the stampede simulator (model and live modes); --help for its options
   redis [--cluster]  start local redis-server(s) on free ports for development, print their URLs
   load [args]        the HTTP load generator against a running prediction service; --help
-  chaos [SCENARIO] [--duration D]
+  chaos [SCENARIO] [--duration D] [--short]
                      the fault suite: Redis killed, frozen, partitioned... under load; a table
+                     (release build; --short: scenarios 1-3 with 3 s faults, debug build, as CI)
   fuzz [--seconds N] [target...]
                      each fuzz target of fuzz/ for N seconds (default 60), then runs and
                      findings per target; needs the nightly toolchain and cargo-fuzz";
@@ -265,10 +266,12 @@ fn redis(args: &[String]) -> Result<(), String> {
 }
 
 /// Builds the service and the suite into the same target directory (the suite finds the
-/// service binary next to its own), then runs the suite.
+/// service binary next to its own), then runs the suite. The full run uses a release build,
+/// as a deployment would; `--short` (CI) reuses the debug build the tests already made.
 fn chaos(args: &[String]) -> Result<(), String> {
-    step(
-        "chaos build",
+    let release = !args.iter().any(|a| a == "--short");
+    let profile: &[&str] = if release { &["--release"] } else { &[] };
+    let build = [
         &[
             "build",
             "--locked",
@@ -277,11 +280,19 @@ fn chaos(args: &[String]) -> Result<(), String> {
             "-p",
             "chaos",
             "--bins",
-        ],
-        &[],
-    )?;
+        ][..],
+        profile,
+    ]
+    .concat();
+    step("chaos build", &build, &[])?;
     println!("\n==> chaos {}", args.join(" "));
-    cargo(&["run", "--quiet", "--locked", "-p", "chaos", "--"], args)
+    let run = [
+        &["run", "--quiet", "--locked", "-p", "chaos"][..],
+        profile,
+        &["--"],
+    ]
+    .concat();
+    cargo(&run, args)
         .map_err(|_| "chaos: an asserted figure was not met, or a scenario could not run".into())
 }
 
