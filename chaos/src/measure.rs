@@ -18,6 +18,10 @@ pub const WARN_LINES_LIMIT: usize = 10;
 /// spikes count).
 pub const AFTER_FAULT_WINDOW: Duration = Duration::from_secs(1);
 
+/// An uncached request slower than this (or failed) after the fault began means the machine
+/// stalled every process, not only the cache's: see [`ScenarioReport::stalled`].
+pub const STALL_LIMIT: Duration = COMMAND_TIMEOUT;
+
 /// The baseline is the latency of the requests due in this window before the fault.
 pub const BASELINE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -79,6 +83,13 @@ pub struct ScenarioReport {
     pub control_max: Duration,
     /// The p99 and max bounds: [`compute_bound`] of the control's figures.
     pub bounds: (Duration, Duration),
+    /// The control instance, which has no cache, took longer than [`STALL_LIMIT`] or failed a
+    /// request from the fault's start to the end of the run: the machine stalled every process
+    /// (other jobs on a shared machine), and the run says little about the cache. A failed
+    /// run that stalled is run again (see `chaos`'s main).
+    pub stalled: bool,
+    /// How many times the scenario ran (more than 1 after stalled runs).
+    pub runs: usize,
     /// p99 latency during the fault (and [`AFTER_FAULT_WINDOW`] after).
     pub fault_p99: Duration,
     /// Max latency in the same window.
@@ -170,6 +181,10 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
     let control_p99 = percentile(&control_window, 0.99);
     let control_max = control_window.iter().copied().max().unwrap_or_default();
     let bounds = (compute_bound(control_p99), compute_bound(control_max));
+    let stalled = control
+        .iter()
+        .filter(|s| due(s) >= run.times.start)
+        .any(|s| s.latency > STALL_LIMIT || matches!(s.outcome, Outcome::Failed(_)));
     let slowest = in_window.iter().max_by_key(|s| s.latency).map(|s| {
         (
             due(s).saturating_duration_since(run.times.start),
@@ -247,6 +262,8 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         control_p99,
         control_max,
         bounds,
+        stalled,
+        runs: 1,
         fault_p99,
         fault_max,
         slowest,
@@ -453,6 +470,7 @@ mod tests {
             COMMAND_TIMEOUT + Duration::from_millis(400)
         );
         assert!(report.passed(), "{:?}", report.checks);
+        assert!(report.stalled, "the control took longer than a command timeout");
         // Without the stall the same wait is the cache's own: two timeouts and more.
         let quiet = vec![
             sample(0, at(1500), 650, miss.clone()),
@@ -462,6 +480,7 @@ mod tests {
         let report = run(&quiet);
         assert_eq!(report.bounds.1, COMMAND_TIMEOUT + COMPUTE_ALLOWANCE);
         assert!(!report.passed());
+        assert!(!report.stalled);
     }
 
     #[test]

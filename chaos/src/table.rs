@@ -72,6 +72,11 @@ pub fn render(reports: &[ScenarioReport]) -> String {
         ms(COMMAND_TIMEOUT),
         ms(COMPUTE_ALLOWANCE)
     );
+    let _ = writeln!(
+        out,
+        "run n: runs 1..n-1 failed while the control instance (no cache) stalled too — the \
+         machine — and were run again; stalled: so did the last one"
+    );
     for r in reports {
         let _ = writeln!(out, "{}: {}", r.name, r.fault);
         for c in r.checks.iter().filter(|c| !c.pass) {
@@ -99,8 +104,14 @@ pub fn render(reports: &[ScenarioReport]) -> String {
 }
 
 fn verdict(r: &ScenarioReport) -> String {
-    match r.checks.iter().filter(|c| !c.pass).count() {
-        0 => "ok".into(),
+    let verdict = match r.checks.iter().filter(|c| !c.pass).count() {
+        0 => "ok".to_owned(),
         n => format!("FAIL ({n})"),
+    };
+    match (r.runs, r.stalled && !r.passed()) {
+        (1, false) => verdict,
+        (1, true) => format!("{verdict}, stalled"),
+        (n, false) => format!("{verdict}, run {n}"),
+        (n, true) => format!("{verdict}, run {n}, stalled"),
     }
 }
