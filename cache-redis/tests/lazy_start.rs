@@ -91,6 +91,14 @@ async fn starts_while_redis_is_down_then_serves_hits_once_it_is_up() {
         "no hit after Redis came up: {sources:?}, stats {:?}",
         cache.stats()
     );
+    // Hits resume with the first pooled connection back; the others follow on their own
+    // backoff (bounded wait).
+    for _ in 0..200 {
+        if backend.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(backend.is_connected());
     assert_eq!(backend.connection_error(), None);
     assert!(cache.health().await.reachable);
