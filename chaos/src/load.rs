@@ -69,7 +69,11 @@ impl Reference {
     /// older answer by how long ago it stopped being current — within the L1 bound it is
     /// stale-but-allowed, beyond it a new `Outcome` the measurement counts.
     pub fn judge(&self, path: &str, body: &[u8], hit: bool) -> Outcome {
-        if self.bodies.get(path).is_some_and(|expected| expected == body) {
+        if self
+            .bodies
+            .get(path)
+            .is_some_and(|expected| expected == body)
+        {
             Outcome::Correct { hit }
         } else {
             Outcome::Wrong

@@ -470,7 +470,10 @@ mod tests {
             COMMAND_TIMEOUT + Duration::from_millis(400)
         );
         assert!(report.passed(), "{:?}", report.checks);
-        assert!(report.stalled, "the control took longer than a command timeout");
+        assert!(
+            report.stalled,
+            "the control took longer than a command timeout"
+        );
         // Without the stall the same wait is the cache's own: two timeouts and more.
         let quiet = vec![
             sample(0, at(1500), 650, miss.clone()),
