@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use cache_core::envelope::TAGGED_ENVELOPE_VERSION;
 use cache_core::{Codec, ENVELOPE_VERSION, Envelope, JsonCodec, ObjectPayload, Payload};
 
 /// What [`FakeBackend::corrupt`](crate::FakeBackend::corrupt) puts in place of an entry.
@@ -17,8 +18,8 @@ use cache_core::{Codec, ENVELOPE_VERSION, Envelope, JsonCodec, ObjectPayload, Pa
 pub enum Corruption {
     /// Bytes no codec reads (not JSON, not UTF-8).
     Garbage,
-    /// A well-formed envelope of a format version this build does not know
-    /// ([`ENVELOPE_VERSION`]` + 1`).
+    /// A well-formed envelope of a format version this build does not know (one above the
+    /// newest it reads, [`TAGGED_ENVELOPE_VERSION`]).
     UnknownVersion,
     /// A well-formed current envelope whose value has another type: the JSON array
     /// `[true, "wrong type", null]`, which numbers, strings, maps, homogeneous sequences and
@@ -45,7 +46,7 @@ impl Corruption {
         match self {
             Corruption::Garbage => bytes(b"\xff\xfe\x00 not an envelope \x80".to_vec()),
             Corruption::UnknownVersion => {
-                json_envelope(ENVELOPE_VERSION.wrapping_add(1), "from the future")
+                json_envelope(TAGGED_ENVELOPE_VERSION.wrapping_add(1), "from the future")
             }
             Corruption::WrongType => {
                 json_envelope(ENVELOPE_VERSION, WrongValue(true, "wrong type", None))
