@@ -509,3 +509,66 @@ async fn matches_show_their_competition_and_results_find_theirs() {
     }
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_predictions_answer_in_request_order_with_each_source_and_per_id_errors() {
+    let svc = service(&[]).await;
+    let mut c = svc.client();
+    // Match 2 is cached by the single route first: the batch hits it and computes 1 and 3.
+    let single = svc.miss(&mut c, "2", "").await;
+    svc.assert_stored("2", "").await;
+    let batch = c
+        .get("/v1/predictions?match_ids=3,2,nope,1,3&model=dixon-coles")
+        .await;
+    assert_eq!(batch.status, 200, "{}", batch.text());
+    let body = json(&batch);
+    assert_eq!(body["count"], 5);
+    let entries = body["predictions"].as_array().unwrap();
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e["match_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["3", "2", "nope", "1", "3"], "request order");
+    let sources: Vec<Option<&str>> = entries.iter().map(|e| e["source"].as_str()).collect();
+    assert_eq!(
+        sources,
+        [Some("miss"), Some("hit"), None, Some("miss"), Some("miss")]
+    );
+    assert_eq!(
+        entries[1]["prediction"],
+        json(&single),
+        "the cached prediction"
+    );
+    assert_eq!(entries[0]["prediction"]["match_id"], "3");
+    assert_eq!(entries[0]["prediction"], entries[4]["prediction"]);
+    assert_eq!(entries[2]["error"]["code"], "unknown_match");
+    assert_eq!(entries[2]["error"]["status"], 404);
+    assert!(entries[2].get("prediction").is_none());
+    // Stored: the same batch again is all hits, one of them per match.
+    let again = json(&c.get("/v1/predictions?match_ids=1,3").await);
+    for entry in again["predictions"].as_array().unwrap() {
+        assert_eq!(entry["source"], "hit", "{entry}");
+    }
+    assert_eq!(
+        svc.state.cache().stats().computes,
+        2,
+        "match 2 once, then 1 and 3 in one batch"
+    );
+    // The request itself must make sense.
+    for bad in [
+        "/v1/predictions",
+        "/v1/predictions?match_ids=",
+        "/v1/predictions?match_ids=1,,2",
+        "/v1/predictions?match_ids=1&match_ids=2",
+        "/v1/predictions?match_ids=1&max_goals=x",
+    ] {
+        let r = c.get(bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let r = c
+        .get(&format!("/v1/predictions?match_ids={}", too_many.join(",")))
+        .await;
+    assert_eq!(r.status, 400);
+    svc.stop().await;
+}

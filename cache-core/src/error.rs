@@ -91,6 +91,13 @@ pub enum CacheError {
     /// The operation is not supported by this backend.
     #[error("operation `{0}` is not supported by this backend")]
     Unsupported(&'static str),
+    /// A batch compute (see [`SmartCache::get_many_or_compute`](crate::SmartCache::get_many_or_compute))
+    /// returned no value for this key, and no last good value could be served.
+    #[error("the batch compute returned no value for key {key:?}")]
+    MissingFromBatch {
+        /// The key.
+        key: String,
+    },
 }
 
 impl CacheError {

@@ -103,7 +103,7 @@ pub use backend::{
     CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
 };
 pub use breaker::BreakerState;
-pub use cache::{Health, L1Status, SmartCache, SmartCacheBuilder};
+pub use cache::{BatchItem, Health, L1Status, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
 pub use coherence::{ChangeFeed, ChangeSink, FeedHandle, FeedOptions, FeedState};
 pub use config::{CacheConfig, L1Bound};

@@ -16,11 +16,14 @@
 //! not deleted: they are refused on read and expire with their TTL. One match's predictions go
 //! with the id pattern, escaped, so an id such as `1*` reaches only the match `1*`.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cache_core::{CacheError, EntryOptions, SmartCache};
+use cache_core::{BatchItem, CacheError, EntryOptions, SmartCache};
 use cache_keys::KeyFactory;
+use futures_util::future::join_all;
 use serde::Serialize;
 
 use super::{PredictionOutcome, PredictionRepository, RepositoryError, SharedPrediction};
@@ -106,6 +109,51 @@ impl CachedPredictionRepository {
             .map_err(|e| RepositoryError::Cache(CacheError::InvalidKey(e.to_string())))
     }
 
+    /// A batch compute: predicts the missing matches side by side; a match that fails is left
+    /// out of the map, its error kept in `failures`.
+    fn batch_compute(
+        &self,
+        ids_by_key: HashMap<String, String>,
+        config: ModelConfig,
+        failures: Arc<Mutex<HashMap<String, RepositoryError>>>,
+    ) -> impl FnOnce(
+        Vec<String>,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<HashMap<String, SharedPrediction>, Infallible>,
+    > + Send
+    + 'static {
+        let inner = self.inner.clone();
+        move |missing: Vec<String>| {
+            Box::pin(async move {
+                let outcomes = join_all(missing.iter().map(|key| {
+                    let inner = inner.clone();
+                    let id = ids_by_key.get(key).cloned();
+                    async move {
+                        match id {
+                            Some(id) => inner.calculate_predictions(&id, &config).await,
+                            None => Err(RepositoryError::Task(format!("no match for key {key}"))),
+                        }
+                    }
+                }))
+                .await;
+                let mut values = HashMap::with_capacity(missing.len());
+                let mut failed = failures.lock().unwrap_or_else(|p| p.into_inner());
+                for (key, outcome) in missing.into_iter().zip(outcomes) {
+                    match outcome {
+                        Ok(outcome) => {
+                            values.insert(key, outcome.prediction);
+                        }
+                        Err(e) => {
+                            failed.insert(key, e);
+                        }
+                    }
+                }
+                Ok(values)
+            })
+        }
+    }
+
     async fn fallback(
         &self,
         match_id: &str,
@@ -164,6 +212,97 @@ impl PredictionRepository for CachedPredictionRepository {
             Err(e @ CacheError::ComputePanicked) => Err(RepositoryError::Task(e.to_string())),
             Err(e) => self.fallback(match_id, config, e.to_string()).await,
         }
+    }
+
+    /// One `get_many_or_compute` per competition among the known ids (each tagged with its
+    /// competition, as a single prediction is; usually one): the cache answers what it holds,
+    /// and the predictions it misses are computed in one batch (side by side), each stored
+    /// under its own key; a match another request is computing is awaited, not recomputed.
+    async fn calculate_many(
+        &self,
+        match_ids: &[String],
+        config: &ModelConfig,
+    ) -> Result<Vec<Result<PredictionOutcome, RepositoryError>>, RepositoryError> {
+        config.validate().map_err(RepositoryError::InvalidConfig)?;
+        // Per requested id: its key and competition, or why it has none (unknown ids never
+        // reach the cache).
+        let mut keyed: Vec<Result<(String, String), RepositoryError>> =
+            Vec::with_capacity(match_ids.len());
+        for id in match_ids {
+            keyed.push(match self.store.fixture(id).await? {
+                Some(fixture) => {
+                    let competition = fixture.competition;
+                    self.key_in(id, Some(&competition), config)
+                        .await
+                        .map(|key| (key, competition))
+                }
+                None => Err(RepositoryError::UnknownMatch(id.clone())),
+            });
+        }
+        let mut by_competition: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, entry) in keyed.iter().enumerate() {
+            if let Ok((_, competition)) = entry {
+                by_competition.entry(competition).or_default().push(i);
+            }
+        }
+        // Why a key is missing from its batch's result, for its item's error.
+        let failures: Arc<Mutex<HashMap<String, RepositoryError>>> = Arc::default();
+        let batches = by_competition.into_iter().map(|(competition, slots)| {
+            let keys: Vec<String> = slots
+                .iter()
+                .filter_map(|&i| keyed[i].as_ref().ok().map(|(key, _)| key.clone()))
+                .collect();
+            let ids_by_key: HashMap<String, String> = keys
+                .iter()
+                .zip(&slots)
+                .map(|(key, &i)| (key.clone(), match_ids[i].clone()))
+                .collect();
+            let options = self.options.clone().tags([competition_tag(competition)]);
+            let compute = self.batch_compute(ids_by_key, *config, failures.clone());
+            async move {
+                let items = self
+                    .cache
+                    .get_many_or_compute::<SharedPrediction, _, _, _, _>(&keys, &options, compute)
+                    .await;
+                (slots, items)
+            }
+        });
+        let mut answered: Vec<Option<BatchItem<SharedPrediction>>> =
+            match_ids.iter().map(|_| None).collect();
+        for (slots, items) in join_all(batches).await {
+            for (i, item) in slots.into_iter().zip(items) {
+                answered[i] = Some(item);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(match_ids.len());
+        for ((id, key), item) in match_ids.iter().zip(keyed).zip(answered) {
+            if let Err(e) = key {
+                outcomes.push(Err(e));
+                continue;
+            }
+            let Some(item) = item else {
+                outcomes.push(Err(RepositoryError::Task("batch answered too few".into())));
+                continue;
+            };
+            outcomes.push(match item.result {
+                Ok(lookup) => Ok(PredictionOutcome {
+                    prediction: SharedPrediction::clone(&lookup.value),
+                    source: lookup.source,
+                    compute_time: lookup.compute_time,
+                    tier: lookup.tier,
+                }),
+                Err(CacheError::MissingFromBatch { key }) => {
+                    let failed = failures.lock().unwrap_or_else(|p| p.into_inner());
+                    Err(failed.get(&key).cloned().unwrap_or_else(|| {
+                        RepositoryError::Task(format!("no prediction for match {id:?}"))
+                    }))
+                }
+                Err(CacheError::ComputeTimeout(limit)) => Err(RepositoryError::Timeout(limit)),
+                Err(e @ CacheError::ComputePanicked) => Err(RepositoryError::Task(e.to_string())),
+                Err(e) => self.fallback(id, config, e.to_string()).await,
+            });
+        }
+        Ok(outcomes)
     }
 
     async fn invalidate_match(&self, match_id: &str) -> Result<u64, RepositoryError> {

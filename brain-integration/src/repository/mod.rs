@@ -87,6 +87,23 @@ pub trait PredictionRepository: Send + Sync + Debug + 'static {
         config: &ModelConfig,
     ) -> Result<PredictionOutcome, RepositoryError>;
 
+    /// The predictions of several matches under one configuration: one result per requested
+    /// id, in order (an unknown id is [`RepositoryError::UnknownMatch`] for that id alone). The
+    /// outer error is for the whole request (a configuration out of range, the store failing).
+    /// The default asks for each id in turn.
+    async fn calculate_many(
+        &self,
+        match_ids: &[String],
+        config: &ModelConfig,
+    ) -> Result<Vec<Result<PredictionOutcome, RepositoryError>>, RepositoryError> {
+        config.validate().map_err(RepositoryError::InvalidConfig)?;
+        let mut outcomes = Vec::with_capacity(match_ids.len());
+        for id in match_ids {
+            outcomes.push(self.calculate_predictions(id, config).await);
+        }
+        Ok(outcomes)
+    }
+
     /// Forgets every stored prediction of one match (all configurations); returns how many
     /// entries went. A repository that stores nothing returns 0.
     async fn invalidate_match(&self, _match_id: &str) -> Result<u64, RepositoryError> {

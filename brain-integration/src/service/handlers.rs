@@ -92,6 +92,115 @@ pub async fn predictions(
     Ok(prediction_response(&outcome))
 }
 
+/// Most match ids one `GET /v1/predictions` may ask for.
+pub const MAX_BATCH_IDS: usize = 100;
+
+/// `GET /v1/predictions?match_ids=1,2,3&model=&max_goals=&xi=&top_scores=&cache=bypass`: the
+/// predictions of several matches in request order, from one batched cache read (and one
+/// batch of computes for the misses). Always 200 once the request itself is valid: an unknown
+/// id (or a prediction that failed) is an entry with an `error` for that id alone.
+pub async fn batch_predictions(
+    State(app): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(mut pairs) = query.map_err(|e| ApiError::bad_parameter("query", e.body_text()))?;
+    let ids = take_match_ids(&mut pairs)?;
+    let (config, mode) = parse_prediction_query(pairs)?;
+    let repository: &dyn PredictionRepository = match mode {
+        CacheMode::Use => app.cached.as_ref() as &dyn PredictionRepository,
+        CacheMode::Bypass => app.direct.as_ref(),
+    };
+    let outcomes = repository.calculate_many(&ids, &config).await?;
+    let entries: Vec<BatchEntry<'_>> = ids
+        .iter()
+        .zip(&outcomes)
+        .map(|(id, outcome)| match outcome {
+            Ok(outcome) => {
+                app.telemetry
+                    .record_prediction(outcome.source.as_str(), outcome.compute_time);
+                BatchEntry {
+                    match_id: id,
+                    source: Some(outcome.source.as_str()),
+                    tier: outcome.tier.map(|t| t.as_str()),
+                    compute_time_ms: outcome.compute_time.map(|t| t.as_secs_f64() * 1e3),
+                    prediction: Some(&*outcome.prediction),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let api = ApiError::from(e.clone());
+                BatchEntry {
+                    match_id: id,
+                    source: None,
+                    tier: None,
+                    compute_time_ms: None,
+                    prediction: None,
+                    error: Some(EntryError {
+                        status: api.status.as_u16(),
+                        code: api.code,
+                        message: api.message,
+                    }),
+                }
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "count": entries.len(), "predictions": entries })).into_response())
+}
+
+/// One match's entry in a batch answer: its prediction and cache source, or its error.
+#[derive(serde::Serialize)]
+struct BatchEntry<'a> {
+    match_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compute_time_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prediction: Option<&'a crate::engine::Prediction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<EntryError>,
+}
+
+/// An entry's error: what the single-match route would have answered.
+#[derive(serde::Serialize)]
+struct EntryError {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+/// Removes `match_ids` from the query and splits it: comma-separated, at least one, at most
+/// [`MAX_BATCH_IDS`]; duplicates are answered at each position.
+fn take_match_ids(pairs: &mut Vec<(String, String)>) -> Result<Vec<String>, ApiError> {
+    let mut given = pairs.iter().filter(|(name, _)| name == "match_ids");
+    let (Some((_, value)), None) = (given.next(), given.next()) else {
+        return Err(ApiError::bad_parameter(
+            "match_ids",
+            "give `match_ids` once: comma-separated match ids, e.g. match_ids=1,2,3",
+        ));
+    };
+    let ids: Vec<String> = value.split(',').map(|id| id.trim().to_owned()).collect();
+    if ids.iter().any(String::is_empty) {
+        return Err(ApiError::bad_parameter(
+            "match_ids",
+            "`match_ids` holds an empty id (expected e.g. match_ids=1,2,3)",
+        ));
+    }
+    if ids.len() > MAX_BATCH_IDS {
+        return Err(ApiError::bad_parameter(
+            "match_ids",
+            format!(
+                "`match_ids` holds {} ids; at most {MAX_BATCH_IDS} per request",
+                ids.len()
+            ),
+        ));
+    }
+    pairs.retain(|(name, _)| name != "match_ids");
+    Ok(ids)
+}
+
 fn prediction_response(outcome: &PredictionOutcome) -> Response {
     let body = match outcome.prediction.json() {
         Ok(body) => body,

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /v1/matches` | fixtures that can be predicted |
 //! | `GET /v1/matches/{id}/predictions?model=&max_goals=&xi=&top_scores=&cache=bypass` | a prediction; headers `x-cache` (`hit`, `stale`, `miss`, `early-refresh`, `coalesced`, `fail-safe`, `bypass`) and `x-compute-time-ms` when computed |
+//! | `GET /v1/predictions?match_ids=1,2,3&model=…&cache=bypass` | several matches' predictions in request order, from one batched cache read (`get_many_or_compute`): `{"count", "predictions": [{"match_id", "source", "tier", "compute_time_ms", "prediction"}…]}`; an unknown id is an entry `{"match_id", "error": {"status", "code", "message"}}` (the request still answers 200); at most 100 ids |
 //! | `POST /v1/results` | records a played match, invalidates every prediction |
 //! | `DELETE /v1/matches/{id}/predictions` | invalidates one match's predictions |
 //! | `GET /healthz` | backend reachability and breaker state |
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/matches/{id}/predictions",
             get(handlers::predictions).delete(handlers::delete_predictions),
         )
+        .route("/v1/predictions", get(handlers::batch_predictions))
         .route("/v1/results", post(results::post_result))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))

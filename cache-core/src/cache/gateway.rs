@@ -150,8 +150,7 @@ impl<C: Codec> Inner<C> {
         let Some(l1) = &self.l1 else {
             return self.read_l2(key).await;
         };
-        if let Some(found) = l1.hit::<T>(key) {
-            Stats::bump(&self.stats.l1_hits);
+        if let Some(found) = self.read_l1::<T>(l1, key) {
             // Tags and clear() are checked on every tier: an L1 copy is no more valid than the
             // entry it was filled from.
             return self.admit(key, found).await;
@@ -167,6 +166,16 @@ impl<C: Codec> Inner<C> {
             },
             absent => absent,
         }
+    }
+
+    /// The L1's valid entry for `key`, if it holds one (counted as an L1 hit): no I/O.
+    pub(crate) fn read_l1<T>(&self, l1: &super::l1::L1, key: &str) -> Option<Found<T>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let found = l1.hit::<T>(key)?;
+        Stats::bump(&self.stats.l1_hits);
+        Some(found)
     }
 
     /// Drops `key` from the L1, after a write or delete of it.
@@ -204,6 +213,18 @@ impl<C: Codec> Inner<C> {
             // A failure, an open breaker, or a store that must be awaited: the guarded path.
             Some(Err(_)) | None => self.call("get", Some(key), self.backend.get(key)).await,
         };
+        self.decode_read(key, read).await
+    }
+
+    /// What a backend read of `key` gives: the decoded entry, or why there is none.
+    pub(crate) async fn decode_read<T>(
+        &self,
+        key: &str,
+        read: Result<Option<StoredEntry>>,
+    ) -> Read<T>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
         match read {
             Ok(Some(entry)) => match self.found::<T>(entry) {
                 Ok(found) => self.admit(key, found).await,

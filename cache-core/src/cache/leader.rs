@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::gateway::{Found, into_value};
+use super::tags::Stamp;
 use crate::backend::{LockOutcome, Payload};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
@@ -98,7 +99,7 @@ pub(crate) async fn run_compute<T>(
 /// The fleet lock while this flight holds it. Released by [`release`](Self::release) on every
 /// normal path; if the task ends any other way (a panicking `Serialize`, an abort), `Drop`
 /// releases it in a task of its own, so no path leaves it held until `lock_ttl`.
-struct FleetLockGuard<C: Codec> {
+pub(crate) struct FleetLockGuard<C: Codec> {
     inner: Arc<Inner<C>>,
     key: String,
     token: Option<String>,
@@ -137,6 +138,40 @@ enum FleetLock<C: Codec> {
     None,
 }
 
+/// What a flight's steps before its compute left to do.
+pub(crate) enum Prepared<C: Codec> {
+    /// The flight was published without a compute.
+    Answered,
+    /// The compute is to run.
+    Compute(Ready<C>),
+}
+
+/// The fleet lock step of a flight.
+pub(crate) enum LockStep<C: Codec> {
+    /// Go on: with the lock, or with none (off, unsupported, store down).
+    Go(Option<FleetLockGuard<C>>),
+    /// Another process holds it.
+    Elsewhere,
+}
+
+/// A flight ready to compute: the fleet lock it holds, and whether to store the value.
+pub(crate) struct Ready<C: Codec> {
+    guard: Option<FleetLockGuard<C>>,
+    /// The versions of the entry's tags (and of the namespace) as they were before the
+    /// compute, so an invalidation from then on makes its result invalid on arrival; `None`
+    /// when the value is not to be stored (the store failed since the read).
+    pub stamp: Option<Stamp>,
+}
+
+impl<C: Codec> Ready<C> {
+    /// Releases the fleet lock, if held (after the value was stored).
+    pub(crate) async fn release(self) {
+        if let Some(guard) = self.guard {
+            guard.release().await;
+        }
+    }
+}
+
 impl<C: Codec> Inner<C> {
     /// The task behind every flight. It owns the [`Leader`], so however it ends — value, error,
     /// panic, abort — the flight is published or closed and leaves the map.
@@ -150,81 +185,164 @@ impl<C: Codec> Inner<C> {
             opts,
             trigger,
         } = job;
-        let key = leader.key().to_owned();
-        let lock = if opts.fleet_lock && trigger.uses_store() {
-            self.clone().take_fleet_lock(&key).await
-        } else {
-            FleetLock::None
+        let Prepared::Compute(mut ready) = self.prepare(&leader, &opts, &trigger).await else {
+            return;
         };
-        let guard = match lock {
-            FleetLock::Held(guard) => Some(guard),
-            FleetLock::Elsewhere => {
-                if let Some(result) = self.await_fleet_value(&key, trigger.current()).await {
-                    leader.publish(Ok(result));
-                    return;
+        Stats::bump(&self.stats.computes);
+        let outcome = run_compute(compute, opts.hard_timeout).await;
+        match &outcome {
+            Ok((_, delta)) => {
+                tracing::debug!(
+                    key = leader.key(),
+                    delta_us = delta.as_micros() as u64,
+                    "computed"
+                );
+                self.stats.record_compute(*delta);
+            }
+            Err(err) => {
+                Stats::bump(&self.stats.compute_errors);
+                let fail_safe = opts.fail_safe && trigger.current().is_some();
+                tracing::warn!(key = leader.key(), error = %err, fail_safe, "compute failed");
+            }
+        }
+        let stamp = ready.stamp.take();
+        self.settle(&leader, &opts, &trigger, outcome, stamp).await;
+        ready.release().await;
+    }
+
+    /// A flight's steps before its compute: the fleet lock (and, when another process holds
+    /// it, the wait for that process's value), then the double-check. `Answered` when the
+    /// flight was published without a compute.
+    pub(crate) async fn prepare<T>(
+        self: &Arc<Self>,
+        leader: &Leader<T>,
+        opts: &Resolved,
+        trigger: &Trigger<T>,
+    ) -> Prepared<C>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let guard = match self.lock_step(leader.key(), opts, trigger).await {
+            LockStep::Go(guard) => guard,
+            LockStep::Elsewhere => {
+                if self.fleet_wait(leader, trigger).await {
+                    return Prepared::Answered;
                 }
                 None
             }
-            FleetLock::None => None,
         };
+        self.double_check(leader, opts, trigger, guard).await
+    }
 
-        // Double-check: a newer generation than the one our read saw may have been stored
-        // since (by a flight here that already ended, or by another process). Then this flight
-        // has nothing to do: at most one refresh per key per entry generation. If the store
-        // fails now, it went down since our read: no write either, so a request pays at most
-        // one operation timeout on top of its compute.
+    /// The fleet lock, when the options and the trigger call for it.
+    pub(crate) async fn lock_step<T>(
+        self: &Arc<Self>,
+        key: &str,
+        opts: &Resolved,
+        trigger: &Trigger<T>,
+    ) -> LockStep<C> {
+        if !(opts.fleet_lock && trigger.uses_store()) {
+            return LockStep::Go(None);
+        }
+        match self.clone().take_fleet_lock(key).await {
+            FleetLock::Held(guard) => LockStep::Go(Some(guard)),
+            FleetLock::Elsewhere => LockStep::Elsewhere,
+            FleetLock::None => LockStep::Go(None),
+        }
+    }
+
+    /// Another process holds the fleet lock: publishes the stale value at hand, or that
+    /// process's write (bounded wait). False when nothing came: compute anyway.
+    pub(crate) async fn fleet_wait<T>(&self, leader: &Leader<T>, trigger: &Trigger<T>) -> bool
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match self
+            .await_fleet_value(leader.key(), trigger.current())
+            .await
+        {
+            Some(result) => {
+                leader.publish(Ok(result));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The double-check: a newer generation than the one our read saw may have been stored
+    /// since (by a flight here that already ended, or by another process). Then this flight
+    /// has nothing to do: at most one refresh per key per entry generation. If the store fails
+    /// now, it went down since our read: no write either, so a request pays at most one
+    /// operation timeout on top of its compute.
+    pub(crate) async fn double_check<T>(
+        &self,
+        leader: &Leader<T>,
+        opts: &Resolved,
+        trigger: &Trigger<T>,
+        guard: Option<FleetLockGuard<C>>,
+    ) -> Prepared<C>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let mut store_up = trigger.uses_store();
         if store_up {
-            match self.newer_generation::<T>(&key, trigger.current()).await {
+            match self
+                .newer_generation::<T>(leader.key(), trigger.current())
+                .await
+            {
                 Ok(Some(newer)) => {
                     leader.publish(Ok((into_value(newer), Origin::Fleet)));
                     if let Some(guard) = guard {
                         guard.release().await;
                     }
-                    return;
+                    return Prepared::Answered;
                 }
                 Ok(None) => {}
                 Err(_) => store_up = false,
             }
         }
-
         // The versions of the entry's tags (and of the namespace) as they are before the
         // compute: an invalidation from now on makes its result invalid on arrival.
         let stamp = match store_up {
             true => self.stamp(&opts.tags).await.ok(),
             false => None,
         };
-        Stats::bump(&self.stats.computes);
-        match run_compute(compute, opts.hard_timeout).await {
+        Prepared::Compute(Ready { guard, stamp })
+    }
+
+    /// A flight's steps after its compute (`outcome`: the value and Δ, or the error): store
+    /// (with `stamp`, taken before the compute; no stamp: no store) and publish the value, or
+    /// publish the last good one (fail-safe) or the error.
+    pub(crate) async fn settle<T>(
+        &self,
+        leader: &Leader<T>,
+        opts: &Resolved,
+        trigger: &Trigger<T>,
+        outcome: Result<(T, Duration)>,
+        stamp: Option<Stamp>,
+    ) where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match outcome {
             Ok((value, delta)) => {
-                tracing::debug!(key, delta_us = delta.as_micros() as u64, "computed");
-                self.stats.record_compute(delta);
                 // Stored before it is published: when `get_or_compute` returns a miss, the next
                 // read (or a delete) sees the entry.
                 if let Some(stamp) = stamp {
                     let timing = self.timing(opts.ttl, opts.grace, delta);
                     let env = stamp.apply(Envelope::with_timing(value.clone(), timing));
-                    self.store_unless_invalidated(&leader, env).await;
+                    self.store_unless_invalidated(leader, env).await;
                 }
                 leader.publish(Ok((value, Origin::Computed(delta))));
             }
-            Err(err) => {
-                Stats::bump(&self.stats.compute_errors);
-                let last_good = trigger.current().filter(|_| opts.fail_safe);
-                tracing::warn!(key, error = %err, fail_safe = last_good.is_some(), "compute failed");
-                match last_good {
-                    Some(last_good) => {
-                        leader.publish(Ok((last_good.env.value.clone(), Origin::FailSafe)));
-                        if trigger.extends_on_failure() {
-                            self.keep_last_good(&leader, last_good).await;
-                        }
+            Err(err) => match trigger.current().filter(|_| opts.fail_safe) {
+                Some(last_good) => {
+                    leader.publish(Ok((last_good.env.value.clone(), Origin::FailSafe)));
+                    if trigger.extends_on_failure() {
+                        self.keep_last_good(leader, last_good).await;
                     }
-                    None => leader.publish(Err(err)),
                 }
-            }
-        }
-        if let Some(guard) = guard {
-            guard.release().await;
+                None => leader.publish(Err(err)),
+            },
         }
     }
 

@@ -1,5 +1,6 @@
 //! `SmartCache`: the use cases (get, set, delete, invalidate, ping, get_or_compute).
 
+mod batch;
 mod builder;
 mod gateway;
 mod l1;
@@ -27,6 +28,7 @@ use crate::policy::{Freshness, RefreshPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time_model::Phase;
 
+pub use batch::BatchItem;
 pub use builder::SmartCacheBuilder;
 use gateway::Read;
 

@@ -13,15 +13,25 @@ use super::{SmartCache, validate_key};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
 use crate::error::{BoxError, CacheError, Result};
-use crate::flight::{Join, Origin, Waited};
+use crate::flight::{Join, Origin, Waited, Waiter};
 use crate::options::{EntryOptions, Lookup, Resolved, Source, Tier};
 
 /// What the read path answers, for the internal value type (`Arc<T>` in the public API).
 pub(crate) struct Answer<V> {
-    value: V,
-    source: Source,
-    tier: Option<Tier>,
-    compute_time: Option<std::time::Duration>,
+    pub value: V,
+    pub source: Source,
+    pub tier: Option<Tier>,
+    pub compute_time: Option<std::time::Duration>,
+}
+
+/// What a read calls for.
+pub(super) enum Decision<V> {
+    /// Served from the read.
+    Serve(Answer<V>),
+    /// Served from the read; a background refresh is due.
+    ServeAndRefresh(Answer<V>, Trigger<V>),
+    /// No usable value: compute it, or wait for the flight computing it.
+    Miss(Trigger<V>),
 }
 use crate::policy::Freshness;
 use crate::stats::Stats;
@@ -160,7 +170,24 @@ impl<C: Codec> SmartCache<C> {
             });
         }
 
-        let trigger = match inner.read::<V>(key).await {
+        match self.decide(inner.read::<V>(key).await, &opts) {
+            Decision::Serve(answer) => Ok(answer),
+            Decision::ServeAndRefresh(answer, trigger) => {
+                self.refresh_in_background(key, opts, compute(), trigger);
+                Ok(answer)
+            }
+            Decision::Miss(trigger) => self.compute_on_miss(key, opts, compute(), trigger).await,
+        }
+    }
+
+    /// What a read calls for, per DESIGN.md's read path (X-Fetch, stale-while-revalidate,
+    /// misses): the one decision of `get_or_compute` and of batches. Counts what it decides.
+    pub(super) fn decide<V>(&self, read: Read<V>, opts: &Resolved) -> Decision<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let inner = &self.inner;
+        let trigger = match read {
             Read::Found(found) => {
                 let timing = found.env.timing();
                 let freshness = inner
@@ -169,30 +196,18 @@ impl<C: Codec> SmartCache<C> {
                 match freshness {
                     Freshness::Fresh => {
                         Stats::bump(&inner.stats.hits);
-                        return Ok(hit(found.env, found.tier, Source::Hit));
+                        return Decision::Serve(hit(found.env, found.tier, Source::Hit));
                     }
                     Freshness::RefreshEarly => {
                         Stats::bump(&inner.stats.early_refreshes);
                         Stats::bump(&inner.stats.hits); // still a fresh hit
-                        let (env, tier) = (found.env.clone(), found.tier);
-                        self.refresh_in_background(
-                            key,
-                            opts,
-                            compute(),
-                            Trigger::EarlyRefresh(found),
-                        );
-                        return Ok(hit(env, tier, Source::EarlyRefresh));
+                        let answer = hit(found.env.clone(), found.tier, Source::EarlyRefresh);
+                        return Decision::ServeAndRefresh(answer, Trigger::EarlyRefresh(found));
                     }
                     Freshness::Stale if opts.stale_while_revalidate => {
                         Stats::bump(&inner.stats.stale_served);
-                        let (env, tier) = (found.env.clone(), found.tier);
-                        self.refresh_in_background(
-                            key,
-                            opts,
-                            compute(),
-                            Trigger::StaleRefresh(found),
-                        );
-                        return Ok(hit(env, tier, Source::Stale));
+                        let answer = hit(found.env.clone(), found.tier, Source::Stale);
+                        return Decision::ServeAndRefresh(answer, Trigger::StaleRefresh(found));
                     }
                     Freshness::Stale => Trigger::Miss {
                         last_good: Some(found),
@@ -207,7 +222,7 @@ impl<C: Codec> SmartCache<C> {
             }
         };
         Stats::bump(&inner.stats.misses);
-        self.compute_on_miss(key, opts, compute(), trigger).await
+        Decision::Miss(trigger)
     }
 
     /// Starts one background refresh for `key` unless one already runs in this process (and
@@ -284,6 +299,25 @@ impl<C: Codec> SmartCache<C> {
                 });
             }
         };
+        self.await_flight(waiter, led, last_good, stored, &opts)
+            .await
+    }
+
+    /// Waits for a flight's value (`led`: this call started the flight) within this caller's
+    /// limits, and says where it came from; the caller's `last_good` value (fail-safe) rather
+    /// than an error. `stored`: whether the flight stores its value.
+    pub(super) async fn await_flight<T>(
+        &self,
+        waiter: Waiter<T>,
+        led: bool,
+        last_good: Option<(Arc<Envelope<T>>, Tier)>,
+        stored: bool,
+        opts: &Resolved,
+    ) -> Result<Answer<T>>
+    where
+        T: Clone,
+    {
+        let inner = &self.inner;
         // The soft timeout applies only with a stale value to serve instead. The hard timeout
         // is each joining caller's own; the leader's is the flight's, which the flight applies.
         let soft_timeout = last_good.as_ref().and(opts.soft_timeout);
