@@ -32,7 +32,9 @@ fn main() {
         let mut config = RedisConfig::from_url(&server.url()).expect("the harness URL");
         config.pool_size = 4;
         let backend = RedisBackend::connect(config).await.expect("connected");
-        tagged::setup(SmartCache::new(backend)).await
+        let setup = tagged::setup(SmartCache::new(backend)).await;
+        tagged::warm(&setup).await;
+        setup
     });
     let setup = Arc::new(setup);
     if let Some((subject, reads)) = paired::profile_requested(&tagged::SUBJECTS, 5_000) {

@@ -232,19 +232,13 @@ impl L1 {
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
     fn entry<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
-        let Some(Ok(Some(entry))) = self.store.get_now(key) else {
-            return None;
-        };
-        let Payload::Object(object) = entry.payload else {
-            return None;
-        };
-        let l1 = object.value.downcast_ref::<L1Entry<T>>()?;
-        let stripe = self.coherence.stripe(key);
-        if !self.coherence.still_valid(stripe, l1.epoch, l1.seq) {
+        let (object, remaining) = self.kept(key)?;
+        let l1 = object.downcast_ref::<L1Entry<T>>()?;
+        if !self.still_valid(key, l1.epoch, l1.seq) {
             return None;
         }
         let (env, size) = (l1.env.clone(), l1.size);
-        Some(Found::from_l1(env, entry.remaining, object.value, size))
+        Some(Found::from_l1(env, remaining, object, size))
     }
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve now.
@@ -252,17 +246,27 @@ impl L1 {
         if !self.coherence.live() {
             return None;
         }
+        let (object, _) = self.kept(key)?;
+        let kept = object.downcast_ref::<L1Version>()?;
+        self.still_valid(key, kept.epoch, kept.seq)
+            .then_some(kept.version)
+    }
+
+    /// The object the L1 store holds under `key`, with its remaining lifetime.
+    fn kept(&self, key: &str) -> Option<(Arc<dyn std::any::Any + Send + Sync>, Option<Duration>)> {
         let Some(Ok(Some(entry))) = self.store.get_now(key) else {
             return None;
         };
-        let Payload::Object(object) = entry.payload else {
-            return None;
-        };
-        let kept = object.value.downcast_ref::<L1Version>()?;
+        match entry.payload {
+            Payload::Object(object) => Some((object.value, entry.remaining)),
+            Payload::Bytes(_) => None,
+        }
+    }
+
+    /// Whether no change of `key` (nor a flush) was reported since a fill stamped `epoch`/`seq`.
+    fn still_valid(&self, key: &str, epoch: u64, seq: u32) -> bool {
         let stripe = self.coherence.stripe(key);
-        self.coherence
-            .still_valid(stripe, kept.epoch, kept.seq)
-            .then_some(kept.version)
+        self.coherence.still_valid(stripe, epoch, seq)
     }
 
     /// Keeps a version read from L2, unless its key changed since `ticket` was taken.
