@@ -277,23 +277,13 @@ impl L1 {
         version: TagVersion,
         lifetime: Duration,
     ) {
-        if lifetime.is_zero()
-            || !self
-                .coherence
-                .still_valid(ticket.stripe, ticket.epoch, ticket.seq)
-        {
-            return;
-        }
         let kept = L1Version {
             version,
             epoch: ticket.epoch,
             seq: ticket.seq,
         };
-        let payload = Payload::Object(ObjectPayload {
-            value: Arc::new(kept),
-            size: std::mem::size_of::<L1Version>(),
-        });
-        let _ = self.store.set(key, payload, lifetime).await;
+        let size = std::mem::size_of::<L1Version>();
+        self.keep(key, ticket, Arc::new(kept), size, lifetime).await;
     }
 
     /// Stamps to take before reading `key` from L2.
@@ -309,13 +299,6 @@ impl L1 {
         found: &Found<T>,
     ) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
-        if lifetime.is_zero()
-            || !self
-                .coherence
-                .still_valid(ticket.stripe, ticket.epoch, ticket.seq)
-        {
-            return;
-        }
         let (raw, size) = found.identity();
         let entry = L1Entry {
             env: found.env.clone(),
@@ -324,14 +307,36 @@ impl L1 {
             epoch: ticket.epoch,
             seq: ticket.seq,
         };
-        let payload = Payload::Object(ObjectPayload {
-            value: Arc::new(entry),
-            size,
-        });
-        // A failed fill only costs a later L1 miss.
-        if self.store.set(key, payload, lifetime).await.is_ok() {
+        if self
+            .keep(key, ticket, Arc::new(entry), size, lifetime)
+            .await
+        {
             Stats::bump(&self.coherence.stats.l1_fills);
         }
+    }
+
+    /// Stores `object` for `lifetime`, unless `key` changed since `ticket` was taken; whether it
+    /// did. A failed fill only costs a later L1 miss.
+    async fn keep(
+        &self,
+        key: &str,
+        ticket: Ticket,
+        object: Arc<dyn std::any::Any + Send + Sync>,
+        size: usize,
+        lifetime: Duration,
+    ) -> bool {
+        if lifetime.is_zero()
+            || !self
+                .coherence
+                .still_valid(ticket.stripe, ticket.epoch, ticket.seq)
+        {
+            return false;
+        }
+        let payload = Payload::Object(ObjectPayload {
+            value: object,
+            size,
+        });
+        self.store.set(key, payload, lifetime).await.is_ok()
     }
 
     /// Drops `key` (after our own write or delete of it).
