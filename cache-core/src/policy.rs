@@ -35,6 +35,14 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
         rng: &mut dyn RngCore,
     ) -> bool;
 
+    /// Whether [`decide`](Self::decide) would certainly say [`Freshness::Fresh`], known
+    /// without drawing: the hit path's shortcut, so a common hit pays for no randomness and no
+    /// decision. Default `false` (always decide); a policy answers `true` only when no draw
+    /// could make the entry anything but fresh.
+    fn surely_fresh(&self, _timing: &EntryTiming, _physical_remaining: Option<Duration>) -> bool {
+        false
+    }
+
     /// Classifies an entry from its metadata and its remaining physical lifetime (`None`: the
     /// store keeps it forever).
     fn decide(
@@ -87,24 +95,38 @@ impl XFetch {
 }
 
 impl RefreshPolicy for XFetch {
+    /// Fresh, and so far from expiry that even the largest draw (`-ln(u) ≤ 36.74`) cannot
+    /// refresh: the same test [`refresh_early`](Self::refresh_early) starts with.
+    fn surely_fresh(&self, timing: &EntryTiming, physical_remaining: Option<Duration>) -> bool {
+        match timing.phase(physical_remaining) {
+            Phase::Fresh(None) => true,
+            Phase::Fresh(Some(remaining)) => self.beyond_any_draw(timing, remaining),
+            _ => false,
+        }
+    }
+
     fn refresh_early(
         &self,
         timing: &EntryTiming,
         remaining: Duration,
         rng: &mut dyn RngCore,
     ) -> bool {
-        let scale = self.beta * timing.delta.as_secs_f64();
-        if scale <= 0.0 || !scale.is_finite() {
-            return false;
-        }
-        // u ≥ 2⁻⁵³, so -ln(u) ≤ 36.74: far from expiry no draw can refresh. Skipping the draw
-        // there changes no decision and keeps the common fresh hit cheap.
-        if remaining.as_secs_f64() > MAX_NEG_LN_U * scale {
+        if self.beyond_any_draw(timing, remaining) {
             return false;
         }
         // `random::<f64>()` is in [0, 1); `1 - x` is in (0, 1], so ln(u) is finite.
         let u = 1.0 - rng.random::<f64>();
-        -scale * u.ln() >= remaining.as_secs_f64()
+        -self.beta * timing.delta.as_secs_f64() * u.ln() >= remaining.as_secs_f64()
+    }
+}
+
+impl XFetch {
+    /// Whether no draw can refresh at logical remaining time `remaining`: β·Δ is zero (or not
+    /// a number), or u ≥ 2⁻⁵³ gives -ln(u) ≤ 36.74 and so -β·Δ·ln(u) < `remaining`. Skipping
+    /// the draw there changes no decision and keeps the common fresh hit cheap.
+    fn beyond_any_draw(&self, timing: &EntryTiming, remaining: Duration) -> bool {
+        let scale = self.beta * timing.delta.as_secs_f64();
+        scale <= 0.0 || !scale.is_finite() || remaining.as_secs_f64() > MAX_NEG_LN_U * scale
     }
 }
 
@@ -113,6 +135,10 @@ impl RefreshPolicy for XFetch {
 pub struct PlainTtl;
 
 impl RefreshPolicy for PlainTtl {
+    fn surely_fresh(&self, timing: &EntryTiming, physical_remaining: Option<Duration>) -> bool {
+        timing.is_fresh(physical_remaining)
+    }
+
     fn refresh_early(&self, _: &EntryTiming, _: Duration, _: &mut dyn RngCore) -> bool {
         false
     }
@@ -127,12 +153,28 @@ pub struct RefreshAhead {
 }
 
 impl RefreshPolicy for RefreshAhead {
+    /// Deterministic: the decision itself, without randomness.
+    fn surely_fresh(&self, timing: &EntryTiming, physical_remaining: Option<Duration>) -> bool {
+        match timing.phase(physical_remaining) {
+            Phase::Fresh(None) => true,
+            Phase::Fresh(Some(remaining)) => !self.due(timing, remaining),
+            _ => false,
+        }
+    }
+
     fn refresh_early(
         &self,
         timing: &EntryTiming,
         remaining: Duration,
         _: &mut dyn RngCore,
     ) -> bool {
+        self.due(timing, remaining)
+    }
+}
+
+impl RefreshAhead {
+    /// Past the mark: at most `(1 - fraction)·ttl` left.
+    fn due(&self, timing: &EntryTiming, remaining: Duration) -> bool {
         let ahead = timing.ttl.as_secs_f64() * (1.0 - self.fraction.clamp(0.0, 1.0));
         remaining.as_secs_f64() <= ahead
     }
@@ -145,6 +187,41 @@ mod tests {
     use rand::rngs::StdRng;
 
     const N: u64 = 1_000_000;
+
+    /// The hit path's shortcut never says fresh where a decision could say otherwise, and says
+    /// it for entries far from expiry (so the shortcut is taken).
+    #[test]
+    fn surely_fresh_implies_every_draw_decides_fresh() {
+        let policies: [&dyn RefreshPolicy; 3] = [
+            &XFetch::default(),
+            &PlainTtl,
+            &RefreshAhead { fraction: 0.8 },
+        ];
+        let ms = Duration::from_millis;
+        let mut rng = StdRng::seed_from_u64(7);
+        for policy in policies {
+            let mut taken = 0;
+            for delta in [ms(0), ms(1), ms(50), ms(1_000)] {
+                let t = timing(Duration::from_secs(60), delta);
+                for remaining in [0, 1, 5_000, 10_001, 10_050, 12_000, 46_800, 70_000] {
+                    let remaining = Some(ms(remaining));
+                    if !policy.surely_fresh(&t, remaining) {
+                        continue;
+                    }
+                    taken += 1;
+                    for _ in 0..1_000 {
+                        assert_eq!(
+                            policy.decide(&t, remaining, &mut rng),
+                            Freshness::Fresh,
+                            "{policy:?} Δ={delta:?} remaining={remaining:?}"
+                        );
+                    }
+                }
+                assert!(policy.surely_fresh(&t, None), "no expiry: fresh");
+            }
+            assert!(taken > 4, "{policy:?} takes the shortcut far from expiry");
+        }
+    }
 
     fn timing(ttl: Duration, delta: Duration) -> EntryTiming {
         EntryTiming {

@@ -13,6 +13,12 @@ use moka::sync::Cache;
 
 use crate::entry::{DeadlineExpiry, Stored, weigh};
 
+/// The clock lifetimes are measured on: Tokio's (the OS monotonic clock, or a test's paused
+/// one), the clock the cache reads a hit's time from (see `CacheBackend::get_now`).
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Hashes keys: randomly seeded per store.
 type KeyHasher = foldhash::fast::RandomState;
 
@@ -145,14 +151,13 @@ impl MemoryBackend {
         self.cache.invalidate_all();
     }
 
-    /// The hit path: a moka lookup, one `Arc` clone and a clock read; nothing is decoded or
-    /// allocated.
+    /// The hit path: a moka lookup and one `Arc` clone; nothing is decoded or allocated.
     #[inline]
-    fn lookup(&self, key: &str) -> Option<StoredEntry> {
+    fn lookup(&self, key: &str, now: Instant) -> Option<StoredEntry> {
         let stored = self.cache.get(key)?;
         // The deadline check is what hides an expired entry: moka drops it up to a timer tick
         // later with `reclaim_expired`, or never.
-        let remaining = stored.remaining(Instant::now())?;
+        let remaining = stored.remaining(now)?;
         Some(StoredEntry {
             payload: stored.payload,
             remaining,
@@ -190,12 +195,12 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        Ok(self.lookup(key))
+        Ok(self.lookup(key, now()))
     }
 
     /// Always answers: a read never waits.
-    fn get_now(&self, key: &str) -> Option<Result<Option<StoredEntry>>> {
-        Some(Ok(self.lookup(key)))
+    fn get_now(&self, key: &str, now: Instant) -> Option<Result<Option<StoredEntry>>> {
+        Some(Ok(self.lookup(key, now)))
     }
 
     /// Through moka's per-key compute lock, like every write here: a plain `insert` does not
@@ -245,7 +250,7 @@ fn remove_matching(cache: &Cache<String, Stored, KeyHasher>, pattern: &str) -> u
 /// Removes `key` under moka's per-key compute lock (see `set`); true when it held a live entry
 /// (one that expired but was not evicted yet is not "existed").
 fn remove(cache: &Cache<String, Stored, KeyHasher>, key: &str) -> bool {
-    let now = Instant::now();
+    let now = now();
     match cache.entry_by_ref(key).and_compute_with(|_| Op::Remove) {
         CompResult::Removed(entry) => entry.value().is_live(now),
         _ => false,
@@ -264,7 +269,7 @@ impl ConditionalWrites for MemoryBackend {
         payload: Payload,
         lifetime: Duration,
     ) -> Result<bool> {
-        let now = Instant::now();
+        let now = now();
         let result = self
             .cache
             .entry_by_ref(key)
@@ -278,7 +283,7 @@ impl ConditionalWrites for MemoryBackend {
     }
 
     async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool> {
-        let now = Instant::now();
+        let now = now();
         let result = self
             .cache
             .entry_by_ref(key)

@@ -20,7 +20,7 @@ impl Stored {
     pub(crate) fn new(payload: Payload, lifetime: Duration) -> Self {
         Stored {
             payload,
-            deadline: Instant::now().checked_add(lifetime),
+            deadline: crate::backend::now().checked_add(lifetime),
         }
     }
 

@@ -213,7 +213,7 @@ impl<C: Codec> SmartCache<C> {
         let mut pending: Vec<Pending<V>> = Vec::new();
         for (slot, read) in valid.into_iter().zip(reads) {
             let key = keys[slot];
-            match self.decide(read, &opts) {
+            match self.decide(read, opts.stale_while_revalidate) {
                 Decision::Serve(answer) => answers[slot] = Some(Ok(answer)),
                 Decision::ServeAndRefresh(answer, trigger) => {
                     answers[slot] = Some(Ok(answer));

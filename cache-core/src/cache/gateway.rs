@@ -80,6 +80,10 @@ impl<T: Send + Sync + 'static> Found<T> {
     }
 }
 
+/// What [`Inner::fresh_hit`] got from an in-process store's `get_now`, handed to the full read
+/// so the store is not asked twice (`None`: nothing was asked).
+pub(crate) type Prefetched = Option<Result<Option<StoredEntry>>>;
+
 /// What a read found.
 pub(crate) enum Read<T> {
     Found(Found<T>),
@@ -94,6 +98,11 @@ pub(crate) enum Read<T> {
 
 /// Takes the value out of an envelope, cloning only when the envelope is shared.
 pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
+    // A hit's envelope is always shared (the store holds it): a plain load says so, where
+    // `try_unwrap` would pay a failing compare-and-swap on the shared count.
+    if Arc::strong_count(&env) > 1 {
+        return env.value.clone();
+    }
     Arc::try_unwrap(env)
         .map(|e| e.value)
         .unwrap_or_else(|shared| shared.value.clone())
@@ -141,14 +150,68 @@ impl<C: Codec> Inner<C> {
         result
     }
 
+    /// The common hit, settled without awaiting and without a decision to carry around: a
+    /// fresh entry of the L1 or of an in-process store, certainly not due for an early refresh
+    /// (no draw needed), whose stamp (tags, `clear()`) checks without I/O. Counted as a hit.
+    /// `None` for everything else, which [`read`](Self::read) and the full decision handle
+    /// (nothing was counted or drawn), given what an in-process store answered, so that the
+    /// full read does not ask it twice. One clock read serves the whole hit.
+    pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<super::read_path::Answer<T>, Prefetched>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let now = tokio::time::Instant::now();
+        let serve = |env: &Envelope<T>, remaining: Option<Duration>, tier: Tier| {
+            let fresh = self.policy.surely_fresh(&env.timing(), remaining)
+                && self.stamp_holds_now(env, now)?;
+            fresh.then(|| super::read_path::Answer {
+                value: env.value.clone(),
+                source: crate::options::Source::Hit,
+                tier: Some(tier),
+                compute_time: None,
+            })
+        };
+        let answer = match &self.l1 {
+            Some(l1) => {
+                let answer = l1
+                    .with_entry(key, now, |env, remaining| serve(env, remaining, Tier::L1))
+                    .ok_or(None)?;
+                Stats::bump(&self.stats.l1_hits);
+                answer
+            }
+            None => {
+                let domain = self.backend.failure_domain(key);
+                if !self.breakers.of(domain).is_closed() {
+                    return Err(None);
+                }
+                let read = self.backend.get_now(key, now.into_std());
+                let answer = match &read {
+                    Some(Ok(Some(StoredEntry {
+                        payload: Payload::Object(object),
+                        remaining,
+                    }))) => object
+                        .value
+                        .downcast_ref()
+                        .and_then(|env| serve(env, *remaining, Tier::L2)),
+                    _ => None,
+                };
+                answer.ok_or(read)?
+            }
+        };
+        Stats::bump(&self.stats.hits);
+        Ok(answer)
+    }
+
     /// Reads and decodes `key`: from the L1 when it holds a valid entry, else from the backend
     /// (filling the L1). Undecodable entries are counted misses, never errors.
-    pub(crate) async fn read<T>(&self, key: &str) -> Read<T>
+    /// `prefetched`: what [`fresh_hit`](Self::fresh_hit) already got from an in-process store
+    /// (which is not asked again).
+    pub(crate) async fn read<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let Some(l1) = &self.l1 else {
-            return self.read_l2(key).await;
+            return self.read_l2(key, prefetched).await;
         };
         if let Some(found) = self.read_l1::<T>(l1, key) {
             // Tags and clear() are checked on every tier: an L1 copy is no more valid than the
@@ -156,7 +219,7 @@ impl<C: Codec> Inner<C> {
             return self.admit(key, found).await;
         }
         let ticket = l1.ticket(key);
-        match self.read_l2::<T>(key).await {
+        match self.read_l2::<T>(key, None).await {
             Read::Found(found) => {
                 l1.fill(key, ticket, &found).await;
                 Read::Found(found)
@@ -195,19 +258,21 @@ impl<C: Codec> Inner<C> {
     /// Reads and decodes `key` from the backend: at once when it can answer without awaiting
     /// (an in-process store: no boxed future, no breaker bookkeeping on a hit), else through
     /// the breaker and the timeout.
-    async fn read_l2<T>(&self, key: &str) -> Read<T>
+    async fn read_l2<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let closed = self
-            .breakers
-            .of(self.backend.failure_domain(key))
-            .is_closed();
-        let now = if closed {
-            self.backend.get_now(key)
-        } else {
-            None
-        };
+        let now = prefetched.or_else(|| {
+            let domain = self.backend.failure_domain(key);
+            self.breakers
+                .of(domain)
+                .is_closed()
+                .then(|| {
+                    self.backend
+                        .get_now(key, tokio::time::Instant::now().into_std())
+                })
+                .flatten()
+        });
         let read = match now {
             Some(Ok(entry)) => Ok(entry),
             // A failure, an open breaker, or a store that must be awaited: the guarded path.

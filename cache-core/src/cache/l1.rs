@@ -117,15 +117,13 @@ impl Coherence {
             && self.epoch.load(Ordering::SeqCst) == epoch
     }
 
-    /// Whether the feed proved delivery recently enough for the L1 to serve.
-    fn live(&self) -> bool {
+    /// Whether, at `now`, the feed proved delivery recently enough for the L1 to serve.
+    fn live_at(&self, now: Instant) -> bool {
         let as_of = self.alive_as_of.load(Ordering::Acquire);
         if as_of == 0 {
             return false;
         }
-        let now = Instant::now()
-            .saturating_duration_since(self.origin)
-            .as_nanos() as u64;
+        let now = now.saturating_duration_since(self.origin).as_nanos() as u64;
         now.saturating_sub(as_of - 1) <= self.bound.load(Ordering::Relaxed)
     }
 
@@ -217,22 +215,42 @@ impl L1 {
 
     /// A valid L1 entry for `key`, if the L1 may serve now.
     pub(crate) fn hit<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
-        if !self.coherence.live() {
+        let now = Instant::now();
+        if !self.coherence.live_at(now) {
             return None;
         }
-        self.entry(key)
+        self.entry(key, now)
+    }
+
+    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's envelope and remaining
+    /// lifetime, by reference (no clone of the entry), if the L1 may serve at `now`.
+    pub(crate) fn with_entry<T: Send + Sync + 'static, R>(
+        &self,
+        key: &str,
+        now: Instant,
+        f: impl FnOnce(&Envelope<T>, Option<Duration>) -> Option<R>,
+    ) -> Option<R> {
+        if !self.coherence.live_at(now) {
+            return None;
+        }
+        let (object, remaining) = self.kept(key, now)?;
+        let l1 = object.downcast_ref::<L1Entry<T>>()?;
+        if !self.still_valid(key, l1.epoch, l1.seq) {
+            return None;
+        }
+        f(&l1.env, remaining)
     }
 
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
     /// value for fail-safe (never served as fresh).
     pub(crate) fn last_good<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
-        self.entry(key)
+        self.entry(key, Instant::now())
     }
 
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
-    fn entry<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
-        let (object, remaining) = self.kept(key)?;
+    fn entry<T: Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
+        let (object, remaining) = self.kept(key, now)?;
         let l1 = object.downcast_ref::<L1Entry<T>>()?;
         if !self.still_valid(key, l1.epoch, l1.seq) {
             return None;
@@ -243,18 +261,27 @@ impl L1 {
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve now.
     pub(crate) fn version(&self, key: &str) -> Option<TagVersion> {
-        if !self.coherence.live() {
+        self.version_at(key, Instant::now())
+    }
+
+    /// The version the L1 holds under the version key `key`, if the L1 may serve at `now`.
+    pub(crate) fn version_at(&self, key: &str, now: Instant) -> Option<TagVersion> {
+        if !self.coherence.live_at(now) {
             return None;
         }
-        let (object, _) = self.kept(key)?;
+        let (object, _) = self.kept(key, now)?;
         let kept = object.downcast_ref::<L1Version>()?;
         self.still_valid(key, kept.epoch, kept.seq)
             .then_some(kept.version)
     }
 
     /// The object the L1 store holds under `key`, with its remaining lifetime.
-    fn kept(&self, key: &str) -> Option<(Arc<dyn std::any::Any + Send + Sync>, Option<Duration>)> {
-        let Some(Ok(Some(entry))) = self.store.get_now(key) else {
+    fn kept(
+        &self,
+        key: &str,
+        now: Instant,
+    ) -> Option<(Arc<dyn std::any::Any + Send + Sync>, Option<Duration>)> {
+        let Some(Ok(Some(entry))) = self.store.get_now(key, now.into_std()) else {
             return None;
         };
         match entry.payload {

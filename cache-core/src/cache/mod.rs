@@ -205,7 +205,16 @@ impl<C: Codec> SmartCache<C> {
         if !self.inner.uses_store() {
             return Ok(None);
         }
-        Ok(match self.inner.read::<Arc<T>>(key).await {
+        let read = match self.inner.fresh_hit::<Arc<T>>(key) {
+            Ok(hit) => {
+                return Ok(Some(Cached {
+                    value: hit.value,
+                    freshness: Freshness::Fresh,
+                }));
+            }
+            Err(prefetched) => self.inner.read::<Arc<T>>(key, prefetched).await,
+        };
+        Ok(match read {
             Read::Found(found) => {
                 let stale = !matches!(found.env.timing().phase(found.remaining), Phase::Fresh(_));
                 let stats = &self.inner.stats;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::gateway::{Read, into_value};
+use super::gateway::{Prefetched, Read, into_value};
 use super::leader::{Compute, Job, Trigger, run_compute};
 use super::{SmartCache, validate_key};
 use crate::codec::Codec;
@@ -74,9 +74,14 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        self.get_or_compute_detailed(key, options, compute)
-            .await
-            .map(|lookup| lookup.value)
+        // The fresh hit first, in this function: each layer of futures costs the hit path.
+        let prefetched = match self.fresh_hit::<Arc<T>>(key, options)? {
+            Ok(answer) => return Ok(answer.value),
+            Err(prefetched) => prefetched,
+        };
+        let compute = move || async move { compute().await.map(Arc::new) };
+        let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
+        answer.await.map(|answer| answer.value)
     }
 
     /// Like [`get_or_compute`](Self::get_or_compute), and says where the value came from.
@@ -92,10 +97,14 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        let compute = move || async move { compute().await.map(Arc::new) };
-        let answer = self
-            .answer::<Arc<T>, _, _, E>(key, options, compute)
-            .await?;
+        let answer = match self.fresh_hit::<Arc<T>>(key, options)? {
+            Ok(answer) => answer,
+            Err(prefetched) => {
+                let compute = move || async move { compute().await.map(Arc::new) };
+                self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched)
+                    .await?
+            }
+        };
         Ok(Lookup {
             value: answer.value,
             source: answer.source,
@@ -137,12 +146,35 @@ impl<C: Codec> SmartCache<C> {
         self.get_or_compute(key, options, compute).await
     }
 
-    /// The read path, for any cheaply cloned value type `V` (the public methods use `Arc<T>`).
+    /// The checks of every read (key, tags), then the fresh hit when there is one: `Ok(Err)`
+    /// carries what the hit path got from the store to [`answer`](Self::answer).
+    fn fresh_hit<V>(
+        &self,
+        key: &str,
+        options: &EntryOptions,
+    ) -> Result<std::result::Result<Answer<V>, Prefetched>>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        validate_key(key)?;
+        if !options.tags.is_empty() {
+            crate::tag::validate_tags(&options.tags)?;
+        }
+        if !self.inner.uses_store() {
+            return Ok(Err(None));
+        }
+        Ok(self.inner.fresh_hit::<V>(key))
+    }
+
+    /// The read path past the fresh hit (see [`fresh_hit`](Self::fresh_hit)), for any cheaply
+    /// cloned value type `V` (the public methods use `Arc<T>`): bypass, the full read
+    /// (`prefetched`: what the hit path already got from the store), and the decision.
     async fn answer<V, F, Fut, E>(
         &self,
         key: &str,
         options: &EntryOptions,
         compute: F,
+        prefetched: Prefetched,
     ) -> Result<Answer<V>>
     where
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -150,10 +182,7 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        validate_key(key)?;
-        crate::tag::validate_tags(&options.tags)?;
         let inner = &self.inner;
-        let opts = options.resolve(&inner.config);
         // Boxed only when it is going to run: a hit allocates nothing for it.
         let compute = move || -> Compute<V> {
             Box::new(move || Box::pin(async move { compute().await.map_err(Into::into) }))
@@ -161,7 +190,8 @@ impl<C: Codec> SmartCache<C> {
         if !inner.uses_store() {
             Stats::bump(&inner.stats.bypasses);
             Stats::bump(&inner.stats.computes);
-            let (value, delta) = run_compute(compute(), opts.hard_timeout).await?;
+            let hard_timeout = options.resolve(&inner.config).hard_timeout;
+            let (value, delta) = run_compute(compute(), hard_timeout).await?;
             return Ok(Answer {
                 value,
                 source: Source::Bypass,
@@ -170,19 +200,28 @@ impl<C: Codec> SmartCache<C> {
             });
         }
 
-        match self.decide(inner.read::<V>(key).await, &opts) {
+        let read = inner.read::<V>(key, prefetched).await;
+        let swr = options
+            .stale_while_revalidate
+            .unwrap_or(inner.config.stale_while_revalidate);
+        match self.decide(read, swr) {
             Decision::Serve(answer) => Ok(answer),
             Decision::ServeAndRefresh(answer, trigger) => {
+                let opts = options.resolve(&inner.config);
                 self.refresh_in_background(key, opts, compute(), trigger);
                 Ok(answer)
             }
-            Decision::Miss(trigger) => self.compute_on_miss(key, opts, compute(), trigger).await,
+            Decision::Miss(trigger) => {
+                let opts = options.resolve(&inner.config);
+                self.compute_on_miss(key, opts, compute(), trigger).await
+            }
         }
     }
 
     /// What a read calls for, per DESIGN.md's read path (X-Fetch, stale-while-revalidate,
-    /// misses): the one decision of `get_or_compute` and of batches. Counts what it decides.
-    pub(super) fn decide<V>(&self, read: Read<V>, opts: &Resolved) -> Decision<V>
+    /// misses): the one decision of `get_or_compute` and of batches, `swr` the entry options'
+    /// stale-while-revalidate. Counts what it decides.
+    pub(super) fn decide<V>(&self, read: Read<V>, swr: bool) -> Decision<V>
     where
         V: Clone + Send + Sync + 'static,
     {
@@ -204,7 +243,7 @@ impl<C: Codec> SmartCache<C> {
                         let answer = hit(found.env.clone(), found.tier, Source::EarlyRefresh);
                         return Decision::ServeAndRefresh(answer, Trigger::EarlyRefresh(found));
                     }
-                    Freshness::Stale if opts.stale_while_revalidate => {
+                    Freshness::Stale if swr => {
                         Stats::bump(&inner.stats.stale_served);
                         let answer = hit(found.env.clone(), found.tier, Source::Stale);
                         return Decision::ServeAndRefresh(answer, Trigger::StaleRefresh(found));

@@ -63,18 +63,28 @@ impl Default for Namespace {
 
 impl Namespace {
     fn now(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos())
+        self.nanos_at(Instant::now())
+    }
+
+    /// `at` in nanoseconds since `base`, plus one.
+    fn nanos_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
             .unwrap_or(u64::MAX)
             .saturating_add(1)
     }
 
     /// The version, if it was read less than `interval` ago.
     fn current(&self, interval: Duration) -> Option<TagVersion> {
+        self.current_at(interval, Instant::now())
+    }
+
+    /// The version, if it was read less than `interval` before `now`.
+    fn current_at(&self, interval: Duration, now: Instant) -> Option<TagVersion> {
         let read_at = self.read_at.load(Ordering::Acquire);
         if read_at == 0 {
             return None;
         }
-        let age = Duration::from_nanos(self.now().saturating_sub(read_at));
+        let age = Duration::from_nanos(self.nanos_at(now).saturating_sub(read_at));
         (age < interval).then(|| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
@@ -216,6 +226,28 @@ impl<C: Codec> Inner<C> {
             ns,
             tags: Some(tags.iter().cloned().zip(versions).collect()),
         })
+    }
+
+    /// [`stamp_holds`](Self::stamp_holds) when it needs no I/O (`now` the read's clock): the
+    /// namespace version was read less than the check interval ago, and the L1 holds the
+    /// versions of the entry's tags. `None` when a version must be read.
+    pub(crate) fn stamp_holds_now<T>(&self, env: &Envelope<T>, now: Instant) -> Option<bool> {
+        let ns = self
+            .namespace
+            .current_at(self.config.clear_check_interval, now)?;
+        if env.ns.is_some_and(|written| written != ns) {
+            return Some(false);
+        }
+        let Some(tags) = &env.tags else {
+            return Some(true);
+        };
+        let l1 = self.l1.as_ref()?;
+        for (tag, recorded) in tags.iter() {
+            if l1.version_at(&version_key(tag), now)? != *recorded {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// Whether `env` is still valid: written under the current namespace version, and each of
