@@ -316,3 +316,56 @@ async fn with_the_backend_down_the_l1_copy_backs_fail_safe_but_is_not_served_as_
         (1, Source::FailSafe, Some(Tier::L1))
     );
 }
+
+/// A tagged L1 hit costs what an untagged one does once its tags were checked: no lookup of
+/// their versions while none changed; an invalidation of one of them by another instance (a
+/// version key change the feed reports) is seen at once.
+#[tokio::test(start_paused = true)]
+async fn tagged_l1_hits_look_versions_up_only_after_a_version_changed() {
+    let store = l2();
+    let l1 = FakeBackend::new();
+    let cache = |l1: FakeBackend| {
+        SmartCache::builder(store.clone())
+            .default_ttl(TTL)
+            .grace(GRACE)
+            .l1(l1)
+            .l1_heartbeat(HEARTBEAT)
+            .build()
+    };
+    let (a, b) = (cache(l1.clone()), cache(FakeBackend::new()));
+    let tagged = EntryOptions::new().tags(["team:1", "league:9"]);
+    let get = |value: u64| {
+        let (a, tagged) = (a.clone(), tagged.clone());
+        async move {
+            let lookup = a
+                .get_or_compute_detailed("k", &tagged, move || async move {
+                    Ok::<_, std::io::Error>(value)
+                })
+                .await
+                .unwrap();
+            (*lookup.value, lookup.source, lookup.tier)
+        }
+    };
+    assert_eq!(get(1).await, (1, Source::Miss, None));
+    assert_eq!(get(2).await, (1, Source::Hit, Some(Tier::L2)));
+    assert_eq!(
+        get(2).await,
+        (1, Source::Hit, Some(Tier::L1)),
+        "checks the tags"
+    );
+    let l1_gets = l1.count(OpKind::Get);
+    for _ in 0..5 {
+        assert_eq!(get(2).await, (1, Source::Hit, Some(Tier::L1)));
+    }
+    assert_eq!(
+        l1.count(OpKind::Get) - l1_gets,
+        5,
+        "one L1 read per hit, none for the tags' versions"
+    );
+    b.invalidate_tag("league:9").await.unwrap();
+    assert_eq!(
+        get(3).await,
+        (3, Source::Miss, None),
+        "the tag's change is seen"
+    );
+}

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
+use super::l1::TagCheck;
 use crate::backend::{ObjectPayload, Payload, PayloadKind, StoredEntry};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
@@ -161,9 +162,9 @@ impl<C: Codec> Inner<C> {
         T: Clone + Send + Sync + 'static,
     {
         let now = tokio::time::Instant::now();
-        let serve = |env: &Envelope<T>, remaining: Option<Duration>, tier: Tier| {
+        let serve = |env: &Envelope<T>, remaining, tier, check: Option<TagCheck<'_>>| {
             let fresh = self.policy.surely_fresh(&env.timing(), remaining)
-                && self.stamp_holds_now(env, now)?;
+                && self.stamp_holds_now(env, now, check)?;
             fresh.then(|| super::read_path::Answer {
                 value: env.value.clone(),
                 source: crate::options::Source::Hit,
@@ -174,7 +175,9 @@ impl<C: Codec> Inner<C> {
         let answer = match &self.l1 {
             Some(l1) => {
                 let answer = l1
-                    .with_entry(key, now, |env, remaining| serve(env, remaining, Tier::L1))
+                    .with_entry(key, now, |env, remaining, check| {
+                        serve(env, remaining, Tier::L1, Some(check))
+                    })
                     .ok_or(None)?;
                 Stats::bump(&self.stats.l1_hits);
                 answer
@@ -192,7 +195,7 @@ impl<C: Codec> Inner<C> {
                     }))) => object
                         .value
                         .downcast_ref()
-                        .and_then(|env| serve(env, *remaining, Tier::L2)),
+                        .and_then(|env| serve(env, *remaining, Tier::L2, None)),
                     _ => None,
                 };
                 answer.ok_or(read)?

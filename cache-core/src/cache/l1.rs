@@ -45,6 +45,47 @@ pub(crate) struct L1Entry<T> {
     size: usize,
     epoch: u64,
     seq: u32,
+    /// The stripes of the version keys of the entry's tags, in the envelope's tag order.
+    tag_stripes: Box<[u32]>,
+    /// Per tag, one plus its version key's stripe counter as of which its version was last
+    /// found unchanged; 0: not yet.
+    tags_checked: Box<[AtomicU64]>,
+}
+
+/// Whether a tagged L1 entry's tag versions still hold without looking them up: each was found
+/// unchanged, and no change of its version key was reported since — one counter load per tag
+/// instead of a lookup, and an invalidation of another tag costs this entry nothing.
+pub(crate) struct TagCheck<'a> {
+    stripes: &'a [AtomicU32],
+    tag_stripes: &'a [u32],
+    checked: &'a [AtomicU64],
+}
+
+impl TagCheck<'_> {
+    fn counters(&self) -> impl Iterator<Item = u64> + '_ {
+        self.tag_stripes
+            .iter()
+            .map(|&stripe| u64::from(self.stripes[stripe as usize].load(Ordering::SeqCst)))
+    }
+
+    /// Every tag's version was found unchanged, and its version key did not change since.
+    pub(crate) fn still_holds(&self) -> bool {
+        self.counters()
+            .zip(self.checked)
+            .all(|(now, checked)| checked.load(Ordering::Acquire) == now + 1)
+    }
+
+    /// The counters to take before looking the versions up.
+    pub(crate) fn start(&self) -> Vec<u64> {
+        self.counters().collect()
+    }
+
+    /// The versions looked up after [`start`](Self::start) returned `counters` held.
+    pub(crate) fn held(&self, counters: Vec<u64>) {
+        for (checked, counter) in self.checked.iter().zip(counters) {
+            checked.store(counter + 1, Ordering::Release);
+        }
+    }
 }
 
 /// The L2 bytes an L1 entry was filled from (`holder` is an `L1Entry<T>`).
@@ -222,13 +263,14 @@ impl L1 {
         self.entry(key, now)
     }
 
-    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's envelope and remaining
-    /// lifetime, by reference (no clone of the entry), if the L1 may serve at `now`.
+    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's envelope, remaining
+    /// lifetime and tag check, by reference (no clone of the entry), if the L1 may serve at
+    /// `now`.
     pub(crate) fn with_entry<T: Send + Sync + 'static, R>(
         &self,
         key: &str,
         now: Instant,
-        f: impl FnOnce(&Envelope<T>, Option<Duration>) -> Option<R>,
+        f: impl FnOnce(&Envelope<T>, Option<Duration>, TagCheck<'_>) -> Option<R>,
     ) -> Option<R> {
         if !self.coherence.live_at(now) {
             return None;
@@ -238,7 +280,12 @@ impl L1 {
         if !self.still_valid(key, l1.epoch, l1.seq) {
             return None;
         }
-        f(&l1.env, remaining)
+        let check = TagCheck {
+            stripes: &self.coherence.stripes,
+            tag_stripes: &l1.tag_stripes,
+            checked: &l1.tags_checked,
+        };
+        f(&l1.env, remaining, check)
     }
 
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
@@ -327,7 +374,16 @@ impl L1 {
     ) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
         let (raw, size) = found.identity();
+        let tag_stripes: Box<[u32]> = found
+            .env
+            .tags
+            .iter()
+            .flat_map(|tags| tags.keys())
+            .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
+            .collect();
         let entry = L1Entry {
+            tags_checked: tag_stripes.iter().map(|_| AtomicU64::new(0)).collect(),
+            tag_stripes,
             env: found.env.clone(),
             raw,
             size,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::gateway::{Found, Read};
+use super::l1::TagCheck;
 use super::{Inner, SmartCache};
 use crate::backend::Payload;
 use crate::codec::Codec;
@@ -230,8 +231,14 @@ impl<C: Codec> Inner<C> {
 
     /// [`stamp_holds`](Self::stamp_holds) when it needs no I/O (`now` the read's clock): the
     /// namespace version was read less than the check interval ago, and the L1 holds the
-    /// versions of the entry's tags. `None` when a version must be read.
-    pub(crate) fn stamp_holds_now<T>(&self, env: &Envelope<T>, now: Instant) -> Option<bool> {
+    /// versions of the entry's tags — or, for an L1 entry (`check`), no version changed since
+    /// they were last found to hold. `None` when a version must be read.
+    pub(crate) fn stamp_holds_now<T>(
+        &self,
+        env: &Envelope<T>,
+        now: Instant,
+        check: Option<TagCheck<'_>>,
+    ) -> Option<bool> {
         let ns = self
             .namespace
             .current_at(self.config.clear_check_interval, now)?;
@@ -242,10 +249,17 @@ impl<C: Codec> Inner<C> {
             return Some(true);
         };
         let l1 = self.l1.as_ref()?;
+        if check.as_ref().is_some_and(TagCheck::still_holds) {
+            return Some(true);
+        }
+        let counters = check.as_ref().map(TagCheck::start);
         for (tag, recorded) in tags.iter() {
             if l1.version_at(&version_key(tag), now)? != *recorded {
                 return Some(false);
             }
+        }
+        if let (Some(check), Some(counters)) = (check, counters) {
+            check.held(counters);
         }
         Some(true)
     }
