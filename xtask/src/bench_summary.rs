@@ -6,11 +6,13 @@ use std::path::Path;
 /// Where the hit-path benchmarks append their comparisons (under the workspace's `target/`).
 pub const HIT_RESULTS: &str = "target/bench-hit.tsv";
 
-/// Issue 10's targets: `(row id, metric, target)`. A p50 target is a ceiling on the ratio to
-/// the floor, a throughput target a floor under it.
+/// The targets of issues 10 (memory, Redis) and 11 (L1): `(row id, metric, target)`. A p50
+/// target is a ceiling on the ratio to the floor, a throughput target a floor under it.
 const TARGETS: &[(&str, &str, Target)] = &[
     ("memory.get_or_compute", "p50_us", Target::AtMost(1.5)),
     ("memory.get_or_compute", "ops_per_s", Target::AtLeast(0.85)),
+    ("l1.get_or_compute", "p50_us", Target::AtMost(1.5)),
+    ("l1.get_or_compute", "ops_per_s", Target::AtLeast(0.85)),
     ("redis.get_or_compute", "p50_us", Target::AtMost(1.1)),
     ("redis.get_or_compute", "ops_per_s", Target::AtLeast(0.9)),
 ];
@@ -120,7 +122,7 @@ pub fn print_hits(file: &Path) -> Result<usize, String> {
         );
     }
     let rounds = lines.iter().map(|l| l.rounds).min().unwrap_or(0);
-    println!("\n(at least {rounds} rounds per comparison; targets from issue 10)");
+    println!("\n(at least {rounds} rounds per comparison; targets from issues 10 and 11)");
     Ok(missed)
 }
 

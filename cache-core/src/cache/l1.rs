@@ -44,6 +44,8 @@ pub(crate) struct L1Entry<T> {
     raw: Option<Arc<[u8]>>,
     size: usize,
     epoch: u64,
+    /// The key's stripe (kept, so a hit hashes its key once: for the store).
+    stripe: u32,
     seq: u32,
     /// The stripes of the version keys of the entry's tags, in the envelope's tag order.
     tag_stripes: Box<[u32]>,
@@ -277,7 +279,10 @@ impl L1 {
         }
         let (object, remaining) = self.kept(key, now)?;
         let l1 = object.downcast_ref::<L1Entry<T>>()?;
-        if !self.still_valid(key, l1.epoch, l1.seq) {
+        if !self
+            .coherence
+            .still_valid(l1.stripe as usize, l1.epoch, l1.seq)
+        {
             return None;
         }
         let check = TagCheck {
@@ -299,7 +304,10 @@ impl L1 {
     fn entry<T: Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
         let (object, remaining) = self.kept(key, now)?;
         let l1 = object.downcast_ref::<L1Entry<T>>()?;
-        if !self.still_valid(key, l1.epoch, l1.seq) {
+        if !self
+            .coherence
+            .still_valid(l1.stripe as usize, l1.epoch, l1.seq)
+        {
             return None;
         }
         let (env, size) = (l1.env.clone(), l1.size);
@@ -388,6 +396,7 @@ impl L1 {
             raw,
             size,
             epoch: ticket.epoch,
+            stripe: ticket.stripe as u32,
             seq: ticket.seq,
         };
         if self
