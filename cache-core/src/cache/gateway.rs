@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Inner;
-use super::l1::TagCheck;
+use super::fresh_hit::Prefetched;
 use crate::backend::{ObjectPayload, Payload, PayloadKind, StoredEntry};
 use crate::codec::Codec;
 use crate::envelope::Envelope;
@@ -81,10 +81,6 @@ impl<T: Send + Sync + 'static> Found<T> {
     }
 }
 
-/// What [`Inner::fresh_hit`] got from an in-process store's `get_now`, handed to the full read
-/// so the store is not asked twice (`None`: nothing was asked).
-pub(crate) type Prefetched = Option<Result<Option<StoredEntry>>>;
-
 /// What a read found.
 pub(crate) enum Read<T> {
     Found(Found<T>),
@@ -149,60 +145,6 @@ impl<C: Codec> Inner<C> {
             _ => breaker.on_success(),
         }
         result
-    }
-
-    /// The common hit, settled without awaiting and without a decision to carry around: a
-    /// fresh entry of the L1 or of an in-process store, certainly not due for an early refresh
-    /// (no draw needed), whose stamp (tags, `clear()`) checks without I/O. Counted as a hit.
-    /// `None` for everything else, which [`read`](Self::read) and the full decision handle
-    /// (nothing was counted or drawn), given what an in-process store answered, so that the
-    /// full read does not ask it twice. One clock read serves the whole hit.
-    pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<super::read_path::Answer<T>, Prefetched>
-    where
-        T: Clone + Send + Sync + 'static,
-    {
-        let now = tokio::time::Instant::now();
-        let serve = |env: &Envelope<T>, remaining, tier, check: Option<TagCheck<'_>>| {
-            let fresh = self.policy.surely_fresh(&env.timing(), remaining)
-                && self.stamp_holds_now(env, now, check)?;
-            fresh.then(|| super::read_path::Answer {
-                value: env.value.clone(),
-                source: crate::options::Source::Hit,
-                tier: Some(tier),
-                compute_time: None,
-            })
-        };
-        let answer = match &self.l1 {
-            Some(l1) => {
-                let answer = l1
-                    .with_entry(key, now, |env, remaining, check| {
-                        serve(env, remaining, Tier::L1, Some(check))
-                    })
-                    .ok_or(None)?;
-                Stats::bump(&self.stats.l1_hits);
-                answer
-            }
-            None => {
-                let domain = self.backend.failure_domain(key);
-                if !self.breakers.of(domain).is_closed() {
-                    return Err(None);
-                }
-                let read = self.backend.get_now(key, now.into_std());
-                let answer = match &read {
-                    Some(Ok(Some(StoredEntry {
-                        payload: Payload::Object(object),
-                        remaining,
-                    }))) => object
-                        .value
-                        .downcast_ref()
-                        .and_then(|env| serve(env, *remaining, Tier::L2, None)),
-                    _ => None,
-                };
-                answer.ok_or(read)?
-            }
-        };
-        Stats::bump(&self.stats.hits);
-        Ok(answer)
     }
 
     /// Reads and decodes `key`: from the L1 when it holds a valid entry, else from the backend

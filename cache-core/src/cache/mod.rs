@@ -2,6 +2,7 @@
 
 mod batch;
 mod builder;
+mod fresh_hit;
 mod gateway;
 mod l1;
 mod leader;

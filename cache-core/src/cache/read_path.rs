@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::gateway::{Prefetched, Read, into_value};
+use super::fresh_hit::Prefetched;
+use super::gateway::{Read, into_value};
 use super::leader::{Compute, Job, Trigger, run_compute};
 use super::{SmartCache, validate_key};
 use crate::codec::Codec;
