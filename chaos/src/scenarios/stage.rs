@@ -9,6 +9,7 @@ use super::Scenario;
 use crate::error::ChaosError;
 use crate::proxy::FaultProxy;
 use crate::service::Service;
+use crate::staleness::{CheckerInstance, Role};
 
 /// The ACL user of the TLS scenario (a throwaway password for a throwaway server).
 const TLS_USER: (&str, &str) = ("chaos-app", "chaos-app-password");
@@ -31,6 +32,9 @@ pub struct Stage {
     pub proxy: Option<FaultProxy>,
     /// Redis.
     pub redis: Redis,
+    /// The staleness checker's instances: how each reaches Redis (through the proxy where the
+    /// services' traffic goes through it) and what it does.
+    pub checker: Vec<CheckerInstance>,
 }
 
 impl Stage {
@@ -44,6 +48,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Standalone(server),
+                    checker: checker(&env, &env),
                 })
             }
             Scenario::Cluster => {
@@ -53,6 +58,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Cluster(cluster),
+                    checker: checker(&env, &env),
                 })
             }
             Scenario::Partition | Scenario::Latency => {
@@ -64,16 +70,18 @@ impl Stage {
                 let proxy = FaultProxy::start(upstream).await?;
                 let proxied = [("REDIS_URL", format!("redis://{}", proxy.addr()))];
                 let direct = [("REDIS_URL", server.url())];
-                // Partition: only the first instance is cut off; latency: both are slowed.
-                let second = if scenario == Scenario::Partition {
-                    &direct
+                // Partition: only the first instance is cut off, and the checker's reader with
+                // it while its writers keep writing directly; latency: everyone is slowed.
+                let (second, writers) = if scenario == Scenario::Partition {
+                    (&direct, &direct)
                 } else {
-                    &proxied
+                    (&proxied, &proxied)
                 };
                 Ok(Stage {
                     services: two_services(&proxied, second).await?,
                     proxy: Some(proxy),
                     redis: Redis::Standalone(server),
+                    checker: checker(writers, &proxied),
                 })
             }
             Scenario::Tls => {
@@ -97,6 +105,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Cluster(cluster),
+                    checker: checker(&env, &env),
                 })
             }
         }
@@ -122,4 +131,22 @@ async fn two_services(
         Service::start("a", first).await?,
         Service::start("b", second).await?,
     ])
+}
+
+/// The staleness checker's instances: two writers reaching Redis as `writers` says, and a
+/// reader as `reader` says.
+fn checker(writers: &[(&str, String)], reader: &[(&str, String)]) -> Vec<CheckerInstance> {
+    let instance = |name: &str, role, env: &[(&str, String)]| CheckerInstance {
+        name: name.to_owned(),
+        role,
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    };
+    vec![
+        instance("w1", Role::Writer, writers),
+        instance("w2", Role::Writer, writers),
+        instance("r", Role::Reader, reader),
+    ]
 }
