@@ -70,18 +70,17 @@ impl Stage {
                 let proxy = FaultProxy::start(upstream).await?;
                 let proxied = [("REDIS_URL", format!("redis://{}", proxy.addr()))];
                 let direct = [("REDIS_URL", server.url())];
-                // Partition: only the first instance is cut off, and the checker's reader with
-                // it while its writers keep writing directly; latency: everyone is slowed.
-                let (second, writers) = if scenario == Scenario::Partition {
-                    (&direct, &direct)
+                // Partition: only the first instance is cut off; latency: both are slowed.
+                let second = if scenario == Scenario::Partition {
+                    &direct
                 } else {
-                    (&proxied, &proxied)
+                    &proxied
                 };
                 Ok(Stage {
                     services: two_services(&proxied, second).await?,
                     proxy: Some(proxy),
                     redis: Redis::Standalone(server),
-                    checker: checker(writers, &proxied),
+                    checker: checker_with_proxy(scenario, &direct, &proxied),
                 })
             }
             Scenario::Tls => {
@@ -133,6 +132,21 @@ async fn two_services(
     ])
 }
 
+/// The checker where a proxy stands between the services and Redis. Partition: the reader is
+/// black-holed with instance `a` while the writers keep writing directly — a partition
+/// between one instance and Redis while others write. Latency: everyone is slowed.
+fn checker_with_proxy(
+    scenario: Scenario,
+    direct: &[(&str, String)],
+    proxied: &[(&str, String)],
+) -> Vec<CheckerInstance> {
+    if scenario == Scenario::Partition {
+        checker(direct, proxied)
+    } else {
+        checker(proxied, proxied)
+    }
+}
+
 /// The staleness checker's instances: two writers reaching Redis as `writers` says, and a
 /// reader as `reader` says.
 fn checker(writers: &[(&str, String)], reader: &[(&str, String)]) -> Vec<CheckerInstance> {
@@ -149,4 +163,31 @@ fn checker(writers: &[(&str, String)], reader: &[(&str, String)]) -> Vec<Checker
         instance("w2", Role::Writer, writers),
         instance("r", Role::Reader, reader),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(instances: &[CheckerInstance], role: Role) -> Vec<&str> {
+        instances
+            .iter()
+            .filter(|i| i.role == role)
+            .flat_map(|i| &i.env)
+            .filter(|(k, _)| k == "REDIS_URL")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn in_the_partition_only_the_checkers_reader_goes_through_the_proxy() {
+        let direct = [("REDIS_URL", "redis://redis".to_owned())];
+        let proxied = [("REDIS_URL", "redis://proxy".to_owned())];
+        let partition = checker_with_proxy(Scenario::Partition, &direct, &proxied);
+        assert_eq!(urls(&partition, Role::Writer), ["redis://redis"; 2]);
+        assert_eq!(urls(&partition, Role::Reader), ["redis://proxy"]);
+        let latency = checker_with_proxy(Scenario::Latency, &direct, &proxied);
+        assert_eq!(urls(&latency, Role::Writer), ["redis://proxy"; 2]);
+        assert_eq!(urls(&latency, Role::Reader), ["redis://proxy"]);
+    }
 }
