@@ -1,18 +1,17 @@
 //! An L1 in front of real Redis (standalone and a 3-primary cluster), kept coherent by client
 //! tracking: the cache contracts on two tiers, writes by anything (`redis-cli`-style commands
-//! from the harness's own connection) dropping keys from the L1, and a staleness checker — four
-//! instances writing, deleting and reading at random while their connections are killed, every
-//! read checked against the history of acknowledged writes.
+//! from the harness's own connection) dropping keys from the L1, and the staleness checker
+//! (`cache_core::testing::staleness`) — four instances writing, deleting and reading at random
+//! while their connections are killed, every read checked against the history of acknowledged
+//! writes.
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{EntryOptions, FeedState, SmartCache, Source, Tier};
+use cache_core::testing::staleness::{Plan, Role, StalenessChecker, StalenessReport};
+use cache_core::{EntryOptions, FeedState, SmartCache, Tier};
 use cache_memory::MemoryBackend;
-use rand::{Rng, SeedableRng};
 use redis_harness::RedisServer;
 use tokio::time::Instant;
 
@@ -214,199 +213,27 @@ async fn without_tracking_rights_there_is_no_l1_serving() {
     }
 }
 
-// ---- the staleness checker ----
+// ---- the staleness checker (cache_core::testing::staleness) under connection kills ----
 
-/// One write (or delete, `value: None`) of a key: recorded before it is sent, acknowledged
-/// when it returned.
-#[derive(Debug, Clone, Copy)]
-struct Write {
-    value: Option<u64>,
-    started: Instant,
-    acked: Option<Instant>,
-}
-
-/// What the checker found.
-#[derive(Debug, Default)]
-struct Report {
-    reads: u64,
-    l1_reads: u64,
-    writes: u64,
-    kills: u64,
-    /// Fail-safe answers (the store was down and the compute failed): not checked.
-    fail_safe: u64,
-    /// Reads of a value some acknowledged write had replaced before the read started.
-    stale_reads: u64,
-    worst: Duration,
-    /// Reads beyond the bound, or of a value nobody wrote.
-    violations: Vec<String>,
-}
-
-/// How stale a read of `seen` that started at `read_started` is, given `key`'s history (which
-/// begins, at `origin`, with the key absent): `None` when `seen` was never written; zero when
-/// it may have been current when the read started; else how long before the read started a
-/// write issued after `seen`'s own was acknowledged — the least such time over the writes
-/// that could have produced `seen`.
-fn staleness(
-    history: &[Write],
-    seen: Option<u64>,
-    read_started: Instant,
-    origin: Instant,
-) -> Option<Duration> {
-    let initial = Write {
-        value: None,
-        started: origin,
-        acked: Some(origin),
-    };
-    std::iter::once(&initial)
-        .chain(history)
-        .filter(|w| w.value == seen)
-        .map(|w| {
-            let Some(acked) = w.acked else {
-                return Duration::ZERO; // still in flight: it may be the current value
-            };
-            history
-                .iter()
-                .filter(|later| later.started > acked)
-                .filter_map(|later| later.acked.filter(|at| *at < read_started))
-                .map(|at| read_started.saturating_duration_since(at))
-                .max()
-                .unwrap_or(Duration::ZERO)
-        })
-        .min()
-}
-
-/// Records a write before it is sent; returns its index in the key's history.
-fn begin_write(history: &Mutex<HashMap<u64, Vec<Write>>>, k: u64, value: Option<u64>) -> usize {
-    let mut history = history.lock().unwrap();
-    let writes = history.entry(k).or_default();
-    writes.push(Write {
-        value,
-        started: Instant::now(),
-        acked: None,
-    });
-    writes.len() - 1
-}
-
-/// Marks a write acknowledged (or forgets it when it failed: it may or may not have applied,
-/// so it stays a candidate that was never acknowledged).
-fn end_write(history: &Mutex<HashMap<u64, Vec<Write>>>, k: u64, index: usize, ok: bool) {
-    if ok {
-        let acked = Instant::now();
-        if let Some(w) = history
-            .lock()
-            .unwrap()
-            .get_mut(&k)
-            .and_then(|h| h.get_mut(index))
-        {
-            w.acked = Some(acked);
-        }
+async fn check_staleness(url: &str, nodes: &[RedisServer], seconds: u64) -> (StalenessReport, u64) {
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push((tiered(url).await, Role::Writer));
     }
-}
-
-async fn check_staleness(url: &str, nodes: &[RedisServer], seconds: u64) -> (Report, Duration) {
-    const INSTANCES: usize = 4;
-    const KEYS: u64 = 40;
     let prefix = cache_core::testing::unique_prefix("staleness");
-    let mut caches = Vec::new();
-    for _ in 0..INSTANCES {
-        caches.push(tiered(url).await);
-    }
-    let bound = caches[0].l1_status().unwrap().staleness_bound;
-    let history: Arc<Mutex<HashMap<u64, Vec<Write>>>> = Default::default();
-    let report = Arc::new(Mutex::new(Report::default()));
-    let next_value = Arc::new(std::sync::atomic::AtomicU64::new(1));
-    let origin = Instant::now();
-    let deadline = origin + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for (i, cache) in caches.iter().enumerate() {
-        for worker in 0..4u64 {
-            let (cache, history, report, next_value, prefix) = (
-                cache.clone(),
-                history.clone(),
-                report.clone(),
-                next_value.clone(),
-                prefix.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64 * 100 + worker);
-                while Instant::now() < deadline {
-                    let k = rng.random_range(0..KEYS);
-                    let key = format!("{prefix}:{k}");
-                    let roll = rng.random_range(0..100);
-                    if roll < 13 {
-                        let value = (roll < 10).then(|| {
-                            next_value.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                        });
-                        let index = begin_write(&history, k, value);
-                        let ok = match value {
-                            Some(v) => cache.set(&key, v, &EntryOptions::new()).await.is_ok(),
-                            None => cache.delete(&key).await.is_ok(),
-                        };
-                        end_write(&history, k, index, ok);
-                        report.lock().unwrap().writes += 1;
-                    } else {
-                        // Through the read path, so that every answer says where it came from.
-                        // A compute that fails: an absent key or a store that is down reads
-                        // as an error (not checked: absence never comes from the L1), and a
-                        // fail-safe value is stale by design (counted, not checked).
-                        let started = Instant::now();
-                        let read = cache
-                            .get_or_compute_detailed(&key, &EntryOptions::new(), || async {
-                                Err::<u64, _>(std::io::Error::other("absent"))
-                            })
-                            .await;
-                        let lookup = match read {
-                            Ok(lookup) if lookup.source == Source::FailSafe => {
-                                report.lock().unwrap().fail_safe += 1;
-                                continue;
-                            }
-                            Ok(lookup) => lookup,
-                            Err(_) => continue,
-                        };
-                        let seen = Some(*lookup.value);
-                        let from_l1 = lookup.tier == Some(Tier::L1);
-                        let history = history.lock().unwrap();
-                        let past = history.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-                        let verdict = staleness(past, seen, started, origin);
-                        drop(history);
-                        let mut report = report.lock().unwrap();
-                        report.reads += 1;
-                        report.l1_reads += u64::from(from_l1);
-                        match verdict {
-                            None => report
-                                .violations
-                                .push(format!("{key}: read {seen:?}, never written")),
-                            Some(stale) => {
-                                if !stale.is_zero() {
-                                    report.stale_reads += 1;
-                                }
-                                report.worst = report.worst.max(stale);
-                                if stale > bound {
-                                    report.violations.push(format!(
-                                        "{key}: read {seen:?} (L1: {from_l1}) replaced {stale:?} before the read"
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-            }));
-        }
-    }
+    let checker = StalenessChecker::start(instances, &prefix, Plan::default());
     // Connection kills: every client's connections, tracking connections included.
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut kills = 0;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(700)).await;
         for node in nodes {
             let _ = node.command(&["CLIENT", "KILL", "TYPE", "normal"]);
             let _ = node.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
         }
-        report.lock().unwrap().kills += 1;
+        kills += 1;
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let report = std::mem::take(&mut *report.lock().unwrap());
-    (report, bound)
+    (checker.finish().await, kills)
 }
 
 /// `STALENESS_SECONDS` (default 5) sets the run's length; the figure is 60.
@@ -418,13 +245,13 @@ fn staleness_seconds() -> u64 {
 }
 
 async fn staleness_run(url: &str, nodes: &[RedisServer], label: &str) {
-    let (report, bound) = check_staleness(url, nodes, staleness_seconds()).await;
+    let (report, kills) = check_staleness(url, nodes, staleness_seconds()).await;
+    let bound = report.bound;
     println!(
-        "staleness {label}: {} reads of a value ({} from L1), {} writes, {} connection kills, {} fail-safe answers, {} stale reads, worst {:?}, bound {bound:?}, violations {}",
+        "staleness {label}: {} reads of a value ({} from L1), {} writes, {kills} connection kills, {} fail-safe answers, {} stale reads, worst {:?}, bound {bound:?}, violations {}",
         report.reads,
         report.l1_reads,
         report.writes,
-        report.kills,
         report.fail_safe,
         report.stale_reads,
         report.worst,

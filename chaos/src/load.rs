@@ -63,11 +63,8 @@ impl Reference {
 
     /// What a 200 answer to `path` is worth: the uncached answer byte for byte, or wrong.
     ///
-    /// The hook for the multi-instance L1 checks (issue 14's "reads staler than the stated L1
-    /// bound"): once a scenario changes the data under load, the reference keeps each path's
-    /// answers with the time each became current, and this judges a body that matches an
-    /// older answer by how long ago it stopped being current — within the L1 bound it is
-    /// stale-but-allowed, beyond it a new `Outcome` the measurement counts.
+    /// The service's data does not change under load, so there is one right answer per path;
+    /// reads staler than the L1 bound are checked on shared keys by [`crate::staleness`].
     pub fn judge(&self, path: &str, body: &[u8], hit: bool) -> Outcome {
         if self
             .bodies

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::load::{Outcome, Sample};
 use crate::service::COMMAND_TIMEOUT;
+use crate::staleness::StalenessReport;
 
 /// The least compute allowed for in the latency bound: a fit of the suite's small league takes
 /// 2–4 ms in a debug build; the rest is headroom. On a loaded machine the compute is measured
@@ -108,6 +109,8 @@ pub struct ScenarioReport {
     pub warn_lines: usize,
     /// Those lines of every instance by message, most frequent first: `(count, message)`.
     pub warn_messages: Vec<(usize, String)>,
+    /// What the staleness checker found over the whole run (warm-up, fault, after).
+    pub staleness: StalenessReport,
     /// The checks.
     pub checks: Vec<Check>,
 }
@@ -135,6 +138,8 @@ pub struct Run<'a> {
     pub times: FaultTimes,
     /// WARN/ERROR lines per instance since the fault's start.
     pub warnings: Vec<Vec<String>>,
+    /// The staleness checker's report.
+    pub staleness: StalenessReport,
 }
 
 /// Computes the figures and the checks.
@@ -250,6 +255,19 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
             format!("≤ {WARN_LINES_LIMIT}"),
             warn_lines <= WARN_LINES_LIMIT,
         ),
+        check(
+            "stale>bound",
+            run.staleness.violations.len().to_string(),
+            "0".into(),
+            run.staleness.violations.is_empty(),
+        ),
+        // Without L1 hits the staleness check proves nothing.
+        check(
+            "checker L1 reads",
+            run.staleness.l1_reads.to_string(),
+            "> 0".into(),
+            run.staleness.l1_reads > 0,
+        ),
     ];
     ScenarioReport {
         name: run.name.to_owned(),
@@ -272,6 +290,7 @@ pub fn measure(run: Run<'_>) -> ScenarioReport {
         final_hit_ratio,
         warn_lines,
         warn_messages,
+        staleness: run.staleness,
         checks,
     }
 }
@@ -352,6 +371,15 @@ mod tests {
     use super::*;
     use tokio::time::Instant as TokioInstant;
 
+    /// A checker that saw L1 reads and nothing stale.
+    fn coherent() -> StalenessReport {
+        StalenessReport {
+            reads: 10,
+            l1_reads: 5,
+            ..StalenessReport::default()
+        }
+    }
+
     fn sample(target: usize, due: TokioInstant, latency_ms: u64, outcome: Outcome) -> Sample {
         Sample {
             target,
@@ -415,6 +443,10 @@ mod tests {
             instances: 2,
             times,
             warnings: vec![vec!["w".into(); 11], vec![]],
+            staleness: StalenessReport {
+                violations: vec!["k: read Some(1) replaced 2s before the read".into()],
+                ..coherent()
+            },
         });
         assert_eq!((report.requests, report.failed, report.wrong), (8, 1, 1));
         assert_eq!(report.failure_reasons, ["status 500"]);
@@ -430,7 +462,14 @@ mod tests {
             .collect();
         assert_eq!(
             failing,
-            ["failed", "wrong", "p99 fault", "max fault", "warn lines"]
+            [
+                "failed",
+                "wrong",
+                "p99 fault",
+                "max fault",
+                "warn lines",
+                "stale>bound"
+            ]
         );
         assert!(!report.passed());
     }
@@ -460,6 +499,7 @@ mod tests {
                 instances: 1,
                 times,
                 warnings: vec![],
+                staleness: coherent(),
             })
         };
         let report = run(&stalled);
@@ -501,9 +541,44 @@ mod tests {
                 end: t0.into_std(),
             },
             warnings: vec![],
+            staleness: coherent(),
         });
         assert_eq!(report.recovery, None);
         assert!(!report.passed());
+    }
+
+    #[test]
+    fn a_checker_without_l1_reads_fails() {
+        let t0 = TokioInstant::now();
+        let samples = vec![sample(0, t0, 1, Outcome::Correct { hit: true })];
+        let times = FaultTimes {
+            start: t0.into_std(),
+            redis_back: t0.into_std(),
+            end: t0.into_std(),
+        };
+        let run = |staleness| {
+            measure(Run {
+                name: "t",
+                fault: String::new(),
+                samples: &samples,
+                instances: 1,
+                times,
+                warnings: vec![],
+                staleness,
+            })
+        };
+        assert!(run(coherent()).passed());
+        let report = run(StalenessReport {
+            l1_reads: 0,
+            ..coherent()
+        });
+        let failing: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failing, ["checker L1 reads"]);
     }
 }
 

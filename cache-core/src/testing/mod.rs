@@ -23,6 +23,9 @@
 //! [`cache_contracts`] checks whole compositions the same way, through [`SmartCache`](crate::SmartCache):
 //! one tier, or an L1 in front of a backend, with two instances over one store.
 //!
+//! [`staleness`] runs several instances over one store under whatever faults the caller
+//! injects, and checks every read against the history of acknowledged writes.
+//!
 //! # Rules the suite keeps
 //!
 //! - Every key it writes starts with `prefix`, and every pattern it invalidates starts with the
@@ -47,6 +50,7 @@
 pub mod cache_contracts;
 pub mod conformance;
 pub mod redis_glob;
+pub mod staleness;
 mod support;
 
 pub use conformance::{

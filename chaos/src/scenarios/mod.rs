@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::error::ChaosError;
 use crate::load::{self, LoadPlan, Reference};
 use crate::measure::{self, Run, ScenarioReport};
+use crate::staleness;
 
 /// A fault scenario of issue 14.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,7 @@ pub async fn run(
     control: SocketAddr,
 ) -> Result<ScenarioReport, ChaosError> {
     let stage = stage::Stage::build(scenario).await?;
+    let checker = staleness::start(&stage.checker, 14 + scenario.number() as u64).await?;
     let services = stage.services.iter().map(|s| s.addr()).collect::<Vec<_>>();
     let instances = services.len() as u32;
     let mut targets = services.clone();
@@ -128,6 +130,7 @@ pub async fn run(
     let samples = load
         .await
         .map_err(|e| ChaosError::Setup(format!("load generator: {e}")))?;
+    let staleness = checker.finish().await;
     let (times, fault) = injected?;
     let warnings = stage
         .services
@@ -146,6 +149,7 @@ pub async fn run(
         instances: services.len(),
         times,
         warnings,
+        staleness,
     }))
 }
 

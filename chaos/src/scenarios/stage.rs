@@ -9,6 +9,7 @@ use super::Scenario;
 use crate::error::ChaosError;
 use crate::proxy::FaultProxy;
 use crate::service::Service;
+use crate::staleness::{CheckerInstance, Role};
 
 /// The ACL user of the TLS scenario (a throwaway password for a throwaway server).
 const TLS_USER: (&str, &str) = ("chaos-app", "chaos-app-password");
@@ -31,6 +32,9 @@ pub struct Stage {
     pub proxy: Option<FaultProxy>,
     /// Redis.
     pub redis: Redis,
+    /// The staleness checker's instances: how each reaches Redis (through the proxy where the
+    /// services' traffic goes through it) and what it does.
+    pub checker: Vec<CheckerInstance>,
 }
 
 impl Stage {
@@ -44,6 +48,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Standalone(server),
+                    checker: checker(&env, &env),
                 })
             }
             Scenario::Cluster => {
@@ -53,6 +58,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Cluster(cluster),
+                    checker: checker(&env, &env),
                 })
             }
             Scenario::Partition | Scenario::Latency => {
@@ -74,6 +80,7 @@ impl Stage {
                     services: two_services(&proxied, second).await?,
                     proxy: Some(proxy),
                     redis: Redis::Standalone(server),
+                    checker: checker_with_proxy(scenario, &direct, &proxied),
                 })
             }
             Scenario::Tls => {
@@ -97,6 +104,7 @@ impl Stage {
                     services: two_services(&env, &env).await?,
                     proxy: None,
                     redis: Redis::Cluster(cluster),
+                    checker: checker(&env, &env),
                 })
             }
         }
@@ -122,4 +130,64 @@ async fn two_services(
         Service::start("a", first).await?,
         Service::start("b", second).await?,
     ])
+}
+
+/// The checker where a proxy stands between the services and Redis. Partition: the reader is
+/// black-holed with instance `a` while the writers keep writing directly — a partition
+/// between one instance and Redis while others write. Latency: everyone is slowed.
+fn checker_with_proxy(
+    scenario: Scenario,
+    direct: &[(&str, String)],
+    proxied: &[(&str, String)],
+) -> Vec<CheckerInstance> {
+    if scenario == Scenario::Partition {
+        checker(direct, proxied)
+    } else {
+        checker(proxied, proxied)
+    }
+}
+
+/// The staleness checker's instances: two writers reaching Redis as `writers` says, and a
+/// reader as `reader` says.
+fn checker(writers: &[(&str, String)], reader: &[(&str, String)]) -> Vec<CheckerInstance> {
+    let instance = |name: &str, role, env: &[(&str, String)]| CheckerInstance {
+        name: name.to_owned(),
+        role,
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    };
+    vec![
+        instance("w1", Role::Writer, writers),
+        instance("w2", Role::Writer, writers),
+        instance("r", Role::Reader, reader),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(instances: &[CheckerInstance], role: Role) -> Vec<&str> {
+        instances
+            .iter()
+            .filter(|i| i.role == role)
+            .flat_map(|i| &i.env)
+            .filter(|(k, _)| k == "REDIS_URL")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn in_the_partition_only_the_checkers_reader_goes_through_the_proxy() {
+        let direct = [("REDIS_URL", "redis://redis".to_owned())];
+        let proxied = [("REDIS_URL", "redis://proxy".to_owned())];
+        let partition = checker_with_proxy(Scenario::Partition, &direct, &proxied);
+        assert_eq!(urls(&partition, Role::Writer), ["redis://redis"; 2]);
+        assert_eq!(urls(&partition, Role::Reader), ["redis://proxy"]);
+        let latency = checker_with_proxy(Scenario::Latency, &direct, &proxied);
+        assert_eq!(urls(&latency, Role::Writer), ["redis://proxy"; 2]);
+        assert_eq!(urls(&latency, Role::Reader), ["redis://proxy"]);
+    }
 }
