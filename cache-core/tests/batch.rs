@@ -624,3 +624,110 @@ async fn with_the_fleet_lock_a_holder_that_never_writes_costs_lock_wait() {
     assert!(started.elapsed() >= lock_wait);
     assert_eq!(calls.all(), vec![strings(&["a"]), strings(&["c"])]);
 }
+
+/// The version keys `get_many` read (the namespace version's left out), in order.
+fn version_keys_read(fake: &FakeBackend) -> Vec<String> {
+    fake.ops()
+        .into_iter()
+        .filter(|op| op.kind == OpKind::GetMany)
+        .filter(|op| op.key.starts_with(cache_core::tag::TAG_KEY_PREFIX))
+        .map(|op| op.key)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tagged_batch_reads_the_versions_of_all_its_tags_at_once() {
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    // 20 entries sharing 5 tags: each carries "league" and one of four teams.
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let tags_of = |i: usize| ["league".to_owned(), format!("team:{}", i % 4)];
+    for (i, key) in keys.iter().enumerate() {
+        let opts = EntryOptions::new().tags(tags_of(i)).compute_time(DELTA);
+        cache.set(key, value_of(key), &opts).await.unwrap();
+    }
+    fake.clear_ops();
+    let calls = Calls::default();
+    let items = cache
+        .get_many_or_compute(&keys, &EntryOptions::new(), calls.compute(&[]))
+        .await;
+    assert!(answered(&items).iter().all(|(_, _, s)| *s == Source::Hit));
+    let mut read = version_keys_read(&fake);
+    read.sort();
+    let mut expected: Vec<String> = ["league", "team:0", "team:1", "team:2", "team:3"]
+        .iter()
+        .map(|tag| cache_core::tag::version_key(tag))
+        .collect();
+    expected.sort();
+    assert_eq!(read, expected, "each tag's version read once");
+    assert_eq!(
+        fake.count(OpKind::GetMany),
+        2,
+        "one read for the entries, one for the union of their tags: {:?}",
+        fake.ops()
+    );
+
+    // Each entry is still judged on its own tags: a team's entries go, the others stay.
+    cache.invalidate_tag("team:1").await.unwrap();
+    let items = cache
+        .get_many_or_compute(&keys, &EntryOptions::new(), calls.compute(&[]))
+        .await;
+    for (i, (key, _, source)) in answered(&items).into_iter().enumerate() {
+        let expected = if i % 4 == 1 {
+            Source::Miss
+        } else {
+            Source::Hit
+        };
+        assert_eq!(source, expected, "{key}");
+    }
+    assert_eq!(cache.stats().tag_invalidated, 5);
+    let recomputed: Vec<String> = (0..20)
+        .filter(|i| i % 4 == 1)
+        .map(|i| format!("k{i}"))
+        .collect();
+    assert_eq!(calls.all(), vec![recomputed]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_drops_the_entries_of_a_missing_version_key_and_of_an_older_namespace() {
+    use cache_core::CacheBackend;
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    let tagged = EntryOptions::new().tags(["gone"]).compute_time(DELTA);
+    cache.set("tagged", 1u64, &tagged).await.unwrap();
+    store(&cache, "plain").await;
+    assert!(
+        fake.delete(&cache_core::tag::version_key("gone"))
+            .await
+            .unwrap()
+    );
+    let calls = Calls::default();
+    let items = cache
+        .get_many_or_compute(
+            &["tagged", "plain"],
+            &EntryOptions::new(),
+            calls.compute(&[]),
+        )
+        .await;
+    assert_eq!(
+        answered(&items)
+            .iter()
+            .map(|(_, _, s)| *s)
+            .collect::<Vec<_>>(),
+        vec![Source::Miss, Source::Hit],
+        "a missing version key invalidates"
+    );
+    cache.clear().await.unwrap();
+    let items = cache
+        .get_many_or_compute(
+            &["tagged", "plain"],
+            &EntryOptions::new(),
+            calls.compute(&[]),
+        )
+        .await;
+    assert!(
+        answered(&items).iter().all(|(_, _, s)| *s == Source::Miss),
+        "clear() invalidates every entry of the batch"
+    );
+    assert_eq!(cache.stats().tag_invalidated, 3);
+}

@@ -21,7 +21,6 @@ use super::gateway::{Found, Read};
 use super::leader::{FleetLockGuard, LockStep, Prepared, Trigger, run_compute};
 use super::read_path::{Answer, Decision};
 use super::{Inner, SmartCache, validate_key};
-use crate::backend::StoredEntry;
 use crate::codec::Codec;
 use crate::error::{BoxError, CacheError, Result};
 use crate::flight::{Join, Leader, Waiter};
@@ -319,13 +318,13 @@ impl<C: Codec> Inner<C> {
     {
         let mut reads: Vec<Option<Read<T>>> = keys.iter().map(|_| None).collect();
         let mut tickets = vec![None; keys.len()];
-        // What the L1 and the backend found, checked (tags, clear()) side by side below.
-        let mut found: Vec<(usize, Result<Option<StoredEntry>>)> = Vec::new();
-        let mut l1_found: Vec<(usize, Found<T>)> = Vec::new();
+        // What the L1 and the backend found, decoded, for one check of their stamps (tags,
+        // clear()) below.
+        let mut found: Vec<(usize, Found<T>)> = Vec::new();
         if let Some(l1) = &self.l1 {
             for (i, key) in keys.iter().enumerate() {
                 match self.read_l1::<T>(l1, key) {
-                    Some(hit) => l1_found.push((i, hit)),
+                    Some(hit) => found.push((i, hit)),
                     // Taken before the read is sent: a change reported after it beats the fill.
                     None => tickets[i] = Some(l1.ticket(key)),
                 }
@@ -352,7 +351,12 @@ impl<C: Codec> Inner<C> {
         for (group, read) in join_all(fetches).await {
             match read {
                 Ok(entries) if entries.len() == group.len() => {
-                    found.extend(group.into_iter().zip(entries.into_iter().map(Ok)));
+                    for (i, entry) in group.into_iter().zip(entries) {
+                        match entry.and_then(|entry| self.decode_entry::<T>(keys[i], entry)) {
+                            Some(entry) => found.push((i, entry)),
+                            None => reads[i] = Some(Read::Absent),
+                        }
+                    }
                 }
                 _ => {
                     for i in group {
@@ -363,19 +367,9 @@ impl<C: Codec> Inner<C> {
                 }
             }
         }
-        let admitted = join_all(
-            l1_found
-                .into_iter()
-                .map(|(i, hit)| async move { (i, self.admit(keys[i], hit).await, false) }),
-        );
-        let decoded = join_all(found.into_iter().map(|(i, entry)| async move {
-            (i, self.decode_read::<T>(keys[i], entry).await, true)
-        }));
-        let (admitted, decoded) = tokio::join!(admitted, decoded);
-        for (i, read, from_l2) in admitted.into_iter().chain(decoded) {
-            if let (true, Some(l1), Some(ticket), Read::Found(found)) =
-                (from_l2, &self.l1, tickets[i], &read)
-            {
+        for (i, read) in self.admit_many(keys, found).await {
+            // A ticket: read from the backend, so the L1 is filled with it.
+            if let (Some(l1), Some(ticket), Read::Found(found)) = (&self.l1, tickets[i], &read) {
                 l1.fill(keys[i], ticket, found).await;
             }
             reads[i] = Some(read);

@@ -236,16 +236,28 @@ impl<C: Codec> Inner<C> {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         match read {
-            Ok(Some(entry)) => match self.found::<T>(entry) {
-                Ok(found) => self.admit(key, found).await,
-                Err(err) => {
-                    Stats::bump(&self.stats.corrupt_entries);
-                    tracing::warn!(key, error = %err, "undecodable cache entry treated as a miss");
-                    Read::Absent
-                }
+            Ok(Some(entry)) => match self.decode_entry::<T>(key, entry) {
+                Some(found) => self.admit(key, found).await,
+                None => Read::Absent,
             },
             Ok(None) => Read::Absent,
             Err(_) => Read::Unavailable { last_good: None },
+        }
+    }
+
+    /// Decodes `key`'s stored entry, its tags not checked yet; an undecodable one is counted
+    /// and logged, and is `None` (a miss, never an error).
+    pub(crate) fn decode_entry<T>(&self, key: &str, entry: StoredEntry) -> Option<Found<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        match self.found::<T>(entry) {
+            Ok(found) => Some(found),
+            Err(err) => {
+                Stats::bump(&self.stats.corrupt_entries);
+                tracing::warn!(key, error = %err, "undecodable cache entry treated as a miss");
+                None
+            }
         }
     }
 
