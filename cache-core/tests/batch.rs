@@ -731,3 +731,39 @@ async fn a_batch_drops_the_entries_of_a_missing_version_key_and_of_an_older_name
     );
     assert_eq!(cache.stats().tag_invalidated, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tagged_batch_compute_is_stamped_once_for_all_its_keys() {
+    let fake = FakeBackend::new();
+    let cache = cache(&fake);
+    let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let ops_on = |kind: OpKind, key: &str| {
+        fake.ops()
+            .iter()
+            .filter(|op| op.kind == kind && op.key == key)
+            .count()
+    };
+    // A new tag: its version key is created once, not once per key.
+    let new = cache_core::tag::version_key("new");
+    let calls = Calls::default();
+    let tagged = EntryOptions::new().tags(["new"]);
+    let items = cache
+        .get_many_or_compute(&keys, &tagged, calls.compute(&[]))
+        .await;
+    assert!(answered(&items).iter().all(|(_, _, s)| *s == Source::Miss));
+    assert_eq!(ops_on(OpKind::SetMany, &new), 1, "{:?}", fake.ops());
+    // A tag that exists: its version read once for the batch.
+    fake.clear_ops();
+    let more: Vec<String> = (10..20).map(|i| format!("k{i}")).collect();
+    cache
+        .get_many_or_compute(&more, &tagged, calls.compute(&[]))
+        .await;
+    assert_eq!(ops_on(OpKind::GetMany, &new), 1, "{:?}", fake.ops());
+    // Stored valid: all hits.
+    let all: Vec<String> = keys.iter().chain(&more).cloned().collect();
+    let items = cache
+        .get_many_or_compute(&all, &tagged, calls.compute(&[]))
+        .await;
+    assert!(answered(&items).iter().all(|(_, _, s)| *s == Source::Hit));
+    assert_eq!(calls.all().len(), 2);
+}

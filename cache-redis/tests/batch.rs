@@ -213,3 +213,45 @@ async fn with_an_l1_a_warm_batch_sends_no_mget() {
     }
     assert_eq!(mgets(&server), 0, "L1 hits do no I/O");
 }
+
+/// A batch of `n` new keys sharing a tag no entry carried yet (so each key's compute finds
+/// its version key missing), then the same batch again: how many of the second are hits.
+async fn hits_after_a_batch_with_a_new_tag(cache: &SmartCache, prefix: &str, n: usize) -> usize {
+    let keys = keys(prefix, n);
+    let opts = EntryOptions::new().tags([format!("{prefix}:new-tag")]);
+    let compute = |missing: Vec<String>| async move {
+        let values = missing.into_iter().map(|k| (k.clone(), value_of(&k)));
+        Ok::<_, std::io::Error>(values.collect::<HashMap<_, _>>())
+    };
+    let first = cache.get_many_or_compute(&keys, &opts, compute).await;
+    assert!(
+        first
+            .iter()
+            .all(|i| i.result.as_ref().unwrap().source == Source::Miss)
+    );
+    let again = cache.get_many_or_compute(&keys, &opts, compute).await;
+    again
+        .iter()
+        .filter(|i| i.result.as_ref().unwrap().source == Source::Hit)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_new_tag_stores_every_entry_valid_standalone() {
+    let cache = SmartCache::new(common::standalone().await);
+    let prefix = cache_core::testing::unique_prefix("batch:new-tag");
+    assert_eq!(
+        hits_after_a_batch_with_a_new_tag(&cache, &prefix, 100).await,
+        100
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_new_tag_stores_every_entry_valid_on_a_cluster() {
+    let cache = SmartCache::new(common::clustered().await);
+    let prefix = cache_core::testing::unique_prefix("batch:new-tag");
+    assert_eq!(
+        hits_after_a_batch_with_a_new_tag(&cache, &prefix, 100).await,
+        100
+    );
+}

@@ -449,13 +449,19 @@ impl<C: Codec> Inner<C> {
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let checked = join_all(items.into_iter().map(|(leader, trigger, guard)| async {
-            let prepared = self.double_check(&leader, opts, &trigger, guard).await;
-            (leader, trigger, prepared)
+            let checked = self.check_generation(&leader, &trigger, guard).await;
+            (leader, trigger, checked)
         }))
         .await;
+        // One stamp for the batch (its keys share their options, so their tags): one read of
+        // the tag versions, not one per key — and one creation of a missing version key.
+        let stamp = match checked.iter().any(|(_, _, checked)| checked.stores()) {
+            true => self.stamp(&opts.tags).await.ok(),
+            false => None,
+        };
         let mut todo = Vec::new();
-        for (leader, trigger, prepared) in checked {
-            if let Prepared::Compute(ready) = prepared {
+        for (leader, trigger, checked) in checked {
+            if let Prepared::Compute(ready) = checked.with_stamp(stamp.as_ref()) {
                 todo.push((leader, trigger, ready));
             }
         }

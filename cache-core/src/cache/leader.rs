@@ -146,6 +146,36 @@ pub(crate) enum Prepared<C: Codec> {
     Compute(Ready<C>),
 }
 
+/// What the double-check (before the stamp) left to do.
+pub(crate) enum Checked<C: Codec> {
+    /// The flight was published without a compute.
+    Answered,
+    /// The compute is to run; `store`: whether its value is to be stored (the store answered).
+    Compute {
+        guard: Option<FleetLockGuard<C>>,
+        store: bool,
+    },
+}
+
+impl<C: Codec> Checked<C> {
+    /// Whether the value is to be computed and stored (and so needs a stamp).
+    pub(crate) fn stores(&self) -> bool {
+        matches!(self, Checked::Compute { store: true, .. })
+    }
+
+    /// The flight's steps with `stamp`, the one taken for it before its compute (a value not
+    /// to be stored keeps none).
+    pub(crate) fn with_stamp(self, stamp: Option<&Stamp>) -> Prepared<C> {
+        match self {
+            Checked::Answered => Prepared::Answered,
+            Checked::Compute { guard, store } => Prepared::Compute(Ready {
+                guard,
+                stamp: stamp.filter(|_| store).cloned(),
+            }),
+        }
+    }
+}
+
 /// The fleet lock step of a flight.
 pub(crate) enum LockStep<C: Codec> {
     /// Go on: with the lock, or with none (off, unsupported, store down).
@@ -284,6 +314,27 @@ impl<C: Codec> Inner<C> {
     where
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        let checked = self.check_generation(leader, trigger, guard).await;
+        // The versions of the entry's tags (and of the namespace) as they are before the
+        // compute: an invalidation from now on makes its result invalid on arrival.
+        let stamp = match checked.stores() {
+            true => self.stamp(&opts.tags).await.ok(),
+            false => None,
+        };
+        checked.with_stamp(stamp.as_ref())
+    }
+
+    /// [`double_check`](Self::double_check) without the stamp, which a batch takes once for
+    /// all its keys.
+    pub(crate) async fn check_generation<T>(
+        &self,
+        leader: &Leader<T>,
+        trigger: &Trigger<T>,
+        guard: Option<FleetLockGuard<C>>,
+    ) -> Checked<C>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let mut store_up = trigger.uses_store();
         if store_up {
             match self
@@ -295,19 +346,16 @@ impl<C: Codec> Inner<C> {
                     if let Some(guard) = guard {
                         guard.release().await;
                     }
-                    return Prepared::Answered;
+                    return Checked::Answered;
                 }
                 Ok(None) => {}
                 Err(_) => store_up = false,
             }
         }
-        // The versions of the entry's tags (and of the namespace) as they are before the
-        // compute: an invalidation from now on makes its result invalid on arrival.
-        let stamp = match store_up {
-            true => self.stamp(&opts.tags).await.ok(),
-            false => None,
-        };
-        Prepared::Compute(Ready { guard, stamp })
+        Checked::Compute {
+            guard,
+            store: store_up,
+        }
     }
 
     /// A flight's steps after its compute (`outcome`: the value and Δ, or the error): store

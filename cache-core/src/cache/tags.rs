@@ -8,7 +8,10 @@
 //! leave one winner (the re-read makes both record it, unless they interleave exactly, in
 //! which case one entry is invalid for nothing — a spurious miss, never a stale hit); an
 //! invalidation racing a creation is overwritten by a value that the creator's compute, which
-//! starts after it, records — entries recorded before either still differ from it.
+//! starts after it, records — entries recorded before either still differ from it. Within one
+//! process creators take turns and re-read first, so they create a key once and agree on it:
+//! the interleaving above is left to writers in different processes (without the turns, the
+//! keys of one batch, each stamped side by side, lost half their entries to it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +31,7 @@ use crate::tag::{CLEAR_KEY, TagVersion, validate_tag, version_key};
 
 /// What a write records: the namespace version and its tags' versions, read before its value
 /// was computed.
+#[derive(Clone)]
 pub(crate) struct Stamp {
     ns: TagVersion,
     tags: Option<TagVersions>,
@@ -49,6 +53,10 @@ pub(crate) struct Namespace {
     /// Held while the version is re-read or replaced, so a re-read that started before this
     /// process's own `clear()` cannot bring the old version back after it.
     turn: tokio::sync::Mutex<()>,
+    /// Held while this process creates missing version keys (of tags or of the namespace), so
+    /// that its concurrent creators of one key — a batch's keys, computes of entries sharing a
+    /// new tag — create it once and all record that one version (see the module docs).
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl Default for Namespace {
@@ -58,6 +66,7 @@ impl Default for Namespace {
             read_at: AtomicU64::new(0),
             base: Instant::now(),
             turn: tokio::sync::Mutex::new(()),
+            creating: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -167,7 +176,20 @@ impl<C: Codec> Inner<C> {
     /// The versions under `keys`, creating the missing ones (see the module docs).
     async fn versions_or_create(&self, keys: &[&str]) -> Result<Vec<TagVersion>> {
         let mut versions = self.tag_versions(keys).await?;
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| versions[i].is_none()).collect();
+        let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| versions[i].is_none()).collect();
+        let _creating = if missing.is_empty() {
+            None
+        } else {
+            let creating = self.namespace.creating.lock().await;
+            // Another creator of this process may have written them while we waited.
+            let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+            let reread = self.tag_versions(&missing_keys).await?;
+            for (&i, now) in missing.iter().zip(reread) {
+                versions[i] = now;
+            }
+            missing.retain(|&i| versions[i].is_none());
+            Some(creating)
+        };
         if !missing.is_empty() {
             let created: Vec<TagVersion> = missing.iter().map(|_| TagVersion::random()).collect();
             let writes: Vec<(&str, Payload, Duration)> = missing
