@@ -1,6 +1,9 @@
 //! `get_many_or_compute` on real Redis, standalone and cluster: overlapping batches from 64
-//! tasks (no deadlock, each key computed once), keys spread over several slots, and one `MGET`
-//! per slot for a warm batch.
+//! tasks (no deadlock, each key computed once), keys spread over several slots, one `MGET`
+//! per slot for a warm batch (and one more per slot of its tags' versions when tagged), a tag
+//! invalidated during a batch compute, a batch that creates its tag's version key.
+//! (Tags on single keys — invalidation during a compute, a missing version key, `clear()` —
+//! are in `tags.rs`.)
 
 mod common;
 
@@ -108,6 +111,14 @@ async fn overlapping_batches_from_64_tasks_compute_each_key_once_on_a_cluster() 
     assert!(again.is_empty(), "{again:?}");
 }
 
+/// A cache whose reads the tests count: the namespace version (`clear()`) is read once an
+/// hour, so no re-read of it lands among the counted commands however slow the machine.
+fn counting_cache(backend: RedisBackend) -> SmartCache {
+    SmartCache::builder(backend)
+        .clear_check_interval(Duration::from_secs(3600))
+        .build()
+}
+
 /// `MGET`s served by `node` since its last `CONFIG RESETSTAT`.
 fn mgets(node: &RedisServer) -> u64 {
     let reply = node.command_ok(&["INFO", "commandstats"]).unwrap();
@@ -120,7 +131,7 @@ fn mgets(node: &RedisServer) -> u64 {
 /// Warms `keys` with one batch, then reads them again: every key a hit, and the read costs
 /// the `MGET`s counted on `nodes`.
 async fn warm_batch_mgets(backend: RedisBackend, nodes: &[RedisServer], keys: &[String]) -> u64 {
-    let cache = SmartCache::new(backend);
+    let cache = counting_cache(backend);
     let compute = |missing: Vec<String>| async move {
         let values = missing.into_iter().map(|k| (k.clone(), value_of(&k)));
         Ok::<_, std::io::Error>(values.collect::<HashMap<_, _>>())
@@ -253,5 +264,127 @@ async fn a_batch_with_a_new_tag_stores_every_entry_valid_on_a_cluster() {
     assert_eq!(
         hits_after_a_batch_with_a_new_tag(&cache, &prefix, 100).await,
         100
+    );
+}
+
+/// A tag invalidated while a batch computes: the batch's callers get the values, but the
+/// entries are invalid on arrival (they recorded the versions from before the compute).
+async fn invalidation_during_a_batch_compute(cache: &SmartCache, prefix: &str) {
+    let keys = keys(&format!("{prefix}:during"), 20);
+    let tag = format!("{prefix}:competition");
+    let opts = EntryOptions::new().tags([tag.clone()]);
+    let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let computing = {
+        let (cache, keys, opts) = (cache.clone(), keys.clone(), opts.clone());
+        tokio::spawn(async move {
+            let compute = move |missing: Vec<String>| async move {
+                let _ = started.send(());
+                let _ = released.await;
+                let values = missing.into_iter().map(|k| (k.clone(), 1u64));
+                Ok::<_, std::io::Error>(values.collect::<HashMap<_, _>>())
+            };
+            cache.get_many_or_compute(&keys, &opts, compute).await
+        })
+    };
+    has_started.await.unwrap();
+    cache.invalidate_tag(&tag).await.unwrap();
+    release.send(()).unwrap();
+    for item in computing.await.unwrap() {
+        let lookup = item.result.unwrap();
+        assert_eq!((*lookup.value, lookup.source), (1, Source::Miss));
+    }
+    let compute = |missing: Vec<String>| async move {
+        let values = missing.into_iter().map(|k| (k.clone(), 2u64));
+        Ok::<_, std::io::Error>(values.collect::<HashMap<_, _>>())
+    };
+    for round in [Source::Miss, Source::Hit] {
+        let items = cache.get_many_or_compute(&keys, &opts, compute).await;
+        for item in &items {
+            let lookup = item.result.as_ref().unwrap();
+            assert_eq!((*lookup.value, lookup.source), (2, round), "{}", item.key);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_invalidated_during_a_batch_compute_invalidates_its_entries_standalone() {
+    let cache = SmartCache::new(common::standalone().await);
+    let prefix = cache_core::testing::unique_prefix("batch:during");
+    invalidation_during_a_batch_compute(&cache, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_invalidated_during_a_batch_compute_invalidates_its_entries_on_a_cluster() {
+    let cache = SmartCache::new(common::clustered().await);
+    let prefix = cache_core::testing::unique_prefix("batch:during");
+    invalidation_during_a_batch_compute(&cache, &prefix).await;
+}
+
+/// Writes `keys` with 2 tags each (one shared by all, one of 6), resets the command counts,
+/// reads them again in one batch (all hits) and returns the `MGET`s it cost on `nodes`.
+async fn warm_tagged_batch_mgets(
+    cache: &SmartCache,
+    nodes: &[RedisServer],
+    keys: &[String],
+) -> u64 {
+    for team in 0..6 {
+        let group: Vec<String> = keys.iter().skip(team).step_by(6).cloned().collect();
+        let opts = EntryOptions::new().tags(["league".to_owned(), format!("team:{team}")]);
+        let compute = |missing: Vec<String>| async move {
+            let values = missing.into_iter().map(|k| (k.clone(), value_of(&k)));
+            Ok::<_, std::io::Error>(values.collect::<HashMap<_, _>>())
+        };
+        cache.get_many_or_compute(&group, &opts, compute).await;
+    }
+    for node in nodes {
+        node.command_ok(&["CONFIG", "RESETSTAT"]).unwrap();
+    }
+    let compute = |_: Vec<String>| async { Ok::<_, std::io::Error>(HashMap::<String, u64>::new()) };
+    let items = cache
+        .get_many_or_compute(keys, &EntryOptions::new(), compute)
+        .await;
+    for item in &items {
+        let lookup = item.result.as_ref().unwrap();
+        assert_eq!(
+            (*lookup.value, lookup.source),
+            (value_of(&item.key), Source::Hit)
+        );
+    }
+    nodes.iter().map(mgets).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_tagged_batch_costs_one_more_mget_standalone() {
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let cache = counting_cache(common::connect(&server.url()).await);
+    let keys = keys("batch:tagged", 60);
+    let sent = warm_tagged_batch_mgets(&cache, std::slice::from_ref(&server), &keys).await;
+    assert_eq!(
+        sent, 2,
+        "one MGET for the entries, one for the versions of their 7 tags"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_tagged_batch_costs_one_more_mget_per_slot_on_a_cluster() {
+    let cluster = redis_harness::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let cache = counting_cache(common::connect(&cluster.url()).await);
+    // The entries on 3 slots (hash tags); the version keys wherever their tags hash.
+    let keys: Vec<String> = (0..60)
+        .map(|i| format!("batch:{{tag{}}}:{i}", i % 3))
+        .collect();
+    let mut tags = vec![cache_core::tag::version_key("league")];
+    tags.extend((0..6).map(|team| cache_core::tag::version_key(&format!("team:{team}"))));
+    let slots = |keys: &[String]| -> BTreeSet<u16> {
+        keys.iter()
+            .map(|k| fred::util::redis_keyslot(k.as_bytes()))
+            .collect()
+    };
+    let expected = slots(&keys).len() + slots(&tags).len();
+    let sent = warm_tagged_batch_mgets(&cache, cluster.nodes(), &keys).await;
+    assert_eq!(
+        sent, expected as u64,
+        "one MGET per slot of the entries and of the versions"
     );
 }
