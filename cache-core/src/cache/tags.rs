@@ -13,6 +13,7 @@
 //! the interleaving above is left to writers in different processes (without the turns, the
 //! keys of one batch, each stamped side by side, lost half their entries to it).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -333,20 +334,26 @@ impl<C: Codec> Inner<C> {
             return Vec::new();
         }
         let ns = self.namespace_version().await;
-        // The distinct tags of the entries still valid under the namespace, first seen first.
+        // The distinct tags of the entries still valid under the namespace, first seen first,
+        // and where each is in that list.
         let mut tags: Vec<&str> = Vec::new();
+        let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
         if let Ok(ns) = ns {
             for (_, entry) in &found {
                 let Some(recorded) = entry.env.tags.as_ref() else {
                     continue;
                 };
-                if written_under(&entry.env, ns) {
-                    tags.extend(recorded.keys().map(String::as_str));
+                if !written_under(&entry.env, ns) {
+                    continue;
+                }
+                for tag in recorded.keys() {
+                    index.entry(tag).or_insert_with(|| {
+                        tags.push(tag);
+                        tags.len() - 1
+                    });
                 }
             }
         }
-        tags.sort_unstable();
-        tags.dedup();
         let current = if tags.is_empty() {
             Ok(Vec::new())
         } else {
@@ -364,11 +371,10 @@ impl<C: Codec> Inner<C> {
             };
             let current = current.as_ref().map_err(Clone::clone)?;
             Ok(recorded.iter().all(|(tag, version)| {
-                // `tags` is sorted and holds every tag of this entry.
-                let now = tags
-                    .binary_search(&tag.as_str())
-                    .ok()
-                    .and_then(|i| current.get(i).copied().flatten());
+                // `index` holds every tag of this entry.
+                let now = index
+                    .get(tag.as_str())
+                    .and_then(|&i| current.get(i).copied().flatten());
                 now == Some(*version)
             }))
         };
