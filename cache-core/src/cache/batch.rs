@@ -7,7 +7,7 @@
 //! and the compute — never on another flight. The caller then waits on flights (its own and
 //! others'), holding none.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -340,14 +340,12 @@ impl<C: Codec> Inner<C> {
                 }
             }
         }
-        let mut domains: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            if tickets[i].is_some() || self.l1.is_none() {
-                let domain = self.backend.failure_domain(key);
-                domains.entry(domain).or_default().push(i);
-            }
-        }
-        let fetches = domains.into_values().map(|group| async move {
+        let to_read = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| tickets[*i].is_some() || self.l1.is_none())
+            .map(|(i, key)| (i, *key));
+        let fetches = self.by_domain(to_read).into_iter().map(|group| async move {
             let batch: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
             let read = self
                 .call(

@@ -147,6 +147,64 @@ impl<C: Codec> Inner<C> {
         result
     }
 
+    /// The indices of `keys` grouped by failure domain, in order of first appearance.
+    pub(crate) fn by_domain<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (usize, &'k str)>,
+    ) -> Vec<Vec<usize>> {
+        let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
+        for (i, key) in keys {
+            let domain = self.backend.failure_domain(key);
+            match groups.iter_mut().find(|(d, _)| *d == domain) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((domain, vec![i])),
+            }
+        }
+        groups.into_iter().map(|(_, group)| group).collect()
+    }
+
+    /// `get_many` of keys that may live in several failure domains: one call per domain, side
+    /// by side, each through its own domain's breaker — a dead shard fails and charges only its
+    /// own breaker, never that of whichever key came first. Fails when any domain failed.
+    pub(crate) async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<StoredEntry>>> {
+        let groups = self.by_domain(keys.iter().copied().enumerate());
+        if groups.len() <= 1 {
+            let read = self.backend.get_many(keys);
+            return self.call("get_many", keys.first().copied(), read).await;
+        }
+        let reads = groups.into_iter().map(|group| async move {
+            let batch: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            let read = self.backend.get_many(&batch);
+            (
+                group,
+                self.call("get_many", batch.first().copied(), read).await,
+            )
+        });
+        let mut entries: Vec<Option<StoredEntry>> = keys.iter().map(|_| None).collect();
+        for (group, read) in futures_util::future::join_all(reads).await {
+            for (i, entry) in group.into_iter().zip(read?) {
+                entries[i] = entry;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// `set_many` per failure domain, as [`get_many`](Self::get_many) reads.
+    pub(crate) async fn set_many(&self, writes: &[(&str, Payload, Duration)]) -> Result<()> {
+        let groups = self.by_domain(writes.iter().map(|(key, _, _)| *key).enumerate());
+        let calls = groups.into_iter().map(|group| async move {
+            let batch: Vec<(&str, Payload, Duration)> =
+                group.iter().map(|&i| writes[i].clone()).collect();
+            let write = self.backend.set_many(&batch);
+            self.call("set_many", batch.first().map(|w| w.0), write)
+                .await
+        });
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Reads and decodes `key`: from the L1 when it holds a valid entry, else from the backend
     /// (filling the L1). Undecodable entries are counted misses, never errors.
     /// `prefetched`: what [`fresh_hit`](Self::fresh_hit) already got from an in-process store

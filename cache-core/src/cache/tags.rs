@@ -148,10 +148,7 @@ impl<C: Codec> Inner<C> {
         }
         let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
         let tickets: Vec<_> = missing_keys.iter().map(|k| l1.ticket(k)).collect();
-        let read = self.backend.get_many(&missing_keys);
-        let entries = self
-            .call("get_many", missing_keys.first().copied(), read)
-            .await?;
+        let entries = self.get_many(&missing_keys).await?;
         for ((&i, ticket), entry) in missing.iter().zip(tickets).zip(entries) {
             let Some(entry) = entry else { continue };
             let Some(version) = parse_version(&entry.payload) else {
@@ -166,8 +163,7 @@ impl<C: Codec> Inner<C> {
 
     /// [`tag_versions`](Self::tag_versions) from the backend alone.
     async fn tag_versions_l2(&self, keys: &[&str]) -> Result<Vec<Option<TagVersion>>> {
-        let read = self.backend.get_many(keys);
-        let entries = self.call("get_many", keys.first().copied(), read).await?;
+        let entries = self.get_many(keys).await?;
         Ok(entries
             .into_iter()
             .map(|entry| entry.and_then(|entry| parse_version(&entry.payload)))
@@ -198,8 +194,7 @@ impl<C: Codec> Inner<C> {
                 .zip(&created)
                 .map(|(&i, &v)| (keys[i], version_payload(v), self.max_lifetime))
                 .collect();
-            let write = self.backend.set_many(&writes);
-            let written = self.call("set_many", Some(keys[missing[0]]), write).await;
+            let written = self.set_many(&writes).await;
             missing.iter().for_each(|&i| self.forget(keys[i]));
             written?;
             let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
@@ -416,8 +411,7 @@ impl<C: Codec> Inner<C> {
                 )
             })
             .collect();
-        let write = self.backend.set_many(&writes);
-        let written = self.call("set_many", keys.first().copied(), write).await;
+        let written = self.set_many(&writes).await;
         keys.iter().for_each(|key| self.forget(key));
         written
     }
