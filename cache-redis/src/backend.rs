@@ -34,6 +34,10 @@ use crate::watch::ConnectionLog;
 /// as `ASKING` + `$op` on the connection to the node it names ([`crate::ask`]). `$op` must
 /// leave its reply type to the caller (no turbofish): the `ASKING` pipeline queues it as a
 /// [`Value`].
+///
+/// The retries run in a boxed future of their own: inline, their states (three more fred
+/// commands, the direct connections' waits) made every command's future ~9 KB, allocated and
+/// copied on each hit; boxed, a command that succeeds at once carries one pointer for them.
 macro_rules! on_key {
     ($backend:expr, $key:expr, |$c:ident| $op:expr) => {{
         let first = {
@@ -41,29 +45,34 @@ macro_rules! on_key {
             $op.await
         };
         match first {
-            Err(err) => match $backend.direct_for($key, &err).await {
-                Some(direct) => {
-                    let again = {
-                        let $c = &direct;
-                        $op.await
-                    };
-                    match again {
-                        Err(err) => match $backend.asked_client(&err).await {
-                            Some(target) => {
-                                let $c = &crate::ask::asking(target).await;
-                                let _queued: ::std::result::Result<
-                                    ::fred::types::Value,
-                                    ::fred::error::Error,
-                                > = $op.await;
-                                $c.last().await
+            Err(err) => {
+                ::std::boxed::Box::pin(async {
+                    match $backend.direct_for($key, &err).await {
+                        Some(direct) => {
+                            let again = {
+                                let $c = &direct;
+                                $op.await
+                            };
+                            match again {
+                                Err(err) => match $backend.asked_client(&err).await {
+                                    Some(target) => {
+                                        let $c = &crate::ask::asking(target).await;
+                                        let _queued: ::std::result::Result<
+                                            ::fred::types::Value,
+                                            ::fred::error::Error,
+                                        > = $op.await;
+                                        $c.last().await
+                                    }
+                                    None => Err(err),
+                                },
+                                ok => ok,
                             }
-                            None => Err(err),
-                        },
-                        ok => ok,
+                        }
+                        None => Err(err),
                     }
-                }
-                None => Err(err),
-            },
+                })
+                .await
+            }
             ok => ok,
         }
     }};
