@@ -1,9 +1,11 @@
 //! [`RedisBackend`]: the connection, and the [`CacheBackend`] operations.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cache_core::{
@@ -185,7 +187,13 @@ impl Inner {
 
     /// Re-measures the server clocks in the background if a sync is due (and none running).
     pub(crate) fn spawn_clock_sync(inner: &Arc<Self>) {
-        if inner.clock.claim_sync() {
+        Self::spawn_clock_sync_at(inner, Instant::now());
+    }
+
+    /// [`spawn_clock_sync`](Self::spawn_clock_sync) judged at `now`, an [`Instant`] the caller
+    /// read (a hit reads the clock once).
+    pub(crate) fn spawn_clock_sync_at(inner: &Arc<Self>, now: Instant) {
+        if inner.clock.claim_sync_at(now) {
             let inner = Arc::clone(inner);
             tokio::spawn(async move {
                 let table = measure_clocks(&inner.pool, inner.clustered).await;
@@ -439,9 +447,10 @@ impl RedisBackend {
     /// The remaining lifetime of a framed value, on the owning server's clock; `None` while
     /// that clock has not been measured.
     fn remaining(&self, key: &str, header: Header) -> Option<Duration> {
-        Inner::spawn_clock_sync(&self.inner);
-        let now = self.inner.clock.server_now_ms(key.as_bytes())?;
-        Some(header.remaining(now))
+        let now = Instant::now();
+        Inner::spawn_clock_sync_at(&self.inner, now);
+        let server_now = self.inner.clock.server_ms_at(key.as_bytes(), now)?;
+        Some(header.remaining(server_now))
     }
 
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
@@ -499,6 +508,17 @@ impl RedisBackend {
             Bytes::from(frame::encode(Header::for_write(now, px), bytes)),
             i64::try_from(px).unwrap_or(i64::MAX),
         ))
+    }
+
+    /// One `GET`, and the entry it found.
+    #[inline(never)] // so the future is returned straight into `get`'s allocation
+    async fn read(&self, key: &str) -> Result<Option<StoredEntry>> {
+        let stored: Option<Bytes> =
+            on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
+        match stored {
+            Some(stored) => self.entry_from(key, stored).await,
+            None => Ok(None),
+        }
     }
 
     /// Hash slot → indexes of `keys` in that slot (one group off a cluster).
@@ -617,13 +637,22 @@ impl CacheBackend for RedisBackend {
         Some(self)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let stored: Option<Bytes> =
-            on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
-        match stored {
-            Some(stored) => self.entry_from(key, stored).await,
-            None => Ok(None),
-        }
+    /// The boxed future is built in its allocation rather than moved into it: fred's command
+    /// futures are ~7 KB (most of it room for its blocking-command policy), and a move copied
+    /// all of it on every hit.
+    fn get<'s, 'k, 'f>(
+        &'s self,
+        key: &'k str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<StoredEntry>>> + Send + 'f>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        let mut slot = Box::new_uninit();
+        slot.write(self.read(key));
+        // SAFETY: `slot` was initialised by the `write` just above.
+        Box::into_pin(unsafe { slot.assume_init() })
     }
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {
