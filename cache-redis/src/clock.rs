@@ -303,11 +303,20 @@ mod tests {
     fn one_sync_at_a_time_and_retry_after_failure() {
         let clock = ServerClock::new(ClockTable::default(), Duration::ZERO);
         assert!(clock.claim_sync_at(Instant::now()));
-        assert!(!clock.claim_sync_at(Instant::now()), "a second claim while syncing");
+        assert!(
+            !clock.claim_sync_at(Instant::now()),
+            "a second claim while syncing"
+        );
         clock.finish(None);
-        assert!(!clock.claim_sync_at(Instant::now()), "a failed sync waits before retrying");
+        assert!(
+            !clock.claim_sync_at(Instant::now()),
+            "a failed sync waits before retrying"
+        );
         clock.sync_now();
-        assert!(clock.claim_sync_at(Instant::now()), "a reconnection asks for a sync at once");
+        assert!(
+            clock.claim_sync_at(Instant::now()),
+            "a reconnection asks for a sync at once"
+        );
     }
 
     #[test]
