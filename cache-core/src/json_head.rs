@@ -47,17 +47,25 @@ pub(crate) fn decode_untagged<T: DeserializeOwned>(bytes: &[u8]) -> Option<Envel
 /// as serde_json reads one), and what follows it. What follows is checked by the caller: a
 /// fraction or an exponent fails there.
 fn integer(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    let (number, rest) = bytes.split_at(digits);
-    match number {
-        [] => None,
-        [b'0', _, ..] => None,
-        _ => number
-            .iter()
-            .try_fold(0u64, |acc, &d| {
-                acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            })
-            .map(|value| (value, rest)),
+    let mut value = 0u64;
+    let mut digits = 0;
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Up to 19 digits cannot overflow a u64; checked arithmetic only past them.
+        value = if digits < 19 {
+            value * 10 + u64::from(digit)
+        } else {
+            value.checked_mul(10)?.checked_add(u64::from(digit))?
+        };
+        digits += 1;
+    }
+    match bytes {
+        _ if digits == 0 => None,
+        [b'0', next, ..] if next.is_ascii_digit() => None,
+        _ => Some((value, &bytes[digits..])),
     }
 }
 
@@ -149,6 +157,8 @@ mod tests {
             text.replace(":60000,", ":060000,"), // not JSON
             text.replace(":60000,", ":6e4,"),
             text.replace("\"id\":9", "\"id\":18446744073709551616"), // overflow
+            text.replace("\"id\":9", "\"id\":100000000000000000000"),
+            text.replace("\"id\":9", "\"id\":-9"),
         ] {
             assert_eq!(
                 decode_untagged::<BTreeMap<String, u32>>(other.as_bytes()),
@@ -158,5 +168,29 @@ mod tests {
         }
         assert!(text.starts_with("{\"v\":1,\"ttl_ms\":60000,"), "{text}");
         assert_eq!(decode_untagged(text.as_bytes()), Some(env));
+    }
+
+    #[test]
+    fn integers_read_as_serde_json_reads_them() {
+        for (text, expected) in [
+            ("0,", Some(0)),
+            ("7,", Some(7)),
+            ("1764000000000,", Some(1_764_000_000_000)),
+            ("9999999999999999999,", Some(9_999_999_999_999_999_999)),
+            ("18446744073709551615,", Some(u64::MAX)),
+            ("18446744073709551616,", None),
+            ("99999999999999999999,", None),
+            ("00,", None),
+            ("01,", None),
+            (",", None),
+        ] {
+            let fast = integer(text.as_bytes()).map(|(n, rest)| {
+                assert_eq!(rest, b",");
+                n
+            });
+            let serde = serde_json::from_str::<u64>(text.trim_end_matches(',')).ok();
+            assert_eq!(fast, expected, "{text}");
+            assert_eq!(fast, serde, "{text}");
+        }
     }
 }

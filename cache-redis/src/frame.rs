@@ -92,14 +92,17 @@ fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     // One pass: it runs twice on every hit.
     let mut value = 0u64;
     let mut digits = 0;
-    for &b in bytes {
-        if !b.is_ascii_digit() {
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
             break;
         }
-        if digits == 20 {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        // Up to 19 digits cannot overflow a u64; checked arithmetic only for the 20th.
+        value = match digits {
+            0..19 => value * 10 + u64::from(digit),
+            19 => value.checked_mul(10)?.checked_add(u64::from(digit))?,
+            _ => return None,
+        };
         digits += 1;
     }
     (digits > 0).then(|| (value, &bytes[digits..]))
