@@ -456,16 +456,22 @@ impl RedisBackend {
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
     /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        match frame::decode(&stored) {
-            Some((header, payload)) => match self.remaining(key, header) {
-                Some(remaining) => Ok(Some(StoredEntry {
-                    payload: Payload::Bytes(Arc::from(payload)),
-                    remaining: Some(remaining),
-                })),
-                None => self.entry_with_pttl(key, payload).await,
-            },
-            None => self.entry_with_pttl(key, &stored).await,
+        if let Some(entry) = self.framed_entry(key, &stored) {
+            return Ok(Some(entry));
         }
+        let payload = frame::decode(&stored).map_or(&stored[..], |(_, payload)| payload);
+        self.entry_with_pttl(key, payload).await
+    }
+
+    /// The entry of a framed value, when the server's clock is known (every hit but those of
+    /// a lazy start): no I/O.
+    fn framed_entry(&self, key: &str, stored: &[u8]) -> Option<StoredEntry> {
+        let (header, payload) = frame::decode(stored)?;
+        let remaining = self.remaining(key, header)?;
+        Some(StoredEntry {
+            payload: Payload::Bytes(Arc::from(payload)),
+            remaining: Some(remaining),
+        })
     }
 
     /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
@@ -515,9 +521,14 @@ impl RedisBackend {
     async fn read(&self, key: &str) -> Result<Option<StoredEntry>> {
         let stored: Option<Bytes> =
             on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
-        match stored {
-            Some(stored) => self.entry_from(key, stored).await,
-            None => Ok(None),
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        match self.framed_entry(key, &stored) {
+            Some(entry) => Ok(Some(entry)),
+            // A `PTTL` round trip, in a future of its own: kept out of this one, whose every
+            // state a hit pays for.
+            None => Box::pin(self.entry_from(key, stored)).await,
         }
     }
 
