@@ -47,36 +47,39 @@ macro_rules! on_key {
             $op.await
         };
         match first {
-            Err(err) => {
-                ::std::boxed::Box::pin(async {
-                    match $backend.direct_for($key, &err).await {
-                        Some(direct) => {
-                            let again = {
-                                let $c = &direct;
-                                $op.await
-                            };
-                            match again {
-                                Err(err) => match $backend.asked_client(&err).await {
-                                    Some(target) => {
-                                        let $c = &crate::ask::asking(target).await;
-                                        let _queued: ::std::result::Result<
-                                            ::fred::types::Value,
-                                            ::fred::error::Error,
-                                        > = $op.await;
-                                        $c.last().await
-                                    }
-                                    None => Err(err),
-                                },
-                                ok => ok,
-                            }
-                        }
-                        None => Err(err),
-                    }
-                })
-                .await
-            }
+            Err(err) => crate::backend::on_key!(@retry $backend, $key, err, |$c| $op),
             ok => ok,
         }
+    }};
+    // The retries after the first attempt failed with `$err`.
+    (@retry $backend:expr, $key:expr, $err:expr, |$c:ident| $op:expr) => {{
+        let err = $err;
+        ::std::boxed::Box::pin(async {
+            match $backend.direct_for($key, &err).await {
+                Some(direct) => {
+                    let again = {
+                        let $c = &direct;
+                        $op.await
+                    };
+                    match again {
+                        Err(err) => match $backend.asked_client(&err).await {
+                            Some(target) => {
+                                let $c = &crate::ask::asking(target).await;
+                                let _queued: ::std::result::Result<
+                                    ::fred::types::Value,
+                                    ::fred::error::Error,
+                                > = $op.await;
+                                $c.last().await
+                            }
+                            None => Err(err),
+                        },
+                        ok => ok,
+                    }
+                }
+                None => Err(err),
+            }
+        })
+        .await
     }};
 }
 pub(crate) use on_key;
@@ -519,8 +522,12 @@ impl RedisBackend {
     /// One `GET`, and the entry it found.
     #[inline(never)] // so the future is returned straight into `get`'s allocation
     async fn read(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let stored: Option<Bytes> =
-            on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
+        let first: std::result::Result<Option<Bytes>, Error> = self.client().get(key).await;
+        let stored = match first {
+            Ok(stored) => stored,
+            Err(err) => on_key!(@retry self, key, err, |c| c.get(key))
+                .map_err(|e| self.failure("get", &e))?,
+        };
         let Some(stored) = stored else {
             return Ok(None);
         };
