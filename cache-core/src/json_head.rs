@@ -9,7 +9,8 @@
 //! the metadata cost about a fifth of a Redis hit's instructions (every key a string to match
 //! and validate), as much as the value's own decoding beside it. Anything else — entries from
 //! older builds, tagged entries, other spacing, damage — is `None` here and goes through serde,
-//! which also says why a bad entry is bad. So the fast path never accepts what serde refuses,
+//! which also says why a bad entry is bad. So the fast path accepts nothing serde refuses (but
+//! for serde_json's nesting limit of 128, which here counts from the value, not the envelope),
 //! and what it accepts decodes to the same envelope.
 
 use serde::de::DeserializeOwned;
