@@ -91,6 +91,7 @@ pub mod envelope;
 pub mod error;
 mod flight;
 pub mod glob;
+mod json_head;
 mod options;
 pub mod policy;
 mod stats;

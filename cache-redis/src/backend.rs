@@ -1,9 +1,11 @@
 //! [`RedisBackend`]: the connection, and the [`CacheBackend`] operations.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cache_core::{
@@ -34,6 +36,12 @@ use crate::watch::ConnectionLog;
 /// as `ASKING` + `$op` on the connection to the node it names ([`crate::ask`]). `$op` must
 /// leave its reply type to the caller (no turbofish): the `ASKING` pipeline queues it as a
 /// [`Value`].
+///
+/// The retries run in a boxed future of their own: inline, their states (three more fred
+/// commands, the direct connections' waits) made every command's future ~9 KB, allocated and
+/// copied on each hit; boxed, a command that succeeds at once carries one pointer for them.
+/// `on_key!(@retry backend, key, err, |c| op)` is that part alone, for a caller that made the
+/// first attempt itself (see `RedisBackend::read`).
 macro_rules! on_key {
     ($backend:expr, $key:expr, |$c:ident| $op:expr) => {{
         let first = {
@@ -41,7 +49,15 @@ macro_rules! on_key {
             $op.await
         };
         match first {
-            Err(err) => match $backend.direct_for($key, &err).await {
+            Err(err) => crate::backend::on_key!(@retry $backend, $key, err, |$c| $op),
+            ok => ok,
+        }
+    }};
+    // The retries after the first attempt failed with `$err`.
+    (@retry $backend:expr, $key:expr, $err:expr, |$c:ident| $op:expr) => {{
+        let err = $err;
+        ::std::boxed::Box::pin(async {
+            match $backend.direct_for($key, &err).await {
                 Some(direct) => {
                     let again = {
                         let $c = &direct;
@@ -63,9 +79,9 @@ macro_rules! on_key {
                     }
                 }
                 None => Err(err),
-            },
-            ok => ok,
-        }
+            }
+        })
+        .await
     }};
 }
 pub(crate) use on_key;
@@ -176,7 +192,13 @@ impl Inner {
 
     /// Re-measures the server clocks in the background if a sync is due (and none running).
     pub(crate) fn spawn_clock_sync(inner: &Arc<Self>) {
-        if inner.clock.claim_sync() {
+        Self::spawn_clock_sync_at(inner, Instant::now());
+    }
+
+    /// [`spawn_clock_sync`](Self::spawn_clock_sync) judged at `now`, an [`Instant`] the caller
+    /// read (a hit reads the clock once).
+    pub(crate) fn spawn_clock_sync_at(inner: &Arc<Self>, now: Instant) {
+        if inner.clock.claim_sync_at(now) {
             let inner = Arc::clone(inner);
             tokio::spawn(async move {
                 let table = measure_clocks(&inner.pool, inner.clustered).await;
@@ -430,24 +452,31 @@ impl RedisBackend {
     /// The remaining lifetime of a framed value, on the owning server's clock; `None` while
     /// that clock has not been measured.
     fn remaining(&self, key: &str, header: Header) -> Option<Duration> {
-        Inner::spawn_clock_sync(&self.inner);
-        let now = self.inner.clock.server_now_ms(key.as_bytes())?;
-        Some(header.remaining(now))
+        let now = Instant::now();
+        Inner::spawn_clock_sync_at(&self.inner, now);
+        let server_now = self.inner.clock.server_ms_at(key.as_bytes(), now)?;
+        Some(header.remaining(server_now))
     }
 
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
     /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        match frame::decode(&stored) {
-            Some((header, payload)) => match self.remaining(key, header) {
-                Some(remaining) => Ok(Some(StoredEntry {
-                    payload: Payload::Bytes(Arc::from(payload)),
-                    remaining: Some(remaining),
-                })),
-                None => self.entry_with_pttl(key, payload).await,
-            },
-            None => self.entry_with_pttl(key, &stored).await,
+        if let Some(entry) = self.framed_entry(key, &stored) {
+            return Ok(Some(entry));
         }
+        let payload = frame::decode(&stored).map_or(&stored[..], |(_, payload)| payload);
+        self.entry_with_pttl(key, payload).await
+    }
+
+    /// The entry of a framed value, when the server's clock is known (every hit but those of
+    /// a lazy start): no I/O.
+    fn framed_entry(&self, key: &str, stored: &[u8]) -> Option<StoredEntry> {
+        let (header, payload) = frame::decode(stored)?;
+        let remaining = self.remaining(key, header)?;
+        Some(StoredEntry {
+            payload: Payload::Bytes(Arc::from(payload)),
+            remaining: Some(remaining),
+        })
     }
 
     /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
@@ -490,6 +519,29 @@ impl RedisBackend {
             Bytes::from(frame::encode(Header::for_write(now, px), bytes)),
             i64::try_from(px).unwrap_or(i64::MAX),
         ))
+    }
+
+    /// One `GET`, and the entry it found.
+    #[inline(never)] // so the future is returned straight into `get`'s allocation
+    async fn read(&self, key: &str) -> Result<Option<StoredEntry>> {
+        // The first attempt written out, with its reply type: through `on_key!`'s generic
+        // match, the optimiser moved the reply bit by bit (~900 instructions on every hit,
+        // counted with callgrind).
+        let first: std::result::Result<Option<Bytes>, Error> = self.client().get(key).await;
+        let stored = match first {
+            Ok(stored) => stored,
+            Err(err) => on_key!(@retry self, key, err, |c| c.get(key))
+                .map_err(|e| self.failure("get", &e))?,
+        };
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        match self.framed_entry(key, &stored) {
+            Some(entry) => Ok(Some(entry)),
+            // A `PTTL` round trip, in a future of its own: kept out of this one, whose every
+            // state a hit pays for.
+            None => Box::pin(self.entry_from(key, stored)).await,
+        }
     }
 
     /// Hash slot → indexes of `keys` in that slot (one group off a cluster).
@@ -608,13 +660,22 @@ impl CacheBackend for RedisBackend {
         Some(self)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        let stored: Option<Bytes> =
-            on_key!(self, key, |c| c.get(key)).map_err(|e| self.failure("get", &e))?;
-        match stored {
-            Some(stored) => self.entry_from(key, stored).await,
-            None => Ok(None),
-        }
+    /// The boxed future is built in its allocation rather than moved into it: fred's command
+    /// futures are ~7 KB (most of it room for its blocking-command policy), and a move copied
+    /// all of it on every hit.
+    fn get<'s, 'k, 'f>(
+        &'s self,
+        key: &'k str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<StoredEntry>>> + Send + 'f>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        let mut slot = Box::new_uninit();
+        slot.write(self.read(key));
+        // SAFETY: `slot` was initialised by the `write` just above.
+        Box::into_pin(unsafe { slot.assume_init() })
     }
 
     async fn set(&self, key: &str, payload: Payload, lifetime: Duration) -> Result<()> {

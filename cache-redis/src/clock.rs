@@ -11,7 +11,7 @@
 //! On a cluster, every primary has a sample of its own and a slot table says which primary
 //! owns a key, so that each key is judged on the clock of the server that will expire it.
 
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use fred::prelude::*;
 #[cfg(feature = "fred")]
 use fred::types::{ClusterHash, CustomCommand};
+
+use arc_swap::ArcSwap;
 
 use crate::slot::key_slot;
 
@@ -40,9 +42,9 @@ impl Sample {
         Sample { at, server_ms, rtt }
     }
 
-    /// The server's time now, in Unix milliseconds.
-    fn now_ms(&self) -> f64 {
-        self.server_ms + self.at.elapsed().as_secs_f64() * 1000.0
+    /// The server's time at `now`, in Unix milliseconds.
+    fn ms_at(&self, now: Instant) -> f64 {
+        self.server_ms + now.saturating_duration_since(self.at).as_secs_f64() * 1000.0
     }
 }
 
@@ -58,7 +60,9 @@ pub(crate) struct ClockTable {
 /// The shared estimate, re-measured every `interval` by whoever reads it after that.
 #[derive(Debug)]
 pub(crate) struct ServerClock {
-    table: RwLock<ClockTable>,
+    /// Read on every hit: a lock-free load (a read lock's two atomic writes to one shared
+    /// cache line showed under many concurrent hits); replaced whole by a sync.
+    table: ArcSwap<ClockTable>,
     base: Instant,
     /// Nanoseconds after `base` when the next sync is due.
     next_sync_ns: AtomicU64,
@@ -72,7 +76,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 impl ServerClock {
     pub(crate) fn new(table: ClockTable, interval: Duration) -> Self {
         let clock = ServerClock {
-            table: RwLock::new(table),
+            table: ArcSwap::from_pointee(table),
             base: Instant::now(),
             next_sync_ns: AtomicU64::new(0),
             syncing: AtomicBool::new(false),
@@ -92,11 +96,11 @@ impl ServerClock {
 
     /// Whether a measurement has been installed.
     pub(crate) fn is_known(&self) -> bool {
-        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let table = self.table.load();
         !table.samples.is_empty()
     }
 
-    /// Makes the next [`claim_sync`](Self::claim_sync) succeed (after a reconnection the server
+    /// Makes the next [`claim_sync_at`](Self::claim_sync_at) succeed (after a reconnection the server
     /// may be another machine, with another clock).
     #[cfg_attr(not(feature = "fred"), allow(dead_code))] // redis-rs gives no reconnection event
     pub(crate) fn sync_now(&self) {
@@ -106,7 +110,14 @@ impl ServerClock {
     /// The server's time now, in Unix milliseconds, on the server that owns `key`; `None` until
     /// the clock has been measured.
     pub(crate) fn server_now_ms(&self, key: &[u8]) -> Option<f64> {
-        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        self.server_ms_at(key, Instant::now())
+    }
+
+    /// The server's time at `now` (an [`Instant`] the caller read, so that a hit reads the
+    /// clock once), in Unix milliseconds, on the server that owns `key`; `None` until the clock
+    /// has been measured.
+    pub(crate) fn server_ms_at(&self, key: &[u8], now: Instant) -> Option<f64> {
+        let table = self.table.load();
         let index = match table.slot_owner.len() {
             0 => 0,
             n => table
@@ -119,13 +130,13 @@ impl ServerClock {
             .samples
             .get(usize::from(index))
             .or(table.samples.first())
-            .map(Sample::now_ms)
+            .map(|sample| sample.ms_at(now))
     }
 
     /// The index of the server that owns `key` (0 off a cluster, or before a measurement).
     #[cfg_attr(not(feature = "redis-rs"), allow(dead_code))] // fred's failure domains: not yet
     pub(crate) fn owner_of(&self, key: &[u8]) -> u64 {
-        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let table = self.table.load();
         match table.slot_owner.len() {
             0 => 0,
             n => table
@@ -135,9 +146,11 @@ impl ServerClock {
         }
     }
 
-    /// Whether a sync is due; if so the caller owns it and must call [`finish`](Self::finish).
-    pub(crate) fn claim_sync(&self) -> bool {
-        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    /// Whether a sync is due at `now` (an [`Instant`] the caller read, so that a hit reads the
+    /// clock once); if so the caller owns it and must call [`finish`](Self::finish).
+    pub(crate) fn claim_sync_at(&self, now: Instant) -> bool {
+        let since_base = now.saturating_duration_since(self.base);
+        let now = u64::try_from(since_base.as_nanos()).unwrap_or(u64::MAX);
         now >= self.next_sync_ns.load(Ordering::Relaxed)
             && self
                 .syncing
@@ -145,7 +158,7 @@ impl ServerClock {
                 .is_ok()
     }
 
-    /// Ends a sync claimed with [`claim_sync`](Self::claim_sync), installing its table if it
+    /// Ends a sync claimed with [`claim_sync_at`](Self::claim_sync_at), installing its table if it
     /// succeeded.
     pub(crate) fn finish(&self, table: Option<ClockTable>) {
         let next = match table {
@@ -162,7 +175,7 @@ impl ServerClock {
     /// Installs a measurement (a sync's, or one taken by a writer that found the clock unknown).
     pub(crate) fn install(&self, table: ClockTable) {
         if !table.samples.is_empty() {
-            *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
+            self.table.store(Arc::new(table));
         }
     }
 
@@ -176,7 +189,7 @@ impl ServerClock {
 
     /// The largest error bound (half round trip) among the current samples.
     pub(crate) fn uncertainty(&self) -> Duration {
-        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let table = self.table.load();
         table
             .samples
             .iter()
@@ -289,12 +302,21 @@ mod tests {
     #[test]
     fn one_sync_at_a_time_and_retry_after_failure() {
         let clock = ServerClock::new(ClockTable::default(), Duration::ZERO);
-        assert!(clock.claim_sync());
-        assert!(!clock.claim_sync(), "a second claim while syncing");
+        assert!(clock.claim_sync_at(Instant::now()));
+        assert!(
+            !clock.claim_sync_at(Instant::now()),
+            "a second claim while syncing"
+        );
         clock.finish(None);
-        assert!(!clock.claim_sync(), "a failed sync waits before retrying");
+        assert!(
+            !clock.claim_sync_at(Instant::now()),
+            "a failed sync waits before retrying"
+        );
         clock.sync_now();
-        assert!(clock.claim_sync(), "a reconnection asks for a sync at once");
+        assert!(
+            clock.claim_sync_at(Instant::now()),
+            "a reconnection asks for a sync at once"
+        );
     }
 
     #[test]
@@ -303,7 +325,7 @@ mod tests {
         assert!(!clock.is_known());
         assert_eq!(clock.server_now_ms(b"k"), None);
         assert!(
-            clock.claim_sync(),
+            clock.claim_sync_at(Instant::now()),
             "an unknown clock is due for a sync at once"
         );
         let server_ms = unix_ms_now() - 3_600_000.0;

@@ -89,18 +89,23 @@ pub fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
 /// A decimal `u64` at the start of `bytes` (1 to 20 digits, no overflow), and what follows it.
 /// Every number [`encode`] writes reads back, `u64::MAX` included.
 fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = bytes
-        .iter()
-        .take(21)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if digits == 0 || digits > 20 {
-        return None;
+    // One pass: it runs twice on every hit.
+    let mut value = 0u64;
+    let mut digits = 0;
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Up to 19 digits cannot overflow a u64; checked arithmetic only for the 20th.
+        value = match digits {
+            0..19 => value * 10 + u64::from(digit),
+            19 => value.checked_mul(10)?.checked_add(u64::from(digit))?,
+            _ => return None,
+        };
+        digits += 1;
     }
-    let value = bytes[..digits].iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })?;
-    Some((value, &bytes[digits..]))
+    (digits > 0).then(|| (value, &bytes[digits..]))
 }
 
 #[cfg(test)]
@@ -180,6 +185,7 @@ mod tests {
             b"@sc exp=18446744073709551616 px=3\n",
             b"@sc exp=99999999999999999999 px=3\n",
             b"@sc exp=100000000000000000000 px=3\n",
+            b"@sc exp=000000000000000000001 px=3\n", // 21 digits, though small
             b"@sc exp=1px=3\n",
         ] {
             assert_eq!(decode(raw), None, "{}", String::from_utf8_lossy(raw));

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cache_core::{
@@ -164,9 +164,10 @@ impl RedisRsBackend {
         }
     }
 
-    /// Re-measures the server clocks in the background if a sync is due (and none running).
-    fn spawn_clock_sync(&self) {
-        if self.inner.clock.claim_sync() {
+    /// Re-measures the server clocks in the background if a sync is due at `now` (and none
+    /// running).
+    fn spawn_clock_sync(&self, now: Instant) {
+        if self.inner.clock.claim_sync_at(now) {
             let backend = self.clone();
             tokio::spawn(async move {
                 let table = topology::measure_clocks(&backend.inner.connection).await;
@@ -195,11 +196,13 @@ impl RedisRsBackend {
         stored: Vec<u8>,
     ) -> Result<Option<StoredEntry>> {
         if let Some((header, payload)) = frame::decode(&stored) {
-            self.spawn_clock_sync();
-            if let Some(now) = self.inner.clock.server_now_ms(key.as_bytes()) {
+            // One read of the local clock serves both.
+            let now = Instant::now();
+            self.spawn_clock_sync(now);
+            if let Some(server_now) = self.inner.clock.server_ms_at(key.as_bytes(), now) {
                 return Ok(Some(StoredEntry {
                     payload: Payload::Bytes(Arc::from(payload)),
-                    remaining: Some(header.remaining(now)),
+                    remaining: Some(header.remaining(server_now)),
                 }));
             }
             return self.entry_with_pttl(key, payload).await;
