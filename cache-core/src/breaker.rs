@@ -29,6 +29,10 @@ impl BreakerState {
     }
 }
 
+/// At most one warning per breaker in this long: a shard that flaps (a failover under way,
+/// commands cancelled between successes) logs a handful of lines, not one per flap.
+pub(crate) const WARN_QUIET: Duration = Duration::from_secs(10);
+
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 const HALF_OPEN: u8 = 2;
@@ -47,6 +51,9 @@ pub(crate) struct CircuitBreaker {
     opened_at_epoch: AtomicU64,
     threshold: u32,
     cooldown: Duration,
+    /// When this breaker last warned of failures, and of opening (see [`WARN_QUIET`]).
+    warned_failing: Mutex<Option<Instant>>,
+    warned_open: Mutex<Option<Instant>>,
 }
 
 impl CircuitBreaker {
@@ -58,6 +65,8 @@ impl CircuitBreaker {
             opened_at_epoch: AtomicU64::new(0),
             threshold: threshold.max(1),
             cooldown,
+            warned_failing: Mutex::new(None),
+            warned_open: Mutex::new(None),
         }
     }
 
@@ -110,9 +119,22 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether a warning last logged at `warned_at` may be logged again now: not in the last
+    /// [`WARN_QUIET`] (which this one then starts).
+    fn may_warn(warned_at: &Mutex<Option<Instant>>) -> bool {
+        let mut warned_at = warned_at.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if warned_at.is_some_and(|at| now.saturating_duration_since(at) < WARN_QUIET) {
+            return false;
+        }
+        *warned_at = Some(now);
+        true
+    }
+
     /// Records a failure seen while the backend's connection epoch was `connection_epoch`;
-    /// returns how many failures in a row this makes (1: a fault starts).
-    pub(crate) fn on_failure(&self, connection_epoch: u64) -> u32 {
+    /// returns whether it starts a fault worth a warning: the first failure in a row, and no
+    /// warning from this breaker in the last [`WARN_QUIET`].
+    pub(crate) fn on_failure(&self, connection_epoch: u64) -> bool {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let state = self.state.load(Ordering::Acquire);
         if state == HALF_OPEN || (state == CLOSED && failures >= self.threshold) {
@@ -121,14 +143,17 @@ impl CircuitBreaker {
                 .store(connection_epoch, Ordering::Release);
             // One warning per outage: a failed probe reopens the breaker quietly.
             match self.state.swap(OPEN, Ordering::AcqRel) {
-                CLOSED => {
+                CLOSED if Self::may_warn(&self.warned_open) => {
                     tracing::warn!(failures, cooldown = ?self.cooldown, "cache circuit breaker open: backend calls suspended");
+                }
+                CLOSED => {
+                    tracing::debug!(failures, cooldown = ?self.cooldown, "cache circuit breaker open again");
                 }
                 HALF_OPEN => tracing::debug!(failures, "cache breaker probe failed; open again"),
                 _ => {}
             }
         }
-        failures
+        failures == 1 && Self::may_warn(&self.warned_failing)
     }
 }
 
@@ -223,6 +248,23 @@ mod tests {
         assert!(!b.allow(|| 8), "one probe per reconnect");
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    /// A shard that flaps (failures between successes, as commands are cancelled during a
+    /// failover) warns once per quiet period, not once per flap.
+    #[tokio::test(start_paused = true)]
+    async fn a_flapping_backend_warns_once_per_quiet_period() {
+        let b = CircuitBreaker::new(3, Duration::from_millis(500));
+        let warned = (0..20)
+            .filter(|_| {
+                let warn = b.on_failure(0);
+                b.on_success();
+                warn
+            })
+            .count();
+        assert_eq!(warned, 1);
+        tokio::time::advance(WARN_QUIET).await;
+        assert!(b.on_failure(0), "a fault after a quiet period warns again");
     }
 
     #[tokio::test(start_paused = true)]

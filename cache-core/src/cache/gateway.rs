@@ -136,7 +136,7 @@ impl<C: Codec> Inner<C> {
                 Stats::bump(&self.stats.backend_errors);
                 // One warning when a fault starts, not one per request in flight; the count of
                 // failed operations is logged when the backend answers again.
-                if breaker.on_failure(self.backend.connection_epoch()) == 1 {
+                if breaker.on_failure(self.backend.connection_epoch()) {
                     tracing::warn!(backend = self.backend.name(), operation, error = %err, "cache backend failing");
                 } else {
                     tracing::debug!(backend = self.backend.name(), operation, error = %err, "cache backend failed");
