@@ -15,8 +15,8 @@ commands:
                      `cargo add smartcache --path … --features redis` as a new user would;
                      `cargo check`ed into target/ (its dependencies already built), offline
                      when it can
-  bench [options]    the hit paths (memory, Redis) against raw moka / raw fred in paired rounds,
-                     then issue 10's table with the targets; a few minutes
+  bench [options]    the hit paths (memory, L1, Redis) and a Redis batch against raw moka / raw
+                     fred in paired rounds, then one table with the targets; a few minutes
                      --quick: fewer rounds (under a minute once built)
                      --criterion: also the criterion benchmarks (read paths, envelope)
                      --summary: print the tables of the last run without running again
@@ -226,6 +226,8 @@ fn bench(args: &[String]) -> Result<(), String> {
             "memory_hit",
             "--bench",
             "redis_hit",
+            "--bench",
+            "redis_batch",
         ];
         step("hit paths", &[&hit_paths[..], pass].concat(), &env)?;
         if criterion {
