@@ -83,14 +83,14 @@ pub fn print_hits(file: &Path) -> Result<usize, String> {
         "\nhit paths against their floors (paired rounds, medians; ratio = median of per-round ratios)\n"
     );
     println!(
-        "| {:<46} | {:>12} | {:<34} | {:>6} | {:>8} | {:<6} |",
+        "| {:<58} | {:>12} | {:<42} | {:>6} | {:>8} | {:<6} |",
         "path", "smartcache", "floor (raw store, same run)", "ratio", "target", ""
     );
     println!(
         "|{}|{}|{}|{}|{}|{}|",
-        "-".repeat(48),
+        "-".repeat(60),
         "-".repeat(14),
-        "-".repeat(36),
+        "-".repeat(44),
         "-".repeat(8),
         "-".repeat(10),
         "-".repeat(8)
@@ -114,7 +114,7 @@ pub fn print_hits(file: &Path) -> Result<usize, String> {
             None => "",
         };
         println!(
-            "| {:<46} | {:>12} | {:<34} | {:>5.2}x | {:>8} | {:<6} |",
+            "| {:<58} | {:>12} | {:<42} | {:>5.2}x | {:>8} | {:<6} |",
             format!("{}, {what}", line.path),
             mine,
             format!("{} {theirs}", line.floor),
