@@ -277,20 +277,14 @@ impl L1 {
         if !self.coherence.live_at(now) {
             return None;
         }
-        let (object, remaining) = self.kept(key, now)?;
-        let l1 = object.downcast_ref::<L1Entry<T>>()?;
-        if !self
-            .coherence
-            .still_valid(l1.stripe as usize, l1.epoch, l1.seq)
-        {
-            return None;
-        }
-        let check = TagCheck {
-            stripes: &self.coherence.stripes,
-            tag_stripes: &l1.tag_stripes,
-            checked: &l1.tags_checked,
-        };
-        f(&l1.env, remaining, check)
+        self.with_valid(key, now, |l1, _, remaining| {
+            let check = TagCheck {
+                stripes: &self.coherence.stripes,
+                tag_stripes: &l1.tag_stripes,
+                checked: &l1.tags_checked,
+            };
+            f(&l1.env, remaining, check)
+        })
     }
 
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
@@ -302,16 +296,31 @@ impl L1 {
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
     fn entry<T: Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
+        self.with_valid(key, now, |l1: &L1Entry<T>, object, remaining| {
+            let holder = Arc::clone(object);
+            Some(Found::from_l1(l1.env.clone(), remaining, holder, l1.size))
+        })
+    }
+
+    /// `f` of the L1 entry of `key` (with the object the store holds and its remaining
+    /// lifetime), unless a change of the key (or a flush) was reported since the read that
+    /// filled it.
+    fn with_valid<T: Send + Sync + 'static, R>(
+        &self,
+        key: &str,
+        now: Instant,
+        f: impl FnOnce(
+            &L1Entry<T>,
+            &Arc<dyn std::any::Any + Send + Sync>,
+            Option<Duration>,
+        ) -> Option<R>,
+    ) -> Option<R> {
         let (object, remaining) = self.kept(key, now)?;
         let l1 = object.downcast_ref::<L1Entry<T>>()?;
-        if !self
+        let valid = self
             .coherence
-            .still_valid(l1.stripe as usize, l1.epoch, l1.seq)
-        {
-            return None;
-        }
-        let (env, size) = (l1.env.clone(), l1.size);
-        Some(Found::from_l1(env, remaining, object, size))
+            .still_valid(l1.stripe as usize, l1.epoch, l1.seq);
+        valid.then(|| f(l1, &object, remaining)).flatten()
     }
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve now.
