@@ -14,8 +14,9 @@ use crate::error::{CacheError, Result};
 /// entry itself, so that a hit costs a pointer clone instead of a deserialization.
 #[derive(Clone)]
 pub enum Payload {
-    /// An encoded envelope (see [`crate::envelope`]).
-    Bytes(Arc<[u8]>),
+    /// An encoded envelope (see [`crate::envelope`]). [`Bytes`](bytes::Bytes), so that an
+    /// adapter hands out a slice of the reply it read (no copy per hit).
+    Bytes(bytes::Bytes),
     /// A decoded envelope (`Arc<Envelope<T>>`) kept by an in-process backend.
     Object(ObjectPayload),
 }

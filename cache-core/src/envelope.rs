@@ -65,6 +65,21 @@ pub struct Envelope<T> {
 }
 
 impl<T> Envelope<T> {
+    /// The same envelope around `f(value)`.
+    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
+        Envelope {
+            version: self.version,
+            ttl_ms: self.ttl_ms,
+            grace_ms: self.grace_ms,
+            delta_us: self.delta_us,
+            stored_at_ms: self.stored_at_ms,
+            id: self.id,
+            ns: self.ns,
+            tags: self.tags,
+            value: f(self.value),
+        }
+    }
+
     /// A new envelope stamped with the current wall-clock time and a fresh write id.
     pub fn new(value: T, ttl: Duration, grace: Duration, delta: Duration) -> Self {
         Self::with_timing(value, EntryTiming { ttl, grace, delta })

@@ -87,6 +87,7 @@ mod cache;
 pub mod codec;
 pub mod coherence;
 pub mod config;
+mod decoded;
 pub mod envelope;
 pub mod error;
 mod flight;
@@ -104,6 +105,8 @@ pub use backend::{
     CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
 };
 pub use breaker::BreakerState;
+/// The byte buffer of [`Payload::Bytes`] (the `bytes` crate's, re-exported).
+pub use bytes::Bytes;
 pub use cache::{BatchItem, Health, L1Status, SmartCache, SmartCacheBuilder};
 pub use codec::{Codec, JsonCodec};
 pub use coherence::{ChangeFeed, ChangeSink, FeedHandle, FeedOptions, FeedState};

@@ -118,7 +118,7 @@ async fn a_garbled_version_key_invalidates() {
     let fake = FakeBackend::new();
     let cache = cache(&fake);
     lookup(&cache, "k", &["t"], 1).await;
-    let garbled = Payload::Bytes(Arc::from(&b"not a version"[..]));
+    let garbled = Payload::Bytes(cache_core::Bytes::from_static(b"not a version"));
     fake.set(&version_key("t"), garbled, Duration::from_secs(3600))
         .await
         .unwrap();

@@ -67,7 +67,7 @@ impl Corruption {
 }
 
 fn bytes(raw: Vec<u8>) -> Payload {
-    Payload::Bytes(Arc::from(raw))
+    Payload::Bytes(raw.into())
 }
 
 /// A JSON envelope with the given format version holding `value`.

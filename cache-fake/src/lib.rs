@@ -28,7 +28,7 @@
 //! let fake = FakeBackend::new();
 //! let backend: Arc<dyn CacheBackend> = Arc::new(fake.clone()); // the cache would own this one
 //!
-//! backend.set("user:1", Payload::Bytes(Arc::from(&b"ada"[..])), Duration::from_secs(60)).await.unwrap();
+//! backend.set("user:1", Payload::Bytes(Bytes::from_static(b"ada")), Duration::from_secs(60)).await.unwrap();
 //! tokio::time::advance(Duration::from_secs(61)).await;
 //! assert!(backend.get("user:1").await.unwrap().is_none()); // expired on tokio's clock
 //!

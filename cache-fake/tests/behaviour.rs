@@ -13,7 +13,7 @@ use cache_fake::{Corruption, FakeBackend, Op, OpKind};
 use tokio::time::{Instant, advance};
 
 fn bytes(data: &[u8]) -> Payload {
-    Payload::Bytes(Arc::from(data))
+    Payload::Bytes(cache_core::Bytes::copy_from_slice(data))
 }
 
 fn bytes_of(entry: &StoredEntry) -> Vec<u8> {

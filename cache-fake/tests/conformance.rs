@@ -62,7 +62,7 @@ async fn conformance_keeps_to_its_prefix() {
             cache_core::glob::matches(&format!("{prefix}:*"), decoy),
             "decoy {decoy} is not a trap"
         );
-        let payload = Payload::Bytes(Arc::from(decoy.as_bytes()));
+        let payload = Payload::Bytes(cache_core::Bytes::copy_from_slice(decoy.as_bytes()));
         backend
             .set(decoy, payload, Duration::from_secs(600))
             .await

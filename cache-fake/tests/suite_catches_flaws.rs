@@ -90,7 +90,7 @@ impl CacheBackend for Flawed {
             Flaw::NeverExpires => lifetime = Duration::from_secs(3600),
             Flaw::TruncatesLargeValues => {
                 if let Payload::Bytes(b) = &payload {
-                    payload = Payload::Bytes(Arc::from(&b[..b.len().min(512 * 1024)]));
+                    payload = Payload::Bytes(b.slice(..b.len().min(512 * 1024)));
                 }
             }
             _ => {}

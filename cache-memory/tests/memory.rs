@@ -11,7 +11,7 @@ use cache_memory::{Bound, MemoryBackend};
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn bytes(len: usize) -> Payload {
-    Payload::Bytes(Arc::from(vec![7u8; len]))
+    Payload::Bytes(vec![7u8; len].into())
 }
 
 fn object(size: usize) -> Payload {

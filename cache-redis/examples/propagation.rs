@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sent = Vec::with_capacity(WRITES);
     for i in 0..WRITES {
         let key = format!("{PREFIX}{i}");
-        let payload = Payload::Bytes(Arc::from(i.to_string().into_bytes()));
+        let payload = Payload::Bytes(i.to_string().into_bytes().into());
         sent.push(Instant::now());
         writer.set(&key, payload, Duration::from_secs(60)).await?;
     }

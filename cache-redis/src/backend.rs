@@ -451,8 +451,7 @@ impl RedisBackend {
 
     /// The remaining lifetime of a framed value, on the owning server's clock; `None` while
     /// that clock has not been measured.
-    fn remaining(&self, key: &str, header: Header) -> Option<Duration> {
-        let now = Instant::now();
+    fn remaining(&self, key: &str, header: Header, now: Instant) -> Option<Duration> {
         Inner::spawn_clock_sync_at(&self.inner, now);
         let server_now = self.inner.clock.server_ms_at(key.as_bytes(), now)?;
         Some(header.remaining(server_now))
@@ -461,26 +460,30 @@ impl RedisBackend {
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
     /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        if let Some(entry) = self.framed_entry(key, &stored) {
+        if let Some(entry) = self.framed_entry(key, &stored, Instant::now()) {
             return Ok(Some(entry));
         }
-        let payload = frame::decode(&stored).map_or(&stored[..], |(_, payload)| payload);
+        let payload = match frame::decode(&stored) {
+            Some((_, payload)) => stored.slice_ref(payload),
+            None => stored,
+        };
         self.entry_with_pttl(key, payload).await
     }
 
     /// The entry of a framed value, when the server's clock is known (every hit but those of
     /// a lazy start): no I/O.
-    fn framed_entry(&self, key: &str, stored: &[u8]) -> Option<StoredEntry> {
+    fn framed_entry(&self, key: &str, stored: &Bytes, now: Instant) -> Option<StoredEntry> {
         let (header, payload) = frame::decode(stored)?;
-        let remaining = self.remaining(key, header)?;
+        let remaining = self.remaining(key, header, now)?;
         Some(StoredEntry {
-            payload: Payload::Bytes(Arc::from(payload)),
+            // A slice of the reply: no copy.
+            payload: Payload::Bytes(stored.slice_ref(payload)),
             remaining: Some(remaining),
         })
     }
 
     /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
-    async fn entry_with_pttl(&self, key: &str, payload: &[u8]) -> Result<Option<StoredEntry>> {
+    async fn entry_with_pttl(&self, key: &str, payload: Bytes) -> Result<Option<StoredEntry>> {
         let pttl: i64 =
             on_key!(self, key, |c| c.pttl(key)).map_err(|e| self.failure("pttl", &e))?;
         let remaining = match pttl {
@@ -489,7 +492,7 @@ impl RedisBackend {
             ms => Some(Duration::from_millis(ms.unsigned_abs())),
         };
         Ok(Some(StoredEntry {
-            payload: Payload::Bytes(Arc::from(payload)),
+            payload: Payload::Bytes(payload),
             remaining,
         }))
     }
@@ -536,7 +539,7 @@ impl RedisBackend {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        match self.framed_entry(key, &stored) {
+        match self.framed_entry(key, &stored, Instant::now()) {
             Some(entry) => Ok(Some(entry)),
             // A `PTTL` round trip, in a future of its own: kept out of this one, whose every
             // state a hit pays for.
@@ -739,10 +742,15 @@ impl CacheBackend for RedisBackend {
                 message,
             }
         })?;
+        // One clock read for the whole batch: the replies arrived together.
+        let now = Instant::now();
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(stored) {
             out.push(match value {
-                Some(value) => self.entry_from(key, value).await?,
+                Some(value) => match self.framed_entry(key, &value, now) {
+                    Some(entry) => Some(entry),
+                    None => self.entry_from(key, value).await?,
+                },
                 None => None,
             });
         }

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use cache_core::{ConditionalWrites, Payload, Result};
-use fred::bytes::Bytes;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand};
@@ -67,7 +66,7 @@ impl RedisBackend {
 /// backend never stores and so never matches.
 fn expected_bytes(expected: &Payload) -> Option<Value> {
     match expected {
-        Payload::Bytes(bytes) => Some(Value::Bytes(Bytes::copy_from_slice(bytes))),
+        Payload::Bytes(bytes) => Some(Value::Bytes(bytes.clone())),
         Payload::Object(_) => None,
     }
 }

@@ -92,7 +92,6 @@ pub(crate) async fn start(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use cache_core::{CacheBackend, Payload};
     use fred::types::Expiration;
@@ -146,7 +145,7 @@ mod tests {
         }
 
         // A write measures the clock first, so its deadline is on the server's clock.
-        let payload = Payload::Bytes(Arc::from(&b"v"[..]));
+        let payload = Payload::Bytes(cache_core::Bytes::from_static(b"v"));
         backend
             .set("w", payload, Duration::from_secs(30))
             .await

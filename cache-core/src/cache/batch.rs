@@ -7,6 +7,7 @@
 //! and the compute — never on another flight. The caller then waits on flights (its own and
 //! others'), holding none.
 
+use crate::decoded::Decoded;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -191,7 +192,7 @@ impl<C: Codec> SmartCache<C> {
         compute: BatchCompute<V>,
     ) -> Vec<Result<Answer<V>>>
     where
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        V: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
         let opts = options.resolve(&inner.config);
@@ -324,7 +325,7 @@ impl<C: Codec> Inner<C> {
     /// rest (each through its domain's breaker), filling the L1 from what they found.
     async fn read_many<T>(&self, keys: &[&str]) -> Vec<Read<T>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         let mut reads: Vec<Option<Read<T>>> = keys.iter().map(|_| None).collect();
         let mut tickets = vec![None; keys.len()];
@@ -403,7 +404,7 @@ impl<C: Codec> Inner<C> {
         compute: BatchCompute<V>,
         opts: Resolved,
     ) where
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        V: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let steps = join_all(
             led.iter()
@@ -454,7 +455,7 @@ impl<C: Codec> Inner<C> {
         opts: &Resolved,
     ) -> Option<BatchCompute<V>>
     where
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        V: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let checked = join_all(items.into_iter().map(|(leader, trigger, guard)| async {
             let checked = self.check_generation(&leader, &trigger, guard).await;

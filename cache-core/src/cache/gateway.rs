@@ -1,12 +1,12 @@
 //! The cache's gateway to the backend: guarded calls (per-domain breaker + timeout), encoding
 //! and decoding, and the writes of the read path.
 
+use crate::decoded::Decoded;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::Inner;
 use super::fresh_hit::Prefetched;
@@ -33,7 +33,7 @@ enum Identity {
     /// An object store's entry: the allocation of `env` itself.
     Object,
     /// A bytes store's entry: the stored bytes.
-    Bytes(Arc<[u8]>),
+    Bytes(bytes::Bytes),
     /// An L1 entry (`L1Entry<T>`), which keeps the L2 bytes it was filled from; held rather
     /// than cloned out, since only a conditional write needs them.
     L1(Arc<dyn std::any::Any + Send + Sync>),
@@ -57,7 +57,7 @@ impl<T: Send + Sync + 'static> Found<T> {
     }
 
     /// The L2 bytes (for a bytes store) and the encoded size, for an L1 fill.
-    pub(crate) fn identity(&self) -> (Option<Arc<[u8]>>, usize) {
+    pub(crate) fn identity(&self) -> (Option<bytes::Bytes>, usize) {
         let raw = match &self.identity {
             Identity::Object => None,
             Identity::Bytes(bytes) => Some(bytes.clone()),
@@ -211,7 +211,7 @@ impl<C: Codec> Inner<C> {
     /// (which is not asked again).
     pub(crate) async fn read<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         let Some(l1) = &self.l1 else {
             return self.read_l2(key, prefetched).await;
@@ -263,7 +263,7 @@ impl<C: Codec> Inner<C> {
     /// the breaker and the timeout.
     async fn read_l2<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         let now = prefetched.or_else(|| {
             let domain = self.backend.failure_domain(key);
@@ -291,7 +291,7 @@ impl<C: Codec> Inner<C> {
         read: Result<Option<StoredEntry>>,
     ) -> Read<T>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         match read {
             Ok(Some(entry)) => match self.decode_entry::<T>(key, entry) {
@@ -307,7 +307,7 @@ impl<C: Codec> Inner<C> {
     /// and logged, and is `None` (a miss, never an error).
     pub(crate) fn decode_entry<T>(&self, key: &str, entry: StoredEntry) -> Option<Found<T>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         match self.found::<T>(entry) {
             Ok(found) => Some(found),
@@ -322,7 +322,7 @@ impl<C: Codec> Inner<C> {
     /// Decodes a stored entry; keeps the bytes it came from (the write identity).
     pub(crate) fn found<T>(&self, entry: StoredEntry) -> Result<Found<T>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: crate::decoded::Decoded + Send + Sync + 'static,
     {
         let remaining = entry.remaining;
         match entry.payload {
@@ -342,7 +342,7 @@ impl<C: Codec> Inner<C> {
                 })
             }
             Payload::Bytes(bytes) => Ok(Found {
-                env: Arc::new(self.codec.decode(&bytes)?),
+                env: Arc::new(T::decode_envelope(&self.codec, &bytes)?),
                 remaining,
                 size: bytes.len(),
                 identity: Identity::Bytes(bytes),

@@ -41,7 +41,7 @@ const STRIPES: usize = 1 << 14;
 /// identity, for conditional writes on L2), and the coherence stamps of its fill.
 pub(crate) struct L1Entry<T> {
     env: Arc<Envelope<T>>,
-    raw: Option<Arc<[u8]>>,
+    raw: Option<bytes::Bytes>,
     size: usize,
     epoch: u64,
     /// The key's stripe (kept, so a hit hashes its key once: for the store).
@@ -93,7 +93,7 @@ impl TagCheck<'_> {
 /// The L2 bytes an L1 entry was filled from (`holder` is an `L1Entry<T>`).
 pub(crate) fn raw_of<T: Send + Sync + 'static>(
     holder: &(dyn std::any::Any + Send + Sync),
-) -> Option<Arc<[u8]>> {
+) -> Option<bytes::Bytes> {
     holder.downcast_ref::<L1Entry<T>>()?.raw.clone()
 }
 

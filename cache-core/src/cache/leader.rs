@@ -1,6 +1,7 @@
 //! The task that leads a flight: fleet lock, double-check, compute with Δ measured, store,
 //! publish, release.
 
+use crate::decoded::Decoded;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -10,7 +11,6 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use rand::Rng;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::Inner;
@@ -207,7 +207,7 @@ impl<C: Codec> Inner<C> {
     /// panic, abort — the flight is published or closed and leaves the map.
     pub(crate) async fn drive<T>(self: Arc<Self>, job: Job<T>)
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let Job {
             leader,
@@ -250,7 +250,7 @@ impl<C: Codec> Inner<C> {
         trigger: &Trigger<T>,
     ) -> Prepared<C>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let guard = match self.lock_step(leader.key(), opts, trigger).await {
             LockStep::Go(guard) => guard,
@@ -285,7 +285,7 @@ impl<C: Codec> Inner<C> {
     /// process's write (bounded wait). False when nothing came: compute anyway.
     pub(crate) async fn fleet_wait<T>(&self, leader: &Leader<T>, trigger: &Trigger<T>) -> bool
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         match self
             .await_fleet_value(leader.key(), trigger.current())
@@ -312,7 +312,7 @@ impl<C: Codec> Inner<C> {
         guard: Option<FleetLockGuard<C>>,
     ) -> Prepared<C>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let checked = self.check_generation(leader, trigger, guard).await;
         // The versions of the entry's tags (and of the namespace) as they are before the
@@ -333,7 +333,7 @@ impl<C: Codec> Inner<C> {
         guard: Option<FleetLockGuard<C>>,
     ) -> Checked<C>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let mut store_up = trigger.uses_store();
         if store_up {
@@ -369,7 +369,7 @@ impl<C: Codec> Inner<C> {
         outcome: Result<(T, Duration)>,
         stamp: Option<Stamp>,
     ) where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         match outcome {
             Ok((value, delta)) => {
@@ -422,7 +422,7 @@ impl<C: Codec> Inner<C> {
         seen: Option<&Found<T>>,
     ) -> Result<Option<Arc<Envelope<T>>>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         // Not `read`: the caller's read already counted (and logged) a bad entry.
         let Some(entry) = self.call("get", Some(key), self.backend.get(key)).await? else {
@@ -441,7 +441,7 @@ impl<C: Codec> Inner<C> {
     /// for the holder's write. `None`: nothing came, compute anyway.
     async fn await_fleet_value<T>(&self, key: &str, stale: Option<&Found<T>>) -> Option<(T, Origin)>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         if let Some(stale) = stale {
             return Some((stale.env.value.clone(), Origin::Stale));
@@ -466,7 +466,7 @@ impl<C: Codec> Inner<C> {
     /// someone `set` meanwhile (compare-and-delete).
     async fn store_unless_invalidated<T>(&self, leader: &Leader<T>, env: Envelope<T>)
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let key = leader.key();
         if !leader.invalidated() {
@@ -490,7 +490,7 @@ impl<C: Codec> Inner<C> {
     /// one that was read: never over a newer value, never back after a delete.
     async fn keep_last_good<T>(&self, leader: &Leader<T>, last_good: &Found<T>)
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         if leader.invalidated() {
             return;

@@ -1,5 +1,6 @@
 //! `get_or_compute`: the read path of DESIGN.md.
 
+use crate::decoded::Decoded;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -178,7 +179,7 @@ impl<C: Codec> SmartCache<C> {
         prefetched: Prefetched,
     ) -> Result<Answer<V>>
     where
-        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        V: Serialize + Decoded + Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
@@ -230,9 +231,14 @@ impl<C: Codec> SmartCache<C> {
         let trigger = match read {
             Read::Found(found) => {
                 let timing = found.env.timing();
-                let freshness = inner
-                    .rng
-                    .with(|rng| inner.policy.decide(&timing, found.remaining, rng));
+                // No draw where none could refresh (the common hit): the same outcome, cheaper.
+                let freshness = if inner.policy.surely_fresh(&timing, found.remaining) {
+                    Freshness::Fresh
+                } else {
+                    inner
+                        .rng
+                        .with(|rng| inner.policy.decide(&timing, found.remaining, rng))
+                };
                 match freshness {
                     Freshness::Fresh => {
                         Stats::bump(&inner.stats.hits);
@@ -274,7 +280,7 @@ impl<C: Codec> SmartCache<C> {
         compute: Compute<T>,
         trigger: Trigger<T>,
     ) where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         if let Join::Lead(leader) = self.inner.flights.join::<T>(key) {
             Stats::bump(&self.inner.stats.background_refreshes);
@@ -299,7 +305,7 @@ impl<C: Codec> SmartCache<C> {
         trigger: Trigger<T>,
     ) -> Result<Answer<T>>
     where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: Serialize + Decoded + Clone + Send + Sync + 'static,
     {
         let inner = &self.inner;
         let last_good = trigger

@@ -14,7 +14,6 @@
 //! keys of one batch, each stamped side by side, lost half their entries to it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -118,7 +117,7 @@ fn written_under<T>(env: &Envelope<T>, ns: TagVersion) -> bool {
 }
 
 fn version_payload(version: TagVersion) -> Payload {
-    Payload::Bytes(Arc::from(&version.to_hex()[..]))
+    Payload::Bytes(bytes::Bytes::copy_from_slice(&version.to_hex()))
 }
 
 fn parse_version(payload: &Payload) -> Option<TagVersion> {

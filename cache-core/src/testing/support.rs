@@ -1,7 +1,6 @@
 //! Helpers shared by the contracts: a namespaced view of the backend that panics with a clear
 //! message on any error, and small payload utilities.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{CacheBackend, Payload, StoredEntry};
@@ -129,7 +128,7 @@ impl<'a> Scope<'a> {
 
 /// A bytes payload.
 pub(crate) fn bytes(data: &[u8]) -> Payload {
-    Payload::Bytes(Arc::from(data))
+    Payload::Bytes(bytes::Bytes::copy_from_slice(data))
 }
 
 /// `len` deterministic pseudo-random bytes (every byte value occurs; not valid UTF-8).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cache_core::{
-    CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
+    Bytes, CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
 };
 use futures_util::future::try_join_all;
 use redis::aio::ConnectionManager;
@@ -195,23 +195,26 @@ impl RedisRsBackend {
         key: &str,
         stored: Vec<u8>,
     ) -> Result<Option<StoredEntry>> {
+        let stored = Bytes::from(stored);
         if let Some((header, payload)) = frame::decode(&stored) {
+            // A slice of the reply: no copy.
+            let payload = stored.slice_ref(payload);
             // One read of the local clock serves both.
             let now = Instant::now();
             self.spawn_clock_sync(now);
             if let Some(server_now) = self.inner.clock.server_ms_at(key.as_bytes(), now) {
                 return Ok(Some(StoredEntry {
-                    payload: Payload::Bytes(Arc::from(payload)),
+                    payload: Payload::Bytes(payload),
                     remaining: Some(header.remaining(server_now)),
                 }));
             }
             return self.entry_with_pttl(key, payload).await;
         }
-        self.entry_with_pttl(key, &stored).await
+        self.entry_with_pttl(key, stored).await
     }
 
     /// An entry whose remaining lifetime is the server's `PTTL` of `key`.
-    async fn entry_with_pttl(&self, key: &str, payload: &[u8]) -> Result<Option<StoredEntry>> {
+    async fn entry_with_pttl(&self, key: &str, payload: Bytes) -> Result<Option<StoredEntry>> {
         let pttl: i64 = self
             .connection()
             .query(redis::cmd("PTTL").arg(key))
@@ -223,7 +226,7 @@ impl RedisRsBackend {
             ms => Some(Duration::from_millis(ms.unsigned_abs())),
         };
         Ok(Some(StoredEntry {
-            payload: Payload::Bytes(Arc::from(payload)),
+            payload: Payload::Bytes(payload),
             remaining,
         }))
     }

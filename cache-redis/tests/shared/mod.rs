@@ -22,7 +22,7 @@ pub fn cluster() -> &'static RedisCluster {
 
 /// A bytes payload.
 pub fn bytes(b: &[u8]) -> cache_core::Payload {
-    cache_core::Payload::Bytes(std::sync::Arc::from(b))
+    cache_core::Payload::Bytes(cache_core::Bytes::copy_from_slice(b))
 }
 
 /// The bytes of an entry's payload.

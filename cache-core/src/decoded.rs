@@ -1,0 +1,55 @@
+//! Decoding a cached value straight into the `Arc` a hit hands out.
+//!
+//! serde's `Arc<T>` deserializes a `Box<T>` and moves it into a new `Arc`: two allocations and a
+//! copy of `T` per decoded entry. The cache decodes its values (always `Arc<T>`) through
+//! [`Decoded`] instead: `T` in place, then one `Arc::new`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::codec::Codec;
+use crate::envelope::Envelope;
+use crate::error::Result;
+
+/// A value type the cache decodes from stored bytes.
+pub(crate) trait Decoded: Sized {
+    /// The envelope `codec` finds in `bytes`.
+    fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>>;
+}
+
+impl<T: serde::de::DeserializeOwned> Decoded for Arc<T> {
+    fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>> {
+        Ok(codec.decode::<InArc<T>>(bytes)?.map_value(|value| value.0))
+    }
+}
+
+/// `T`, deserialized in place and then shared.
+struct InArc<T>(Arc<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for InArc<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        T::deserialize(deserializer).map(|value| InArc(Arc::new(value)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::JsonCodec;
+    use std::time::Duration;
+
+    #[test]
+    fn decodes_what_serdes_arc_decodes() {
+        let env = Envelope::new(
+            Arc::new(vec![1u32, 2, 3]),
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+            Duration::from_millis(3),
+        );
+        let bytes = JsonCodec.encode(&env).unwrap();
+        let ours = <Arc<Vec<u32>> as Decoded>::decode_envelope(&JsonCodec, &bytes).unwrap();
+        assert_eq!(ours, JsonCodec.decode::<Arc<Vec<u32>>>(&bytes).unwrap());
+        assert!(<Arc<String> as Decoded>::decode_envelope(&JsonCodec, &bytes).is_err());
+    }
+}
