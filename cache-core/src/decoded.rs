@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::codec::Codec;
 use crate::envelope::Envelope;
-use crate::error::Result;
+use crate::error::{CacheError, Result};
 
 /// A value type the cache decodes from stored bytes.
 pub(crate) trait Decoded: Sized {
@@ -20,7 +20,14 @@ pub(crate) trait Decoded: Sized {
 
 impl<T: serde::de::DeserializeOwned> Decoded for Arc<T> {
     fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>> {
-        Ok(codec.decode::<InArc<T>>(bytes)?.map_value(|value| value.0))
+        match codec.decode::<InArc<T>>(bytes) {
+            Ok(env) => Ok(env.map_value(|value| value.0)),
+            // Name the caller's type, not this module's wrapper.
+            Err(CacheError::TypeMismatch { .. }) => Err(CacheError::TypeMismatch {
+                expected: std::any::type_name::<T>(),
+            }),
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -50,6 +57,11 @@ mod tests {
         let bytes = JsonCodec.encode(&env).unwrap();
         let ours = <Arc<Vec<u32>> as Decoded>::decode_envelope(&JsonCodec, &bytes).unwrap();
         assert_eq!(ours, JsonCodec.decode::<Arc<Vec<u32>>>(&bytes).unwrap());
-        assert!(<Arc<String> as Decoded>::decode_envelope(&JsonCodec, &bytes).is_err());
+        match <Arc<String> as Decoded>::decode_envelope(&JsonCodec, &bytes) {
+            Err(CacheError::TypeMismatch { expected }) => {
+                assert_eq!(expected, "alloc::string::String")
+            }
+            other => panic!("expected a type mismatch, got {other:?}"),
+        }
     }
 }
