@@ -19,7 +19,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use cache_core::{CacheBackend, Payload};
+//! use cache_core::{Bytes, CacheBackend, Payload};
 //! use cache_fake::{FakeBackend, OpKind};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
