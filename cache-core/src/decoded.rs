@@ -22,9 +22,9 @@ impl<T: serde::de::DeserializeOwned> Decoded for Arc<T> {
     fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>> {
         match codec.decode::<InArc<T>>(bytes) {
             Ok(env) => Ok(env.map_value(|value| value.0)),
-            // Name the caller's type, not this module's wrapper.
+            // Name the type the cache holds (as the other read paths do), not this wrapper.
             Err(CacheError::TypeMismatch { .. }) => Err(CacheError::TypeMismatch {
-                expected: std::any::type_name::<T>(),
+                expected: std::any::type_name::<Arc<T>>(),
             }),
             Err(err) => Err(err),
         }
@@ -59,7 +59,7 @@ mod tests {
         assert_eq!(ours, JsonCodec.decode::<Arc<Vec<u32>>>(&bytes).unwrap());
         match <Arc<String> as Decoded>::decode_envelope(&JsonCodec, &bytes) {
             Err(CacheError::TypeMismatch { expected }) => {
-                assert_eq!(expected, "alloc::string::String")
+                assert_eq!(expected, std::any::type_name::<Arc<String>>())
             }
             other => panic!("expected a type mismatch, got {other:?}"),
         }

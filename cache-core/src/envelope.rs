@@ -66,7 +66,7 @@ pub struct Envelope<T> {
 
 impl<T> Envelope<T> {
     /// The same envelope around `f(value)`.
-    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
+    pub(crate) fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
         Envelope {
             version: self.version,
             ttl_ms: self.ttl_ms,

@@ -52,10 +52,10 @@ fn integer(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut digits = 0;
     // Eight digits at a time while they last (an envelope's integers run to 20 digits), then
     // one at a time. Up to 19 digits cannot overflow a u64; checked arithmetic only past them.
-    while let Some(eight) = bytes.get(digits..digits + 8).and_then(eight_digits) {
-        if digits + 8 > 19 {
+    while digits + 8 <= 19 {
+        let Some(eight) = bytes.get(digits..digits + 8).and_then(eight_digits) else {
             break;
-        }
+        };
         value = value * 100_000_000 + eight;
         digits += 8;
     }

@@ -460,9 +460,15 @@ impl RedisBackend {
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
     /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        if let Some(entry) = self.framed_entry(key, &stored, Instant::now()) {
-            return Ok(Some(entry));
+        match self.framed_entry(key, &stored, Instant::now()) {
+            Some(entry) => Ok(Some(entry)),
+            None => self.entry_by_pttl(key, stored).await,
         }
+    }
+
+    /// What [`framed_entry`](Self::framed_entry) could not judge: the payload (unframed, if
+    /// framed) with the server's `PTTL` as its remaining lifetime.
+    async fn entry_by_pttl(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
         let payload = match frame::decode(&stored) {
             Some((_, payload)) => stored.slice_ref(payload),
             None => stored,
@@ -543,7 +549,7 @@ impl RedisBackend {
             Some(entry) => Ok(Some(entry)),
             // A `PTTL` round trip, in a future of its own: kept out of this one, whose every
             // state a hit pays for.
-            None => Box::pin(self.entry_from(key, stored)).await,
+            None => Box::pin(self.entry_by_pttl(key, stored)).await,
         }
     }
 
@@ -742,14 +748,19 @@ impl CacheBackend for RedisBackend {
                 message,
             }
         })?;
-        // One clock read for the whole batch: the replies arrived together.
-        let now = Instant::now();
+        // One clock read for the whole batch (the replies arrived together), read again after
+        // a `PTTL` round trip.
+        let mut now = Instant::now();
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(stored) {
             out.push(match value {
                 Some(value) => match self.framed_entry(key, &value, now) {
                     Some(entry) => Some(entry),
-                    None => self.entry_from(key, value).await?,
+                    None => {
+                        let entry = self.entry_by_pttl(key, value).await?;
+                        now = Instant::now();
+                        entry
+                    }
                 },
                 None => None,
             });

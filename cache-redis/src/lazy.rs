@@ -92,7 +92,6 @@ pub(crate) async fn start(
 
 #[cfg(test)]
 mod tests {
-
     use cache_core::{CacheBackend, Payload};
     use fred::types::Expiration;
 

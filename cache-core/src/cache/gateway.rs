@@ -322,7 +322,7 @@ impl<C: Codec> Inner<C> {
     /// Decodes a stored entry; keeps the bytes it came from (the write identity).
     pub(crate) fn found<T>(&self, entry: StoredEntry) -> Result<Found<T>>
     where
-        T: crate::decoded::Decoded + Send + Sync + 'static,
+        T: Decoded + Send + Sync + 'static,
     {
         let remaining = entry.remaining;
         match entry.payload {

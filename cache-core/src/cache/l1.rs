@@ -391,6 +391,9 @@ impl L1 {
     ) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
         let (raw, size) = found.identity();
+        // A copy of exactly the entry: the read's bytes may be a slice of a connection's whole
+        // read buffer, which the L1 would otherwise keep alive for the entry's lifetime.
+        let raw = raw.map(|bytes| bytes::Bytes::copy_from_slice(&bytes));
         let tag_stripes: Box<[u32]> = found
             .env
             .tags
