@@ -106,11 +106,14 @@ async fn setup() -> Setup {
         .l1_heartbeat(Duration::from_secs(5))
         .build();
     let writes = keys.iter().map(|key| {
-        moka_sync.insert(key.clone(), Arc::clone(&value));
-        let value = Arc::clone(&value);
-        let (moka_future, cache, options, tiered) = (&moka_future, &cache, &options, &tiered);
+        // Each key its own value, as in every other subject (and in a user's cache).
+        let value = Arc::new(Prediction::clone(&value));
+        let (moka_sync, moka_future) = (&moka_sync, &moka_future);
+        let (cache, options, tiered) = (&cache, &options, &tiered);
         async move {
-            moka_future.insert(key.clone(), Arc::clone(&value)).await;
+            moka_future
+                .insert(key.clone(), Arc::new(Prediction::clone(&value)))
+                .await;
             hit::warm(tiered, key, options, Prediction::clone(&value)).await;
             // The second read fills the L1 from the L2.
             let filled = tiered
@@ -121,6 +124,7 @@ async fn setup() -> Setup {
                 .expect("an L2 hit");
             assert_eq!(filled.tier, Some(cache_core::Tier::L2));
             hit::warm(cache, key, options, Prediction::clone(&value)).await;
+            moka_sync.insert(key.clone(), value);
         }
     });
     futures_util::future::join_all(writes).await;
