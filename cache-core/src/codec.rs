@@ -133,7 +133,7 @@ mod tests {
         let tags =
             proptest::collection::btree_map(".{1,8}", any::<u64>().prop_map(TagVersion), 0..4);
         (arb_envelope(), any::<Option<u64>>(), tags).prop_map(|(env, ns, tags)| {
-            let tags = (!tags.is_empty()).then_some(tags);
+            let tags = (!tags.is_empty()).then(|| std::sync::Arc::new(tags));
             match ns {
                 Some(ns) => env.stamped(TagVersion(ns), tags),
                 None => env,
@@ -228,7 +228,9 @@ mod tests {
         let tagged = Envelope::new(1u32, Duration::from_secs(1), Duration::ZERO, Duration::ZERO)
             .stamped(
                 TagVersion(1),
-                Some([("t".to_owned(), TagVersion(2))].into_iter().collect()),
+                Some(std::sync::Arc::new(
+                    [("t".to_owned(), TagVersion(2))].into_iter().collect(),
+                )),
             );
         let text = String::from_utf8(JsonCodec.encode(&tagged).unwrap()).unwrap();
         assert!(text.starts_with("{\"v\":2,"), "{text}");

@@ -4,6 +4,7 @@
 //! copy of `T` per decoded entry. The cache decodes its values (always `Arc<T>`) through
 //! [`Decoded`] instead: `T` in place, then one `Arc::new`.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
@@ -12,13 +13,36 @@ use crate::codec::Codec;
 use crate::envelope::Envelope;
 use crate::error::{CacheError, Result};
 
-/// A value type the cache decodes from stored bytes.
-pub(crate) trait Decoded: Sized {
+/// An in-process store's object, type-erased.
+pub(crate) type Object = Arc<dyn Any + Send + Sync>;
+
+/// A value type an in-process store keeps as an object (see
+/// [`ObjectPayload`](crate::ObjectPayload)): the cache's values are `Arc<T>`, kept as they are.
+pub(crate) trait Shared: Clone {
+    /// `self` as an in-process store keeps it: the value's own allocation.
+    fn into_object(self) -> Object;
+
+    /// The value an in-process store kept, when it is of this type (else the object back).
+    fn from_object(object: Object) -> std::result::Result<Self, Object>;
+}
+
+impl<T: Send + Sync + 'static> Shared for Arc<T> {
+    fn into_object(self) -> Object {
+        self
+    }
+
+    fn from_object(object: Object) -> std::result::Result<Self, Object> {
+        object.downcast()
+    }
+}
+
+/// A value type the cache decodes from stored bytes, or finds as an object.
+pub(crate) trait Decoded: Shared {
     /// The envelope `codec` finds in `bytes`.
     fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>>;
 }
 
-impl<T: serde::de::DeserializeOwned> Decoded for Arc<T> {
+impl<T: serde::de::DeserializeOwned + Send + Sync + 'static> Decoded for Arc<T> {
     fn decode_envelope<C: Codec>(codec: &C, bytes: &[u8]) -> Result<Envelope<Self>> {
         match codec.decode::<InArc<T>>(bytes) {
             Ok(env) => Ok(env.map_value(|value| value.0)),

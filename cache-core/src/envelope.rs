@@ -13,6 +13,7 @@
 //! CBOR), as it already had to be for entries written before `id` existed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -57,16 +58,17 @@ pub struct Envelope<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ns: Option<TagVersion>,
     /// The entry's tags and their versions as read before its value was computed; present
-    /// exactly when `version` is [`TAGGED_ENVELOPE_VERSION`].
+    /// exactly when `version` is [`TAGGED_ENVELOPE_VERSION`]. Shared, so that copying the
+    /// metadata (an in-process store's hit does) never copies the tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<TagVersions>,
+    pub tags: Option<Arc<TagVersions>>,
     /// The cached value.
     pub value: T,
 }
 
 impl<T> Envelope<T> {
     /// The same envelope around `f(value)`.
-    pub(crate) fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
+    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
         Envelope {
             version: self.version,
             ttl_ms: self.ttl_ms,
@@ -77,6 +79,22 @@ impl<T> Envelope<T> {
             ns: self.ns,
             tags: self.tags,
             value: f(self.value),
+        }
+    }
+
+    /// This envelope's metadata, without the value (what an in-process store keeps beside the
+    /// value: [`ObjectPayload::header`](crate::ObjectPayload::header)).
+    pub fn header(&self) -> Envelope<()> {
+        Envelope {
+            version: self.version,
+            ttl_ms: self.ttl_ms,
+            grace_ms: self.grace_ms,
+            delta_us: self.delta_us,
+            stored_at_ms: self.stored_at_ms,
+            id: self.id,
+            ns: self.ns,
+            tags: self.tags.clone(),
+            value: (),
         }
     }
 
@@ -102,7 +120,7 @@ impl<T> Envelope<T> {
 
     /// Records the namespace version and the tag versions read before the value was computed
     /// (an empty `tags` leaves the entry untagged: format version 1).
-    pub fn stamped(mut self, ns: TagVersion, tags: Option<TagVersions>) -> Self {
+    pub fn stamped(mut self, ns: TagVersion, tags: Option<Arc<TagVersions>>) -> Self {
         self.ns = Some(ns);
         self.tags = tags.filter(|tags| !tags.is_empty());
         self.version = if self.tags.is_some() {

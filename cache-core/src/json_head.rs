@@ -184,7 +184,9 @@ mod tests {
         let text = String::from_utf8(JsonCodec.encode(&env).unwrap()).unwrap();
         let tagged = env.clone().stamped(
             TagVersion(7),
-            Some([("t".to_owned(), TagVersion(2))].into_iter().collect()),
+            Some(std::sync::Arc::new(
+                [("t".to_owned(), TagVersion(2))].into_iter().collect(),
+            )),
         );
         let tagged = String::from_utf8(JsonCodec.encode(&tagged).unwrap()).unwrap();
         for other in [

@@ -25,8 +25,8 @@ pub enum Corruption {
     /// `[true, "wrong type", null]`, which numbers, strings, maps, homogeneous sequences and
     /// structs with other field types all fail to decode.
     WrongType,
-    /// An object payload holding an `Arc<Envelope<_>>` of a type private to this crate, so a
-    /// downcast to any caller's type fails (two types sharing a key in an in-process store).
+    /// An object payload holding an `Arc` of a type private to this crate, so a downcast to
+    /// any caller's type fails (two types sharing a key in an in-process store).
     ForeignObject,
     /// These exact bytes.
     Bytes(Vec<u8>),
@@ -52,14 +52,10 @@ impl Corruption {
                 json_envelope(ENVELOPE_VERSION, WrongValue(true, "wrong type", None))
             }
             Corruption::ForeignObject => {
-                let envelope = Envelope::new(
-                    Foreign,
-                    Duration::from_secs(60),
-                    Duration::ZERO,
-                    Duration::ZERO,
-                );
-                let value: Arc<dyn Any + Send + Sync> = Arc::new(envelope);
-                Payload::Object(ObjectPayload { value, size: 64 })
+                let header =
+                    Envelope::new((), Duration::from_secs(60), Duration::ZERO, Duration::ZERO);
+                let value: Arc<dyn Any + Send + Sync> = Arc::new(Foreign);
+                Payload::Object(ObjectPayload::new(header, value, 64))
             }
             Corruption::Bytes(raw) => bytes(raw.clone()),
         }

@@ -23,20 +23,13 @@ fn bytes_of(entry: &StoredEntry) -> Vec<u8> {
     }
 }
 
-fn object(value: &str) -> (Arc<Envelope<String>>, Payload) {
-    let envelope = Arc::new(Envelope::new(
-        value.to_owned(),
-        Duration::from_secs(60),
-        Duration::ZERO,
-        Duration::ZERO,
-    ));
-    let shared: Arc<dyn Any + Send + Sync> = envelope.clone();
+fn object(value: &str) -> (Arc<String>, Payload) {
+    let header = Envelope::new((), Duration::from_secs(60), Duration::ZERO, Duration::ZERO);
+    let value = Arc::new(value.to_owned());
+    let shared: Arc<dyn Any + Send + Sync> = value.clone();
     (
-        envelope,
-        Payload::Object(ObjectPayload {
-            value: shared,
-            size: 10,
-        }),
+        value,
+        Payload::Object(ObjectPayload::new(header, shared, 10)),
     )
 }
 
@@ -296,8 +289,8 @@ async fn foreign_object_fails_every_downcast() {
     let Payload::Object(found) = fake.get("k").await.unwrap().unwrap().payload else {
         panic!("expected an object")
     };
-    assert!(found.value.clone().downcast::<Envelope<String>>().is_err());
-    assert!(found.value.downcast::<Envelope<()>>().is_err());
+    assert!(found.value.clone().downcast::<String>().is_err());
+    assert!(found.value.downcast::<()>().is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -318,13 +311,13 @@ async fn corrupting_a_missing_key_does_nothing() {
 #[tokio::test(start_paused = true)]
 async fn objects_round_trip_as_the_same_arc() {
     let fake = FakeBackend::new();
-    let (envelope, payload) = object("shared");
+    let (value, payload) = object("shared");
     fake.set("k", payload, SEC).await.unwrap();
     let Payload::Object(found) = fake.get("k").await.unwrap().unwrap().payload else {
         panic!("expected an object")
     };
-    let back = found.value.downcast::<Envelope<String>>().unwrap();
-    assert!(Arc::ptr_eq(&back, &envelope));
+    let back = found.value.downcast::<String>().unwrap();
+    assert!(Arc::ptr_eq(&back, &value));
 }
 
 #[tokio::test(start_paused = true)]

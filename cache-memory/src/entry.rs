@@ -7,8 +7,9 @@ use moka::Expiry;
 
 /// A stored payload and the instant it stops being servable.
 ///
-/// Cloning it (what a moka hit does) is one reference-count increment: both payload forms are an
-/// `Arc`, and the deadline is a plain value.
+/// Cloning it (what a moka hit does) is one reference-count increment (both payload forms hold
+/// one shared allocation: the bytes, or the value) and a copy of plain values: the deadline and
+/// an object's header (whose tags, when it has any, are shared too).
 #[derive(Clone)]
 pub(crate) struct Stored {
     pub(crate) payload: Payload,

@@ -16,21 +16,24 @@
 //! # async fn main() -> cache_core::Result<()> {
 //! let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build();
 //!
-//! let envelope = Arc::new(Envelope::new(
-//!     vec![1.5_f64, 2.5],
+//! // The metadata of an entry (the value goes beside it, in its own `Arc`).
+//! let header = Envelope::new(
+//!     (),
 //!     Duration::from_secs(60),  // ttl
 //!     Duration::from_secs(10),  // grace
 //!     Duration::from_millis(3), // how long the value took to compute
-//! ));
-//! let value: Arc<dyn Any + Send + Sync> = envelope.clone();
-//! let payload = Payload::Object(ObjectPayload { value, size: 64 });
-//! backend.set("prediction:42", payload, envelope.lifetime()).await?;
+//! );
+//! let lifetime = header.lifetime();
+//! let odds = Arc::new(vec![1.5_f64, 2.5]);
+//! let value: Arc<dyn Any + Send + Sync> = odds.clone();
+//! let payload = Payload::Object(ObjectPayload::new(header, value, 64));
+//! backend.set("prediction:42", payload, lifetime).await?;
 //!
 //! let hit = backend.get("prediction:42").await?.expect("just written");
-//! assert!(hit.remaining.is_some_and(|left| left <= envelope.lifetime()));
+//! assert!(hit.remaining.is_some_and(|left| left <= lifetime));
 //! let Payload::Object(object) = hit.payload else { unreachable!("written as an object") };
-//! let back = object.value.downcast::<Envelope<Vec<f64>>>().expect("same type");
-//! assert!(Arc::ptr_eq(&back, &envelope)); // the same allocation: nothing was copied
+//! let back = object.value.downcast::<Vec<f64>>().expect("same type");
+//! assert!(Arc::ptr_eq(&back, &odds)); // the same allocation: nothing was copied
 //!
 //! assert_eq!(backend.invalidate_pattern("prediction:*").await?, 1);
 //! # Ok(())

@@ -15,9 +15,9 @@ fn bytes(len: usize) -> Payload {
 }
 
 fn object(size: usize) -> Payload {
-    let envelope = Envelope::new(size, MINUTE, Duration::ZERO, Duration::ZERO);
-    let value: Arc<dyn Any + Send + Sync> = Arc::new(envelope);
-    Payload::Object(ObjectPayload { value, size })
+    let header = Envelope::new((), MINUTE, Duration::ZERO, Duration::ZERO);
+    let value: Arc<dyn Any + Send + Sync> = Arc::new(size);
+    Payload::Object(ObjectPayload::new(header, value, size))
 }
 
 #[tokio::test]

@@ -5,16 +5,21 @@
 use super::Inner;
 use super::l1::TagCheck;
 use super::read_path::Answer;
-use crate::backend::{Payload, StoredEntry};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::{ObjectPayload, Payload, StoredEntry};
 use crate::codec::Codec;
+use crate::decoded::Shared;
 use crate::envelope::Envelope;
-use crate::error::Result;
+use crate::error::Result as CacheResult;
 use crate::options::{Source, Tier};
 use crate::stats::Stats;
 
 /// What [`Inner::fresh_hit`] got from an in-process store's `get_now`, handed to the full read
 /// so the store is not asked twice (`None`: nothing was asked).
-pub(crate) type Prefetched = Option<Result<Option<StoredEntry>>>;
+pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
 
 impl<C: Codec> Inner<C> {
     /// The common hit: a fresh entry of the L1 or of an in-process store, certainly not due
@@ -23,28 +28,19 @@ impl<C: Codec> Inner<C> {
     /// answered, for [`read`](Self::read) and the full decision: the store is not asked twice.
     pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Answer<T>, Prefetched>
     where
-        T: Clone + Send + Sync + 'static,
+        T: Shared + Clone + Send + Sync + 'static,
     {
         let now = tokio::time::Instant::now();
-        let serve = |env: &Envelope<T>, remaining, tier, check: Option<TagCheck<'_>>| {
-            let fresh = self.policy.surely_fresh(&env.timing(), remaining)
-                && self.stamp_holds_now(env, now, check)?;
-            fresh.then(|| Answer {
-                value: env.value.clone(),
-                source: Source::Hit,
-                tier: Some(tier),
-                compute_time: None,
-            })
-        };
-        let answer = match &self.l1 {
+        let (value, tier) = match &self.l1 {
             Some(l1) => {
-                let answer = l1
-                    .with_entry(key, now, |env, remaining, check| {
-                        serve(env, remaining, Tier::L1, Some(check))
+                let value = l1
+                    .with_entry(key, now, |header, value: &T, remaining, check| {
+                        self.fresh_at(header, remaining, now, Some(check))
+                            .then(|| value.clone())
                     })
                     .ok_or(None)?;
                 Stats::bump(&self.stats.l1_hits);
-                answer
+                (value, Tier::L1)
             }
             None => {
                 let domain = self.backend.failure_domain(key);
@@ -52,20 +48,55 @@ impl<C: Codec> Inner<C> {
                     return Err(None);
                 }
                 let read = self.backend.get_now(key, now.into_std());
-                let answer = match &read {
-                    Some(Ok(Some(StoredEntry {
-                        payload: Payload::Object(object),
-                        remaining,
-                    }))) => object
-                        .value
-                        .downcast_ref()
-                        .and_then(|env| serve(env, *remaining, Tier::L2, None)),
-                    _ => None,
-                };
-                answer.ok_or(read)?
+                (self.fresh_object(read, now)?, Tier::L2)
             }
         };
         Stats::bump(&self.stats.hits);
-        Ok(answer)
+        Ok(Answer {
+            value,
+            source: Source::Hit,
+            tier: Some(tier),
+            compute_time: None,
+        })
+    }
+
+    /// The value of an in-process store's answer, when it is a fresh object of type `T`: the
+    /// store's own `Arc`, taken out of the answer (no reference count is touched). `Err`: the
+    /// answer as it was, for the full read.
+    fn fresh_object<T: Shared>(&self, read: Prefetched, now: Instant) -> Result<T, Prefetched> {
+        let Some(Ok(Some(StoredEntry {
+            payload: Payload::Object(object),
+            remaining,
+        }))) = read
+        else {
+            return Err(read);
+        };
+        let fresh = self.fresh_at(&object.header, remaining, now, None);
+        let ObjectPayload {
+            header,
+            value,
+            size,
+        } = object;
+        let rebuilt = |value| {
+            let payload = Payload::Object(ObjectPayload::new(header, value, size));
+            Some(Ok(Some(StoredEntry { payload, remaining })))
+        };
+        if !fresh {
+            return Err(rebuilt(value));
+        }
+        T::from_object(value).map_err(rebuilt)
+    }
+
+    /// Whether an entry with `env`'s metadata and `remaining` physical lifetime is a fresh hit
+    /// at `now`: certainly not due for a refresh, and its stamp holds without I/O.
+    fn fresh_at<U>(
+        &self,
+        env: &Envelope<U>,
+        remaining: Option<Duration>,
+        now: Instant,
+        check: Option<TagCheck<'_>>,
+    ) -> bool {
+        self.policy.surely_fresh(&env.timing(), remaining)
+            && self.stamp_holds_now(env, now, check) == Some(true)
     }
 }

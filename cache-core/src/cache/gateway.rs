@@ -1,7 +1,7 @@
 //! The cache's gateway to the backend: guarded calls (per-domain breaker + timeout), encoding
 //! and decoding, and the writes of the read path.
 
-use crate::decoded::Decoded;
+use crate::decoded::{Decoded, Shared};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +30,8 @@ pub(crate) struct Found<T> {
 
 /// Where a found entry's write identity lives.
 enum Identity {
-    /// An object store's entry: the allocation of `env` itself.
-    Object,
+    /// An object store's entry: the object as stored (its write id and value allocation).
+    Object(ObjectPayload),
     /// A bytes store's entry: the stored bytes.
     Bytes(bytes::Bytes),
     /// An L1 entry (`L1Entry<T>`), which keeps the L2 bytes it was filled from; held rather
@@ -59,7 +59,7 @@ impl<T: Send + Sync + 'static> Found<T> {
     /// The L2 bytes (for a bytes store) and the encoded size, for an L1 fill.
     pub(crate) fn identity(&self) -> (Option<bytes::Bytes>, usize) {
         let raw = match &self.identity {
-            Identity::Object => None,
+            Identity::Object(_) => None,
             Identity::Bytes(bytes) => Some(bytes.clone()),
             Identity::L1(holder) => super::l1::raw_of::<T>(&**holder),
         };
@@ -69,14 +69,18 @@ impl<T: Send + Sync + 'static> Found<T> {
 
 impl<T: Send + Sync + 'static> Found<T> {
     /// The payload as stored, for conditional writes ([`Payload::same_entry`]): the same bytes,
-    /// or — for object stores — the same allocation as `env`.
+    /// or — for object stores — the same object.
     pub fn payload(&self) -> Payload {
-        match self.identity() {
-            (Some(bytes), _) => Payload::Bytes(bytes),
-            (None, size) => Payload::Object(ObjectPayload {
-                value: self.env.clone(),
-                size,
-            }),
+        match &self.identity {
+            Identity::Object(object) => Payload::Object(object.clone()),
+            _ => match self.identity() {
+                (Some(bytes), _) => Payload::Bytes(bytes),
+                // An L1 entry filled from an object store: the object cannot be rebuilt, and
+                // its L1 copy is not what the store holds.
+                (None, size) => {
+                    Payload::Object(ObjectPayload::new(self.env.header(), Arc::new(()), size))
+                }
+            },
         }
     }
 }
@@ -103,6 +107,16 @@ pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
     Arc::try_unwrap(env)
         .map(|e| e.value)
         .unwrap_or_else(|shared| shared.value.clone())
+}
+
+/// The object an in-process store keeps for `env`: its metadata inline, its value as is.
+fn object_payload<T: Shared + Clone>(env: Arc<Envelope<T>>, size: usize) -> Payload {
+    let header = env.header();
+    Payload::Object(ObjectPayload::new(
+        header,
+        into_value(env).into_object(),
+        size,
+    ))
 }
 
 impl<C: Codec> Inner<C> {
@@ -237,7 +251,7 @@ impl<C: Codec> Inner<C> {
     /// The L1's valid entry for `key`, if it holds one (counted as an L1 hit): no I/O.
     pub(crate) fn read_l1<T>(&self, l1: &super::l1::L1, key: &str) -> Option<Found<T>>
     where
-        T: Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
     {
         let found = l1.hit::<T>(key)?;
         Stats::bump(&self.stats.l1_hits);
@@ -327,17 +341,15 @@ impl<C: Codec> Inner<C> {
         let remaining = entry.remaining;
         match entry.payload {
             Payload::Object(object) => {
-                let size = object.size;
-                let env = object.value.downcast::<Envelope<T>>().map_err(|_| {
-                    CacheError::TypeMismatch {
+                let value =
+                    T::from_object(object.value.clone()).map_err(|_| CacheError::TypeMismatch {
                         expected: std::any::type_name::<T>(),
-                    }
-                })?;
+                    })?;
                 Ok(Found {
-                    env,
+                    env: Arc::new(object.header.clone().map_value(|()| value)),
                     remaining,
-                    identity: Identity::Object,
-                    size,
+                    size: object.size,
+                    identity: Identity::Object(object),
                     tier: Tier::L2,
                 })
             }
@@ -355,7 +367,7 @@ impl<C: Codec> Inner<C> {
     /// limit.
     pub(crate) fn payload<T>(&self, env: Arc<Envelope<T>>) -> Result<Payload>
     where
-        T: Serialize + Send + Sync + 'static,
+        T: Serialize + Shared + Clone + Send + Sync + 'static,
     {
         let limit = self.config.max_value_bytes;
         let too_large = |size: usize| CacheError::ValueTooLarge { size, limit };
@@ -363,16 +375,13 @@ impl<C: Codec> Inner<C> {
             // An in-process store that does not weigh entries gets the object as it is: no
             // encoding on the write path (the size limit is about encoded bytes, so it applies
             // only where entries are weighed or sent).
-            PayloadKind::Object if !self.weighs_objects => Ok(Payload::Object(ObjectPayload {
-                value: env,
-                size: 0,
-            })),
+            PayloadKind::Object if !self.weighs_objects => Ok(object_payload(env, 0)),
             PayloadKind::Object => {
                 let size = self.codec.encoded_len(&*env)?;
                 if size > limit {
                     return Err(too_large(size));
                 }
-                Ok(Payload::Object(ObjectPayload { value: env, size }))
+                Ok(object_payload(env, size))
             }
             PayloadKind::Bytes => {
                 let bytes = self.codec.encode(&*env)?;
@@ -388,7 +397,7 @@ impl<C: Codec> Inner<C> {
     /// counted and logged, never returned: the caller already has its value).
     pub(crate) async fn store<T>(&self, key: &str, env: Envelope<T>) -> Option<Payload>
     where
-        T: Serialize + Send + Sync + 'static,
+        T: Serialize + Shared + Clone + Send + Sync + 'static,
     {
         let lifetime = env.lifetime();
         match self.payload(Arc::new(env)) {
@@ -415,7 +424,7 @@ impl<C: Codec> Inner<C> {
         env: Envelope<T>,
     ) -> bool
     where
-        T: Serialize + Send + Sync + 'static,
+        T: Serialize + Shared + Clone + Send + Sync + 'static,
     {
         let Some(conditional) = self.backend.conditional() else {
             return false;

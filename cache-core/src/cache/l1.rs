@@ -37,10 +37,11 @@ use crate::tag::TagVersion;
 /// (64 KiB of counters).
 const STRIPES: usize = 1 << 14;
 
-/// What the L1 stores for a key: the decoded entry, the L2 bytes it came from (its write
+/// What the L1 stores for a key (beside the entry's header, which the L1 store keeps inline:
+/// [`ObjectPayload::header`]): the decoded value, the L2 bytes it came from (its write
 /// identity, for conditional writes on L2), and the coherence stamps of its fill.
 pub(crate) struct L1Entry<T> {
-    env: Arc<Envelope<T>>,
+    value: T,
     raw: Option<bytes::Bytes>,
     size: usize,
     epoch: u64,
@@ -257,7 +258,7 @@ impl L1 {
     }
 
     /// A valid L1 entry for `key`, if the L1 may serve now.
-    pub(crate) fn hit<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+    pub(crate) fn hit<T: Clone + Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
         let now = Instant::now();
         if !self.coherence.live_at(now) {
             return None;
@@ -265,40 +266,44 @@ impl L1 {
         self.entry(key, now)
     }
 
-    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's envelope, remaining
+    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's header, value, remaining
     /// lifetime and tag check, by reference (no clone of the entry), if the L1 may serve at
     /// `now`.
     pub(crate) fn with_entry<T: Send + Sync + 'static, R>(
         &self,
         key: &str,
         now: Instant,
-        f: impl FnOnce(&Envelope<T>, Option<Duration>, TagCheck<'_>) -> Option<R>,
+        f: impl FnOnce(&Envelope<()>, &T, Option<Duration>, TagCheck<'_>) -> Option<R>,
     ) -> Option<R> {
         if !self.coherence.live_at(now) {
             return None;
         }
-        self.with_valid(key, now, |l1, _, remaining| {
+        self.with_valid(key, now, |l1, object, remaining| {
             let check = TagCheck {
                 stripes: &self.coherence.stripes,
                 tag_stripes: &l1.tag_stripes,
                 checked: &l1.tags_checked,
             };
-            f(&l1.env, remaining, check)
+            f(&object.header, &l1.value, remaining, check)
         })
     }
 
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
     /// value for fail-safe (never served as fresh).
-    pub(crate) fn last_good<T: Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+    pub(crate) fn last_good<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+    ) -> Option<Found<T>> {
         self.entry(key, Instant::now())
     }
 
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
-    fn entry<T: Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
+    fn entry<T: Clone + Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
         self.with_valid(key, now, |l1: &L1Entry<T>, object, remaining| {
-            let holder = Arc::clone(object);
-            Some(Found::from_l1(l1.env.clone(), remaining, holder, l1.size))
+            let env = object.header.clone().map_value(|()| l1.value.clone());
+            let holder = Arc::clone(&object.value);
+            Some(Found::from_l1(Arc::new(env), remaining, holder, l1.size))
         })
     }
 
@@ -309,14 +314,10 @@ impl L1 {
         &self,
         key: &str,
         now: Instant,
-        f: impl FnOnce(
-            &L1Entry<T>,
-            &Arc<dyn std::any::Any + Send + Sync>,
-            Option<Duration>,
-        ) -> Option<R>,
+        f: impl FnOnce(&L1Entry<T>, &ObjectPayload, Option<Duration>) -> Option<R>,
     ) -> Option<R> {
         let (object, remaining) = self.kept(key, now)?;
-        let l1 = object.downcast_ref::<L1Entry<T>>()?;
+        let l1 = object.value.downcast_ref::<L1Entry<T>>()?;
         let valid = self
             .coherence
             .still_valid(l1.stripe as usize, l1.epoch, l1.seq);
@@ -334,22 +335,18 @@ impl L1 {
             return None;
         }
         let (object, _) = self.kept(key, now)?;
-        let kept = object.downcast_ref::<L1Version>()?;
+        let kept = object.value.downcast_ref::<L1Version>()?;
         self.still_valid(key, kept.epoch, kept.seq)
             .then_some(kept.version)
     }
 
     /// The object the L1 store holds under `key`, with its remaining lifetime.
-    fn kept(
-        &self,
-        key: &str,
-        now: Instant,
-    ) -> Option<(Arc<dyn std::any::Any + Send + Sync>, Option<Duration>)> {
+    fn kept(&self, key: &str, now: Instant) -> Option<(ObjectPayload, Option<Duration>)> {
         let Some(Ok(Some(entry))) = self.store.get_now(key, now.into_std()) else {
             return None;
         };
         match entry.payload {
-            Payload::Object(object) => Some((object.value, entry.remaining)),
+            Payload::Object(object) => Some((object, entry.remaining)),
             Payload::Bytes(_) => None,
         }
     }
@@ -374,7 +371,9 @@ impl L1 {
             seq: ticket.seq,
         };
         let size = std::mem::size_of::<L1Version>();
-        self.keep(key, ticket, Arc::new(kept), size, lifetime).await;
+        let header = Envelope::new((), lifetime, Duration::ZERO, Duration::ZERO);
+        let object = ObjectPayload::new(header, Arc::new(kept), size);
+        self.keep(key, ticket, object, lifetime).await;
     }
 
     /// Stamps to take before reading `key` from L2.
@@ -383,7 +382,7 @@ impl L1 {
     }
 
     /// Keeps what an L2 read found, unless `key` changed since `ticket` was taken.
-    pub(crate) async fn fill<T: Send + Sync + 'static>(
+    pub(crate) async fn fill<T: Clone + Send + Sync + 'static>(
         &self,
         key: &str,
         ticket: Ticket,
@@ -401,20 +400,19 @@ impl L1 {
             .flat_map(|tags| tags.keys())
             .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
             .collect();
+        let header = found.env.header();
         let entry = L1Entry {
             tags_checked: tag_stripes.iter().map(|_| AtomicU64::new(0)).collect(),
             tag_stripes,
-            env: found.env.clone(),
+            value: found.env.value.clone(),
             raw,
             size,
             epoch: ticket.epoch,
             stripe: ticket.stripe as u32,
             seq: ticket.seq,
         };
-        if self
-            .keep(key, ticket, Arc::new(entry), size, lifetime)
-            .await
-        {
+        let object = ObjectPayload::new(header, Arc::new(entry), size);
+        if self.keep(key, ticket, object, lifetime).await {
             Stats::bump(&self.coherence.stats.l1_fills);
         }
     }
@@ -425,8 +423,7 @@ impl L1 {
         &self,
         key: &str,
         ticket: Ticket,
-        object: Arc<dyn std::any::Any + Send + Sync>,
-        size: usize,
+        object: ObjectPayload,
         lifetime: Duration,
     ) -> bool {
         if lifetime.is_zero()
@@ -436,11 +433,10 @@ impl L1 {
         {
             return false;
         }
-        let payload = Payload::Object(ObjectPayload {
-            value: object,
-            size,
-        });
-        self.store.set(key, payload, lifetime).await.is_ok()
+        self.store
+            .set(key, Payload::Object(object), lifetime)
+            .await
+            .is_ok()
     }
 
     /// Drops `key` (after our own write or delete of it).

@@ -1,6 +1,6 @@
 //! `get_or_compute`: the read path of DESIGN.md.
 
-use crate::decoded::Decoded;
+use crate::decoded::{Decoded, Shared};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl<C: Codec> SmartCache<C> {
         options: &EntryOptions,
     ) -> Result<std::result::Result<Answer<V>, Prefetched>>
     where
-        V: Clone + Send + Sync + 'static,
+        V: Shared + Clone + Send + Sync + 'static,
     {
         validate_key(key)?;
         if !options.tags.is_empty() {

@@ -14,7 +14,10 @@
 //! keys of one batch, each stamped side by side, lost half their entries to it).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::atomic::AtomicCell;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -34,7 +37,7 @@ use crate::tag::{CLEAR_KEY, TagVersion, validate_tag, version_key};
 #[derive(Clone)]
 pub(crate) struct Stamp {
     ns: TagVersion,
-    tags: Option<TagVersions>,
+    tags: Option<Arc<TagVersions>>,
 }
 
 impl Stamp {
@@ -44,12 +47,13 @@ impl Stamp {
     }
 }
 
-/// The namespace version this process trusts, and since when.
+/// The namespace version this process trusts, and until when.
 pub(crate) struct Namespace {
     version: AtomicU64,
-    /// When `version` was read, in nanoseconds since `base`, plus one; 0 = never.
-    read_at: AtomicU64,
-    base: Instant,
+    /// Until when `version` is used without reading it again (`None`: never read). An instant
+    /// rather than the time of the read, so that a hit compares it with its clock and does no
+    /// arithmetic on time.
+    trusted_until: AtomicCell<Option<Instant>>,
     /// Held while the version is re-read or replaced, so a re-read that started before this
     /// process's own `clear()` cannot bring the old version back after it.
     turn: tokio::sync::Mutex<()>,
@@ -63,8 +67,7 @@ impl Default for Namespace {
     fn default() -> Self {
         Namespace {
             version: AtomicU64::new(0),
-            read_at: AtomicU64::new(0),
-            base: Instant::now(),
+            trusted_until: AtomicCell::new(None),
             turn: tokio::sync::Mutex::new(()),
             creating: tokio::sync::Mutex::new(()),
         }
@@ -72,43 +75,38 @@ impl Default for Namespace {
 }
 
 impl Namespace {
-    fn now(&self) -> u64 {
-        self.nanos_at(Instant::now())
+    /// The version, if it was read less than the check interval ago.
+    fn current(&self) -> Option<TagVersion> {
+        self.current_at(Instant::now())
     }
 
-    /// `at` in nanoseconds since `base`, plus one.
-    fn nanos_at(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1)
-    }
-
-    /// The version, if it was read less than `interval` ago.
-    fn current(&self, interval: Duration) -> Option<TagVersion> {
-        self.current_at(interval, Instant::now())
-    }
-
-    /// The version, if it was read less than `interval` before `now`.
-    fn current_at(&self, interval: Duration, now: Instant) -> Option<TagVersion> {
-        let read_at = self.read_at.load(Ordering::Acquire);
-        if read_at == 0 {
-            return None;
-        }
-        let age = Duration::from_nanos(self.nanos_at(now).saturating_sub(read_at));
-        (age < interval).then(|| TagVersion(self.version.load(Ordering::Acquire)))
+    /// The version, if it was read less than the check interval before `now`.
+    fn current_at(&self, now: Instant) -> Option<TagVersion> {
+        let until = self.trusted_until.load()?;
+        (now < until).then(|| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
     /// The version last read, however old.
     fn known(&self) -> Option<TagVersion> {
-        (self.read_at.load(Ordering::Acquire) != 0)
-            .then(|| TagVersion(self.version.load(Ordering::Acquire)))
+        self.trusted_until
+            .load()
+            .map(|_| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
-    fn record(&self, version: TagVersion) {
+    /// `version`, just read or written: trusted for `interval` (a huge interval: for good).
+    fn record(&self, version: TagVersion, interval: Duration) {
         self.version.store(version.0, Ordering::Release);
-        self.read_at.store(self.now(), Ordering::Release);
+        let now = Instant::now();
+        let until = now
+            .checked_add(interval)
+            .or_else(|| now.checked_add(FOR_GOOD))
+            .unwrap_or(now);
+        self.trusted_until.store(Some(until));
     }
 }
+
+/// What "for good" is when an interval is too long to add to the clock: a century.
+const FOR_GOOD: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Whether `env` was written under the namespace version `ns` (entries from builds before
 /// `clear()` carry none, and are valid until their TTL ends).
@@ -213,7 +211,7 @@ impl<C: Codec> Inner<C> {
     async fn namespace_version(&self) -> Result<TagVersion> {
         let ns = &self.namespace;
         let interval = self.config.clear_check_interval;
-        if let Some(version) = ns.current(interval) {
+        if let Some(version) = ns.current() {
             return Ok(version);
         }
         // With no interval every read reads for itself: no queue behind one lock.
@@ -227,13 +225,13 @@ impl<C: Codec> Inner<C> {
                     None => ns.turn.lock().await,
                 },
             };
-            if let Some(version) = ns.current(interval) {
+            if let Some(version) = ns.current() {
                 return Ok(version); // re-read while we waited for the turn
             }
             Some(turn)
         };
         let version = self.versions_or_create(&[CLEAR_KEY]).await?[0];
-        ns.record(version);
+        ns.record(version, interval);
         Ok(version)
     }
 
@@ -248,7 +246,7 @@ impl<C: Codec> Inner<C> {
         let versions = self.versions_or_create(&keys).await?;
         Ok(Stamp {
             ns,
-            tags: Some(tags.iter().cloned().zip(versions).collect()),
+            tags: Some(Arc::new(tags.iter().cloned().zip(versions).collect())),
         })
     }
 
@@ -262,9 +260,7 @@ impl<C: Codec> Inner<C> {
         now: Instant,
         check: Option<TagCheck<'_>>,
     ) -> Option<bool> {
-        let ns = self
-            .namespace
-            .current_at(self.config.clear_check_interval, now)?;
+        let ns = self.namespace.current_at(now)?;
         if env.ns.is_some_and(|written| written != ns) {
             return Some(false);
         }
@@ -485,7 +481,9 @@ impl<C: Codec> SmartCache<C> {
             .backend
             .set(CLEAR_KEY, version_payload(version), inner.max_lifetime);
         inner.call("set", Some(CLEAR_KEY), write).await?;
-        inner.namespace.record(version);
+        inner
+            .namespace
+            .record(version, inner.config.clear_check_interval);
         inner.forget_all();
         Ok(())
     }

@@ -77,29 +77,27 @@ struct Probe {
 }
 
 /// For backends whose [`payload_kind`](CacheBackend::payload_kind) is
-/// [`PayloadKind::Object`]: an `Arc<Envelope<T>>` stored as an object comes back as the same
-/// allocation (a hit is a pointer clone, never a copy), downcasts to its type and to no other,
-/// and keeps its declared size. Does nothing on a bytes backend.
+/// [`PayloadKind::Object`]: an `Arc<T>` stored as an object comes back as the same allocation
+/// (a hit is a pointer clone, never a copy), downcasts to its type and to no other, and keeps
+/// its header and declared size. Does nothing on a bytes backend.
 pub async fn round_trip_object(backend: &dyn CacheBackend, prefix: &str) {
     if backend.payload_kind() != PayloadKind::Object {
         return;
     }
     let scope = Scope::new(backend, prefix, "round_trip_object");
     let key = scope.key("probe");
-    let envelope = Arc::new(Envelope::new(
-        Probe {
-            id: 7,
-            name: "seven".into(),
-        },
+    let probe = Arc::new(Probe {
+        id: 7,
+        name: "seven".into(),
+    });
+    let header = Envelope::new(
+        (),
         Duration::from_secs(30),
         Duration::from_secs(5),
         Duration::from_millis(12),
-    ));
-    let shared: Arc<dyn Any + Send + Sync> = envelope.clone();
-    let payload = Payload::Object(ObjectPayload {
-        value: shared,
-        size: 321,
-    });
+    );
+    let shared: Arc<dyn Any + Send + Sync> = probe.clone();
+    let payload = Payload::Object(ObjectPayload::new(header.clone(), shared, 321));
     scope.set(&key, payload, LONG).await;
 
     for _ in 0..2 {
@@ -119,18 +117,20 @@ pub async fn round_trip_object(backend: &dyn CacheBackend, prefix: &str) {
                 object.size
             )
         });
-        scope.check(
-            object.value.clone().downcast::<Envelope<String>>().is_err(),
-            || "an Envelope<Probe> downcast to Envelope<String>".to_string(),
-        );
-        match object.value.downcast::<Envelope<Probe>>() {
+        scope.check(object.header == header, || {
+            format!("header changed on the round trip: {:?}", object.header)
+        });
+        scope.check(object.value.clone().downcast::<String>().is_err(), || {
+            "an Arc<Probe> downcast to Arc<String>".to_string()
+        });
+        match object.value.downcast::<Probe>() {
             Ok(back) => {
-                scope.check(Arc::ptr_eq(&back, &envelope), || {
+                scope.check(Arc::ptr_eq(&back, &probe), || {
                     "the object came back as a copy, not as the stored Arc".to_string()
                 });
-                scope.check(*back == *envelope, || format!("object changed: {back:?}"));
+                scope.check(*back == *probe, || format!("object changed: {back:?}"));
             }
-            Err(_) => scope.fail("the object no longer downcasts to Envelope<Probe>"),
+            Err(_) => scope.fail("the object no longer downcasts to Probe"),
         }
     }
     scope.clean_up().await;
@@ -535,18 +535,21 @@ pub async fn batch_consistency(backend: &dyn CacheBackend, prefix: &str) {
 }
 
 /// A payload unique to `tag`, in the form the backend wants: bytes, or a fresh object (whose
-/// identity is its allocation, so two objects with equal contents are different entries).
+/// identity is its write id and its allocation, so two objects with equal contents are
+/// different entries).
 fn entry_payload(backend: &dyn CacheBackend, tag: &str) -> Payload {
     match backend.payload_kind() {
         PayloadKind::Bytes => bytes(tag.as_bytes()),
         PayloadKind::Object => {
             let value: Arc<dyn Any + Send + Sync> = Arc::new(tag.to_owned());
-            Payload::Object(ObjectPayload {
-                value,
-                size: tag.len(),
-            })
+            Payload::Object(ObjectPayload::new(object_header(), value, tag.len()))
         }
     }
+}
+
+/// The header of a test object: a fresh write id.
+fn object_header() -> Envelope<()> {
+    Envelope::new((), LONG, Duration::ZERO, Duration::ZERO)
 }
 
 /// For backends that offer [`ConditionalWrites`](crate::ConditionalWrites): compare-and-set and compare-and-delete act
@@ -807,13 +810,16 @@ fn resemblances(read: &Payload) -> Vec<(&'static str, Payload)> {
                 .map(|s| (*s).clone())
                 .unwrap_or_default();
             let value: Arc<dyn Any + Send + Sync> = Arc::new(copy);
-            vec![(
-                "an equal object in another allocation",
-                Payload::Object(ObjectPayload {
-                    value,
-                    size: o.size,
-                }),
-            )]
+            vec![
+                (
+                    "an equal object in another allocation",
+                    Payload::Object(ObjectPayload::new(o.header.clone(), value, o.size)),
+                ),
+                (
+                    "the same allocation under another write id",
+                    Payload::Object(ObjectPayload::new(object_header(), o.value.clone(), o.size)),
+                ),
+            ]
         }
     }
 }

@@ -63,23 +63,12 @@ pub fn stored<T: Send + Sync + 'static + Clone>(
     key: &str,
 ) -> Option<Envelope<T>> {
     let entry = fake.peek(key)?;
-    // The cache stores `Envelope<Arc<T>>`: hits hand out the `Arc`.
+    // The cache stores the `Arc<T>` its hits hand out, with the envelope's header beside it.
     match entry.payload {
-        Payload::Object(o) => o
-            .value
-            .downcast::<Envelope<Arc<T>>>()
-            .ok()
-            .map(|e| Envelope {
-                version: e.version,
-                ttl_ms: e.ttl_ms,
-                grace_ms: e.grace_ms,
-                delta_us: e.delta_us,
-                stored_at_ms: e.stored_at_ms,
-                id: e.id,
-                ns: e.ns,
-                tags: e.tags.clone(),
-                value: (*e.value).clone(),
-            }),
+        Payload::Object(o) => {
+            let value = o.value.downcast::<T>().ok()?;
+            Some(o.header.map_value(|()| (*value).clone()))
+        }
         Payload::Bytes(_) => None,
     }
 }
