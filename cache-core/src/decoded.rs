@@ -24,6 +24,9 @@ pub(crate) trait Shared: Clone {
 
     /// The value an in-process store kept, when it is of this type (else the object back).
     fn from_object(object: Object) -> std::result::Result<Self, Object>;
+
+    /// Whether `object` is of this type.
+    fn is_object(object: &Object) -> bool;
 }
 
 impl<T: Send + Sync + 'static> Shared for Arc<T> {
@@ -33,6 +36,10 @@ impl<T: Send + Sync + 'static> Shared for Arc<T> {
 
     fn from_object(object: Object) -> std::result::Result<Self, Object> {
         object.downcast()
+    }
+
+    fn is_object(object: &Object) -> bool {
+        object.is::<T>()
     }
 }
 

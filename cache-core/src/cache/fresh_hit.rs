@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::backend::{ObjectPayload, Payload, StoredEntry};
+use crate::backend::{Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::decoded::Shared;
 use crate::envelope::Envelope;
@@ -64,27 +64,18 @@ impl<C: Codec> Inner<C> {
     /// store's own `Arc`, taken out of the answer (no reference count is touched). `Err`: the
     /// answer as it was, for the full read.
     fn fresh_object<T: Shared>(&self, read: Prefetched, now: Instant) -> Result<T, Prefetched> {
-        let Some(Ok(Some(StoredEntry {
-            payload: Payload::Object(object),
-            remaining,
-        }))) = read
-        else {
-            return Err(read);
-        };
-        let fresh = self.fresh_at(&object.header, remaining, now, None);
-        let ObjectPayload {
-            header,
-            value,
-            size,
-        } = object;
-        let rebuilt = |value| {
-            let payload = Payload::Object(ObjectPayload::new(header, value, size));
-            Some(Ok(Some(StoredEntry { payload, remaining })))
-        };
-        if !fresh {
-            return Err(rebuilt(value));
+        match read {
+            Some(Ok(Some(StoredEntry {
+                payload: Payload::Object(object),
+                remaining,
+            }))) if T::is_object(&object.value)
+                && self.fresh_at(&object.header, remaining, now, None) =>
+            {
+                // Cannot fail: the type was checked (a failure would only cost the full read).
+                T::from_object(object.value).map_err(|_| None)
+            }
+            other => Err(other),
         }
-        T::from_object(value).map_err(rebuilt)
     }
 
     /// Whether an entry with `env`'s metadata and `remaining` physical lifetime is a fresh hit
