@@ -26,9 +26,10 @@ pub enum Payload {
 /// the value's own allocation.
 ///
 /// The cache stores a value of type `T` as the very `Arc<T>` its hits hand out, with the
-/// metadata beside it rather than in an `Envelope` allocation of its own: a hit then touches one
-/// shared allocation and pays one reference-count increment, as a raw moka hit of an `Arc`
-/// does (a separate envelope cost two more atomic operations and two more cache lines per hit).
+/// metadata beside it rather than in an `Envelope` allocation of its own: a hit of an untagged
+/// entry then touches one shared allocation and pays one reference-count increment, as a raw
+/// moka hit of an `Arc` does (a separate envelope cost two more atomic operations and two more
+/// cache lines per hit; a tagged entry's header also shares its tags).
 #[derive(Clone)]
 pub struct ObjectPayload {
     /// The envelope without its value: timing, write id, stamp. Cloning it copies a few

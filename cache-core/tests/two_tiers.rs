@@ -369,3 +369,38 @@ async fn tagged_l1_hits_look_versions_up_only_after_a_version_changed() {
         "the tag's change is seen"
     );
 }
+
+/// Over a store that keeps objects (the fake's default), an entry the L1 holds names the very
+/// object the store holds: a failed compute behind an L1 copy keeps the last good value a
+/// little longer on the store, as it does on one tier.
+#[tokio::test(start_paused = true)]
+async fn over_an_object_store_fail_safe_keeps_the_last_good_value_read_from_the_l1() {
+    let store = FakeBackend::new();
+    let cache = tiered(&store);
+    write(&cache, "k", 1).await;
+    assert_eq!(read(&cache, "k").await, (1, Some(Tier::L2)));
+    assert_eq!(read(&cache, "k").await, (1, Some(Tier::L1)));
+    tokio::time::advance(TTL + Duration::from_secs(1)).await;
+    // The feed's heartbeats catch up with the clock: the L1 may serve again.
+    tokio::time::sleep(HEARTBEAT * 2).await;
+    let no_swr = EntryOptions::new().stale_while_revalidate(false);
+    let failed = cache
+        .get_or_compute_detailed("k", &no_swr, || async {
+            Err::<u64, _>(std::io::Error::other("model down"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (*failed.value, failed.source, failed.tier),
+        (1, Source::FailSafe, Some(Tier::L1))
+    );
+    common::settle().await;
+    // Kept as fresh for the fail-safe period: the next call does not run the compute.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let next = cache
+        .get_or_compute_detailed("k", &no_swr, counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!((*next.value, next.source), (1, Source::Hit));
+    assert_eq!(common::count(&runs), 0);
+}

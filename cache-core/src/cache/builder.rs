@@ -165,12 +165,12 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 policy,
                 codec: self.codec,
                 breakers: Breakers::new(config.breaker_threshold, config.breaker_cooldown),
+                namespace: super::tags::Namespace::new(config.clear_check_interval),
                 config,
                 stats,
                 flights: Default::default(),
                 rng,
                 closed: Default::default(),
-                namespace: Default::default(),
             }),
         }
     }

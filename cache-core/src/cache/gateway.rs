@@ -67,20 +67,19 @@ impl<T: Send + Sync + 'static> Found<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Found<T> {
+impl<T: Shared + Send + Sync + 'static> Found<T> {
     /// The payload as stored, for conditional writes ([`Payload::same_entry`]): the same bytes,
-    /// or — for object stores — the same object.
+    /// or — for object stores — the same object (write id and value allocation; an L1 copy of
+    /// an object store's entry holds the store's own value and header).
     pub fn payload(&self) -> Payload {
-        match &self.identity {
-            Identity::Object(object) => Payload::Object(object.clone()),
-            _ => match self.identity() {
-                (Some(bytes), _) => Payload::Bytes(bytes),
-                // An L1 entry filled from an object store: the object cannot be rebuilt, and
-                // its L1 copy is not what the store holds.
-                (None, size) => {
-                    Payload::Object(ObjectPayload::new(self.env.header(), Arc::new(()), size))
-                }
-            },
+        match (&self.identity, self.identity()) {
+            (Identity::Object(object), _) => Payload::Object(object.clone()),
+            (_, (Some(bytes), _)) => Payload::Bytes(bytes),
+            (_, (None, size)) => Payload::Object(ObjectPayload::new(
+                self.env.header(),
+                self.env.value.clone().into_object(),
+                size,
+            )),
         }
     }
 }

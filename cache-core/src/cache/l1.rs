@@ -106,6 +106,19 @@ struct L1Version {
     seq: u32,
 }
 
+/// The header of an [`L1Version`] object, which no one reads: the version is in the object.
+const VERSION_HEADER: Envelope<()> = Envelope {
+    version: crate::envelope::ENVELOPE_VERSION,
+    ttl_ms: 0,
+    grace_ms: 0,
+    delta_us: 0,
+    stored_at_ms: 0,
+    id: 0,
+    ns: None,
+    tags: None,
+    value: (),
+};
+
 /// Stamps taken before an L2 read; a fill is valid only if nothing changed since.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
@@ -371,8 +384,7 @@ impl L1 {
             seq: ticket.seq,
         };
         let size = std::mem::size_of::<L1Version>();
-        let header = Envelope::new((), lifetime, Duration::ZERO, Duration::ZERO);
-        let object = ObjectPayload::new(header, Arc::new(kept), size);
+        let object = ObjectPayload::new(VERSION_HEADER, Arc::new(kept), size);
         self.keep(key, ticket, object, lifetime).await;
     }
 

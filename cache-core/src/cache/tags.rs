@@ -49,6 +49,8 @@ impl Stamp {
 
 /// The namespace version this process trusts, and until when.
 pub(crate) struct Namespace {
+    /// How long a version read is trusted (`clear_check_interval`); zero: never.
+    interval: Duration,
     version: AtomicU64,
     /// Until when `version` is used without reading it again (`None`: never read). An instant
     /// rather than the time of the read, so that a hit compares it with its clock and does no
@@ -63,25 +65,29 @@ pub(crate) struct Namespace {
     creating: tokio::sync::Mutex<()>,
 }
 
-impl Default for Namespace {
-    fn default() -> Self {
+impl Namespace {
+    /// A namespace whose versions are trusted for `interval` after they were read.
+    pub(crate) fn new(interval: Duration) -> Self {
         Namespace {
+            interval,
             version: AtomicU64::new(0),
             trusted_until: AtomicCell::new(None),
             turn: tokio::sync::Mutex::new(()),
             creating: tokio::sync::Mutex::new(()),
         }
     }
-}
 
-impl Namespace {
     /// The version, if it was read less than the check interval ago.
     fn current(&self) -> Option<TagVersion> {
         self.current_at(Instant::now())
     }
 
-    /// The version, if it was read less than the check interval before `now`.
+    /// The version, if it was read less than the check interval before `now`. Never with a
+    /// zero interval, even for a `now` read before the version was: every read reads it.
     fn current_at(&self, now: Instant) -> Option<TagVersion> {
+        if self.interval.is_zero() {
+            return None;
+        }
         let until = self.trusted_until.load()?;
         (now < until).then(|| TagVersion(self.version.load(Ordering::Acquire)))
     }
@@ -93,12 +99,13 @@ impl Namespace {
             .map(|_| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
-    /// `version`, just read or written: trusted for `interval` (a huge interval: for good).
-    fn record(&self, version: TagVersion, interval: Duration) {
+    /// `version`, just read or written: trusted for the interval (a huge one: for a century;
+    /// should even that not fit the clock, not at all — a read per hit, never a stale trust).
+    fn record(&self, version: TagVersion) {
         self.version.store(version.0, Ordering::Release);
         let now = Instant::now();
         let until = now
-            .checked_add(interval)
+            .checked_add(self.interval)
             .or_else(|| now.checked_add(FOR_GOOD))
             .unwrap_or(now);
         self.trusted_until.store(Some(until));
@@ -231,7 +238,7 @@ impl<C: Codec> Inner<C> {
             Some(turn)
         };
         let version = self.versions_or_create(&[CLEAR_KEY]).await?[0];
-        ns.record(version, interval);
+        ns.record(version);
         Ok(version)
     }
 
@@ -481,10 +488,39 @@ impl<C: Codec> SmartCache<C> {
             .backend
             .set(CLEAR_KEY, version_payload(version), inner.max_lifetime);
         inner.call("set", Some(CLEAR_KEY), write).await?;
-        inner
-            .namespace
-            .record(version, inner.config.clear_check_interval);
+        inner.namespace.record(version);
         inner.forget_all();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_interval_never_trusts_a_version_even_for_an_earlier_read() {
+        let before = Instant::now() - Duration::from_millis(1);
+        let ns = Namespace::new(Duration::ZERO);
+        ns.record(TagVersion(7));
+        assert_eq!(ns.current_at(before), None);
+        assert_eq!(ns.current(), None);
+        assert_eq!(ns.known(), Some(TagVersion(7)));
+    }
+
+    #[test]
+    fn a_version_is_trusted_for_the_interval_then_read_again() {
+        let ns = Namespace::new(Duration::from_secs(60));
+        assert_eq!(ns.current(), None, "never read");
+        ns.record(TagVersion(7));
+        let now = Instant::now();
+        assert_eq!(ns.current_at(now), Some(TagVersion(7)));
+        assert_eq!(ns.current_at(now + Duration::from_secs(61)), None);
+        let forever = Namespace::new(Duration::MAX);
+        forever.record(TagVersion(8));
+        assert_eq!(
+            forever.current_at(now + Duration::from_secs(3600)),
+            Some(TagVersion(8))
+        );
     }
 }
