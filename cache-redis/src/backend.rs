@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Buf;
 use cache_core::{
     CacheBackend, CacheError, ChangeSink, ConditionalWrites, FeedHandle, FeedOptions, LockOutcome,
     Payload, Result, StoredEntry,
@@ -460,9 +461,9 @@ impl RedisBackend {
     /// An entry from stored bytes: framed values carry their deadline (judged on the server's
     /// clock, or by `PTTL` until that clock is measured); others ask `PTTL`.
     pub(crate) async fn entry_from(&self, key: &str, stored: Bytes) -> Result<Option<StoredEntry>> {
-        match self.framed_entry(key, &stored, Instant::now()) {
-            Some(entry) => Ok(Some(entry)),
-            None => self.entry_by_pttl(key, stored).await,
+        match self.framed_entry(key, stored, Instant::now()) {
+            Ok(entry) => Ok(Some(entry)),
+            Err(stored) => self.entry_by_pttl(key, stored).await,
         }
     }
 
@@ -477,13 +478,20 @@ impl RedisBackend {
     }
 
     /// The entry of a framed value, when the server's clock is known (every hit but those of
-    /// a lazy start): no I/O.
-    fn framed_entry(&self, key: &str, stored: &Bytes, now: Instant) -> Option<StoredEntry> {
-        let (header, payload) = frame::decode(stored)?;
-        let remaining = self.remaining(key, header, now)?;
-        Some(StoredEntry {
-            // A slice of the reply: no copy.
-            payload: Payload::Bytes(stored.slice_ref(payload)),
+    /// a lazy start): no I/O. `Err`: the value as read, for [`entry_by_pttl`](Self::entry_by_pttl).
+    fn framed_entry(&self, key: &str, stored: Bytes, now: Instant) -> Result<StoredEntry, Bytes> {
+        let Some((header, payload)) = frame::decode(&stored) else {
+            return Err(stored);
+        };
+        let Some(remaining) = self.remaining(key, header, now) else {
+            return Err(stored);
+        };
+        let header_len = stored.len() - payload.len();
+        // The reply itself past its header: no copy, and no second handle on the reply.
+        let mut payload = stored;
+        payload.advance(header_len);
+        Ok(StoredEntry {
+            payload: Payload::Bytes(payload),
             remaining: Some(remaining),
         })
     }
@@ -545,11 +553,11 @@ impl RedisBackend {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        match self.framed_entry(key, &stored, Instant::now()) {
-            Some(entry) => Ok(Some(entry)),
+        match self.framed_entry(key, stored, Instant::now()) {
+            Ok(entry) => Ok(Some(entry)),
             // A `PTTL` round trip, in a future of its own: kept out of this one, whose every
             // state a hit pays for.
-            None => Box::pin(self.entry_by_pttl(key, stored)).await,
+            Err(stored) => Box::pin(self.entry_by_pttl(key, stored)).await,
         }
     }
 
@@ -754,9 +762,9 @@ impl CacheBackend for RedisBackend {
         let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(stored) {
             out.push(match value {
-                Some(value) => match self.framed_entry(key, &value, now) {
-                    Some(entry) => Some(entry),
-                    None => {
+                Some(value) => match self.framed_entry(key, value, now) {
+                    Ok(entry) => Some(entry),
+                    Err(value) => {
                         let entry = self.entry_by_pttl(key, value).await?;
                         now = Instant::now();
                         entry

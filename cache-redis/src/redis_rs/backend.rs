@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Buf;
 use cache_core::{
     Bytes, CacheBackend, CacheError, ConditionalWrites, LockOutcome, Payload, Result, StoredEntry,
 };
@@ -197,8 +198,11 @@ impl RedisRsBackend {
     ) -> Result<Option<StoredEntry>> {
         let stored = Bytes::from(stored);
         if let Some((header, payload)) = frame::decode(&stored) {
-            // A slice of the reply: no copy.
-            let payload = stored.slice_ref(payload);
+            // The reply itself past its header: no copy, and no allocation (a slice of a
+            // `Bytes` made from a `Vec` first allocates a shared owner for the two of them).
+            let header_len = stored.len() - payload.len();
+            let mut payload = stored;
+            payload.advance(header_len);
             // One read of the local clock serves both.
             let now = Instant::now();
             self.spawn_clock_sync(now);
