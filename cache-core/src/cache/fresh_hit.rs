@@ -2,13 +2,13 @@
 //! without a draw — one clock read (shared with the store), the entry read by reference, one
 //! clone of the value. What it cannot settle goes to the full read path (`read_path.rs`).
 
-use super::Inner;
-use super::l1::TagCheck;
-use super::read_path::Answer;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Inner;
+use super::l1::TagCheck;
+use super::read_path::Answer;
 use crate::backend::{Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::decoded::Shared;
@@ -28,7 +28,7 @@ impl<C: Codec> Inner<C> {
     /// answered, for [`read`](Self::read) and the full decision: the store is not asked twice.
     pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Answer<T>, Prefetched>
     where
-        T: Shared + Clone + Send + Sync + 'static,
+        T: Shared + Send + Sync + 'static,
     {
         let now = tokio::time::Instant::now();
         let (value, tier) = match &self.l1 {

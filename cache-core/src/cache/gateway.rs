@@ -72,10 +72,12 @@ impl<T: Shared + Send + Sync + 'static> Found<T> {
     /// or — for object stores — the same object (write id and value allocation; an L1 copy of
     /// an object store's entry holds the store's own value and header).
     pub fn payload(&self) -> Payload {
-        match (&self.identity, self.identity()) {
-            (Identity::Object(object), _) => Payload::Object(object.clone()),
-            (_, (Some(bytes), _)) => Payload::Bytes(bytes),
-            (_, (None, size)) => Payload::Object(ObjectPayload::new(
+        if let Identity::Object(object) = &self.identity {
+            return Payload::Object(object.clone());
+        }
+        match self.identity() {
+            (Some(bytes), _) => Payload::Bytes(bytes),
+            (None, size) => Payload::Object(ObjectPayload::new(
                 self.env.header(),
                 self.env.value.clone().into_object(),
                 size,
@@ -109,7 +111,7 @@ pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
 }
 
 /// The object an in-process store keeps for `env`: its metadata inline, its value as is.
-fn object_payload<T: Shared + Clone>(env: Arc<Envelope<T>>, size: usize) -> Payload {
+fn object_payload<T: Shared>(env: Arc<Envelope<T>>, size: usize) -> Payload {
     let header = env.header();
     Payload::Object(ObjectPayload::new(
         header,
@@ -366,7 +368,7 @@ impl<C: Codec> Inner<C> {
     /// limit.
     pub(crate) fn payload<T>(&self, env: Arc<Envelope<T>>) -> Result<Payload>
     where
-        T: Serialize + Shared + Clone + Send + Sync + 'static,
+        T: Serialize + Shared + Send + Sync + 'static,
     {
         let limit = self.config.max_value_bytes;
         let too_large = |size: usize| CacheError::ValueTooLarge { size, limit };
@@ -396,7 +398,7 @@ impl<C: Codec> Inner<C> {
     /// counted and logged, never returned: the caller already has its value).
     pub(crate) async fn store<T>(&self, key: &str, env: Envelope<T>) -> Option<Payload>
     where
-        T: Serialize + Shared + Clone + Send + Sync + 'static,
+        T: Serialize + Shared + Send + Sync + 'static,
     {
         let lifetime = env.lifetime();
         match self.payload(Arc::new(env)) {
@@ -423,7 +425,7 @@ impl<C: Codec> Inner<C> {
         env: Envelope<T>,
     ) -> bool
     where
-        T: Serialize + Shared + Clone + Send + Sync + 'static,
+        T: Serialize + Shared + Send + Sync + 'static,
     {
         let Some(conditional) = self.backend.conditional() else {
             return false;

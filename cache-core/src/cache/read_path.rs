@@ -156,7 +156,7 @@ impl<C: Codec> SmartCache<C> {
         options: &EntryOptions,
     ) -> Result<std::result::Result<Answer<V>, Prefetched>>
     where
-        V: Shared + Clone + Send + Sync + 'static,
+        V: Shared + Send + Sync + 'static,
     {
         validate_key(key)?;
         if !options.tags.is_empty() {
