@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cache_core::{EntryOptions, FeedState, SmartCache, Source, Tier};
 use cache_fake::{FakeBackend, OpKind};
-use common::{GRACE, TTL, counted};
+use common::{GRACE, TTL, count, counted, failing, settle};
 
 const HEARTBEAT: Duration = Duration::from_millis(100);
 
@@ -385,16 +385,14 @@ async fn over_an_object_store_fail_safe_keeps_the_last_good_value_read_from_the_
     tokio::time::sleep(HEARTBEAT * 2).await;
     let no_swr = EntryOptions::new().stale_while_revalidate(false);
     let failed = cache
-        .get_or_compute_detailed("k", &no_swr, || async {
-            Err::<u64, _>(std::io::Error::other("model down"))
-        })
+        .get_or_compute_detailed("k", &no_swr, failing())
         .await
         .unwrap();
     assert_eq!(
         (*failed.value, failed.source, failed.tier),
         (1, Source::FailSafe, Some(Tier::L1))
     );
-    common::settle().await;
+    settle().await;
     // Kept as fresh for the fail-safe period: the next call does not run the compute.
     let runs = Arc::new(AtomicUsize::new(0));
     let next = cache
@@ -402,5 +400,5 @@ async fn over_an_object_store_fail_safe_keeps_the_last_good_value_read_from_the_
         .await
         .unwrap();
     assert_eq!((*next.value, next.source), (1, Source::Hit));
-    assert_eq!(common::count(&runs), 0);
+    assert_eq!(count(&runs), 0);
 }
