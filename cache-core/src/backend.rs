@@ -40,6 +40,11 @@ pub struct ObjectPayload {
     /// Encoded size of the entry in bytes, measured when it was written (0 when the store does
     /// not weigh objects).
     pub size: usize,
+    /// The L1's coherence stamps when the L1 wrote the object (`None` otherwise). A store keeps
+    /// them with the object, as it keeps the rest: a copy rebuilt without them is never served
+    /// from the L1. Inline, not in an allocation of their own, so an L1 hit touches no more
+    /// shared memory than an in-process store's hit.
+    pub(crate) fill: Option<crate::cache::L1Fill>,
 }
 
 impl ObjectPayload {
@@ -49,6 +54,7 @@ impl ObjectPayload {
             header,
             value,
             size,
+            fill: None,
         }
     }
 }
@@ -375,5 +381,18 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
         Self: 'f,
     {
         (**self).ping()
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An in-process store's answer moves through the hit path by value; up to 128 bytes it
+    /// moves in registers, beyond that through `memcpy` calls (measured: +6 calls, ~170
+    /// instructions per L1 hit at 144 bytes).
+    #[test]
+    fn a_stored_entry_fits_in_128_bytes() {
+        assert!(std::mem::size_of::<StoredEntry>() <= 128);
+        assert!(std::mem::size_of::<Option<Result<Option<StoredEntry>>>>() <= 128);
     }
 }

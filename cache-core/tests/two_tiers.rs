@@ -402,3 +402,54 @@ async fn over_an_object_store_fail_safe_keeps_the_last_good_value_read_from_the_
     assert_eq!((*next.value, next.source), (1, Source::Hit));
     assert_eq!(count(&runs), 0);
 }
+
+/// Over a store that keeps bytes, the L1 keeps the decoded value only: a failed compute behind
+/// an L1 copy reads the stored entry again and, as it is still that write, keeps it a little
+/// longer on the store, as on one tier.
+#[tokio::test(start_paused = true)]
+async fn over_a_bytes_store_fail_safe_keeps_the_last_good_value_read_from_the_l1() {
+    let store = l2();
+    let cache = tiered(&store);
+    write(&cache, "k", 1).await;
+    assert_eq!(read(&cache, "k").await, (1, Some(Tier::L2)));
+    assert_eq!(read(&cache, "k").await, (1, Some(Tier::L1)));
+    tokio::time::advance(TTL + Duration::from_secs(1)).await;
+    tokio::time::sleep(HEARTBEAT * 2).await;
+    let no_swr = EntryOptions::new().stale_while_revalidate(false);
+    let failed = cache
+        .get_or_compute_detailed("k", &no_swr, failing())
+        .await
+        .unwrap();
+    assert_eq!(
+        (*failed.value, failed.source, failed.tier),
+        (1, Source::FailSafe, Some(Tier::L1))
+    );
+    settle().await;
+    // Kept on the store as fresh for the fail-safe period: another instance hits it.
+    let other = tiered(&store);
+    assert_eq!(read(&other, "k").await, (1, Some(Tier::L2)));
+}
+
+/// A stale L1 copy whose key another instance rewrote (the change not delivered yet): the
+/// refresh's double-check finds the newer write on the store by its write id, and serves it
+/// instead of computing.
+#[tokio::test(start_paused = true)]
+async fn a_stale_l1_copy_gives_way_to_a_newer_write_found_by_the_refresh() {
+    let store = l2();
+    let (a, b) = (tiered(&store), tiered(&store));
+    write(&a, "k", 1).await;
+    read(&a, "k").await;
+    assert_eq!(read(&a, "k").await, (1, Some(Tier::L1)));
+    tokio::time::advance(TTL + Duration::from_secs(1)).await;
+    tokio::time::sleep(HEARTBEAT * 2).await;
+    store.feed().hold();
+    write(&b, "k", 2).await;
+    let no_swr = EntryOptions::new().stale_while_revalidate(false);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let refreshed = a
+        .get_or_compute_detailed("k", &no_swr, counted(&runs, 3))
+        .await
+        .unwrap();
+    assert_eq!(*refreshed.value, 2);
+    assert_eq!(count(&runs), 0, "the newer write was found, not recomputed");
+}

@@ -34,55 +34,58 @@ enum Identity {
     Object(ObjectPayload),
     /// A bytes store's entry: the stored bytes.
     Bytes(bytes::Bytes),
-    /// An L1 entry (`L1Entry<T>`), which keeps the L2 bytes it was filled from; held rather
-    /// than cloned out, since only a conditional write needs them.
-    L1(Arc<dyn std::any::Any + Send + Sync>),
+    /// An L1 copy of a bytes store's entry: the L1 keeps the decoded value, not the bytes, so
+    /// the write id alone names the write.
+    L1Copy,
 }
 
-impl<T: Send + Sync + 'static> Found<T> {
-    /// An entry the L1 kept from an L2 read; `holder` is the L1's stored object.
+impl<T: Shared> Found<T> {
+    /// An entry the L1 kept from an L2 read. A copy of an object store's entry holds the
+    /// store's own header and value allocation, and so names the store's very object.
     pub(crate) fn from_l1(
         env: Arc<Envelope<T>>,
         remaining: Option<Duration>,
-        holder: Arc<dyn std::any::Any + Send + Sync>,
         size: usize,
+        l2_objects: bool,
     ) -> Self {
+        let identity = if l2_objects {
+            let value = env.value.clone().into_object();
+            Identity::Object(ObjectPayload::new(env.header(), value, size))
+        } else {
+            Identity::L1Copy
+        };
         Found {
             env,
             remaining,
-            identity: Identity::L1(holder),
+            identity,
             size,
             tier: Tier::L1,
         }
     }
 
-    /// The L2 bytes (for a bytes store) and the encoded size, for an L1 fill.
-    pub(crate) fn identity(&self) -> (Option<bytes::Bytes>, usize) {
-        let raw = match &self.identity {
-            Identity::Object(_) => None,
-            Identity::Bytes(bytes) => Some(bytes.clone()),
-            Identity::L1(holder) => super::l1::raw_of::<T>(&**holder),
-        };
-        (raw, self.size)
-    }
-}
-
-impl<T: Shared + Send + Sync + 'static> Found<T> {
     /// The payload as stored, for conditional writes ([`Payload::same_entry`]): the same bytes,
-    /// or — for object stores — the same object (write id and value allocation; an L1 copy of
-    /// an object store's entry holds the store's own value and header).
-    pub fn payload(&self) -> Payload {
-        if let Identity::Object(object) = &self.identity {
-            return Payload::Object(object.clone());
+    /// or — for object stores — the same object (write id and value allocation). `None` for
+    /// an L1 copy of a bytes store's entry (see [`Inner::stored_payload`]).
+    pub fn payload(&self) -> Option<Payload> {
+        match &self.identity {
+            Identity::Object(object) => Some(Payload::Object(object.clone())),
+            Identity::Bytes(bytes) => Some(Payload::Bytes(bytes.clone())),
+            Identity::L1Copy => None,
         }
-        match self.identity() {
-            (Some(bytes), _) => Payload::Bytes(bytes),
-            (None, size) => Payload::Object(ObjectPayload::new(
-                self.env.header(),
-                self.env.value.clone().into_object(),
-                size,
-            )),
+    }
+
+    /// Whether `self` and `other` are the same write: the same stored entry, or — when one
+    /// is an L1 copy that kept no bytes — the same write id (random per write).
+    pub(crate) fn same_write(&self, other: &Found<T>) -> bool {
+        match (self.payload(), other.payload()) {
+            (Some(mine), Some(theirs)) => mine.same_entry(&theirs),
+            _ => self.env.id == other.env.id,
         }
+    }
+
+    /// The encoded size of the entry.
+    pub(crate) fn size(&self) -> usize {
+        self.size
     }
 }
 
@@ -252,7 +255,7 @@ impl<C: Codec> Inner<C> {
     /// The L1's valid entry for `key`, if it holds one (counted as an L1 hit): no I/O.
     pub(crate) fn read_l1<T>(&self, l1: &super::l1::L1, key: &str) -> Option<Found<T>>
     where
-        T: Clone + Send + Sync + 'static,
+        T: Shared + Send + Sync + 'static,
     {
         let found = l1.hit::<T>(key)?;
         Stats::bump(&self.stats.l1_hits);

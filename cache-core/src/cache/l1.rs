@@ -1,8 +1,8 @@
 //! The in-process tier (L1) in front of the backend (L2), kept coherent by the backend's change
 //! feed (see [`crate::coherence`]).
 //!
-//! An L1 entry is the decoded envelope of an L2 read, kept for the remaining lifetime L2
-//! reported, so every decision (X-Fetch, stale, fail-safe) sees the same remaining time on
+//! An L1 entry is the decoded value and header of an L2 read (not its bytes), with the fill's
+//! coherence stamps inline ([`L1Fill`]), kept for the remaining lifetime L2 reported, so every decision (X-Fetch, stale, fail-safe) sees the same remaining time on
 //! either tier. It is served only while three things hold:
 //!
 //! 1. no change of its key was reported since *before* the L2 read that filled it: each key
@@ -20,6 +20,7 @@
 //! read/invalidate ordering over an external invalidation channel.
 
 use std::hash::BuildHasher;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,8 +28,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::gateway::Found;
-use crate::backend::{CacheBackend, ObjectPayload, Payload};
+use crate::backend::{CacheBackend, ObjectPayload, Payload, PayloadKind};
 use crate::coherence::{ChangeSink, FeedHandle, FeedState};
+use crate::decoded::Shared;
 use crate::envelope::Envelope;
 use crate::stats::Stats;
 use crate::tag::TagVersion;
@@ -37,22 +39,30 @@ use crate::tag::TagVersion;
 /// (64 KiB of counters).
 const STRIPES: usize = 1 << 14;
 
-/// What the L1 stores for a key (beside the entry's header, which the L1 store keeps inline:
-/// [`ObjectPayload::header`]): the decoded value, the L2 bytes it came from (its write
-/// identity, for conditional writes on L2), and the coherence stamps of its fill.
-pub(crate) struct L1Entry<T> {
-    value: T,
-    raw: Option<bytes::Bytes>,
-    size: usize,
-    epoch: u64,
-    /// The key's stripe (kept, so a hit hashes its key once: for the store).
-    stripe: u32,
+/// The coherence stamps of an L1 fill, kept inline in the stored object
+/// ([`ObjectPayload`]'s `fill`) beside the decoded value's own `Arc`: an L1 hit then touches the
+/// same shared memory as an in-process store's hit (a separate entry allocation cost two more
+/// atomic operations and one more cache line per hit). The L2 bytes are not kept: a conditional
+/// write on L2 from an L1 copy reads them again (see `Found::payload`).
+///
+/// Sixteen bytes, so that a store's entry still moves in registers rather than through
+/// `memcpy` (the key's stripe is hashed again on a hit rather than kept).
+#[derive(Clone)]
+pub(crate) struct L1Fill {
+    epoch: NonZeroU32,
     seq: u32,
+    /// A tagged entry's check state, shared (an untagged hit touches no reference count).
+    tags: Option<Arc<TagChecks>>,
+}
+
+/// Per tag of an L1 entry: its version key's stripe, and the stripe counter as of which its
+/// version was last found unchanged.
+struct TagChecks {
     /// The stripes of the version keys of the entry's tags, in the envelope's tag order.
-    tag_stripes: Box<[u32]>,
+    stripes: Box<[u32]>,
     /// Per tag, one plus its version key's stripe counter as of which its version was last
     /// found unchanged; 0: not yet.
-    tags_checked: Box<[AtomicU64]>,
+    checked: Box<[AtomicU64]>,
 }
 
 /// Whether a tagged L1 entry's tag versions still hold without looking them up: each was found
@@ -91,22 +101,8 @@ impl TagCheck<'_> {
     }
 }
 
-/// The L2 bytes an L1 entry was filled from (`holder` is an `L1Entry<T>`).
-pub(crate) fn raw_of<T: Send + Sync + 'static>(
-    holder: &(dyn std::any::Any + Send + Sync),
-) -> Option<bytes::Bytes> {
-    holder.downcast_ref::<L1Entry<T>>()?.raw.clone()
-}
-
-/// A tag or namespace version the L1 keeps (see `Inner::tag_versions`), with the coherence
-/// stamps of its fill.
-struct L1Version {
-    version: TagVersion,
-    epoch: u64,
-    seq: u32,
-}
-
-/// The header of an [`L1Version`] object, which no one reads: the version is in the object.
+/// The header of a tag or namespace version the L1 keeps (the value is the `TagVersion`),
+/// which no one reads: the version is in the object.
 const VERSION_HEADER: Envelope<()> = Envelope {
     version: crate::envelope::ENVELOPE_VERSION,
     ttl_ms: 0,
@@ -123,14 +119,15 @@ const VERSION_HEADER: Envelope<()> = Envelope {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     stripe: usize,
-    epoch: u64,
+    epoch: NonZeroU32,
     seq: u32,
 }
 
 /// The coherence state the change feed reports to.
 pub(crate) struct Coherence {
     stripes: Box<[AtomicU32]>,
-    epoch: AtomicU64,
+    /// Never zero (so a stamp needs no flag to say it was taken); wraps after 2³² flushes.
+    epoch: AtomicU32,
     hasher: foldhash::fast::FixedState,
     /// Clock origin of `alive_as_of`.
     origin: Instant,
@@ -145,7 +142,7 @@ impl Coherence {
     fn new(stats: Arc<Stats>) -> Self {
         Coherence {
             stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
-            epoch: AtomicU64::new(0),
+            epoch: AtomicU32::new(1),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_1c0d),
             origin: Instant::now(),
             alive_as_of: AtomicU64::new(0),
@@ -164,14 +161,17 @@ impl Coherence {
         // it; a change bumped after this load is seen by `valid`.
         Ticket {
             stripe,
-            epoch: self.epoch.load(Ordering::SeqCst),
+            epoch: self.epoch(),
             seq: self.stripes[stripe].load(Ordering::SeqCst),
         }
     }
 
-    fn still_valid(&self, stripe: usize, epoch: u64, seq: u32) -> bool {
-        self.stripes[stripe].load(Ordering::SeqCst) == seq
-            && self.epoch.load(Ordering::SeqCst) == epoch
+    fn epoch(&self) -> NonZeroU32 {
+        NonZeroU32::new(self.epoch.load(Ordering::SeqCst)).unwrap_or(NonZeroU32::MIN)
+    }
+
+    fn still_valid(&self, stripe: usize, epoch: NonZeroU32, seq: u32) -> bool {
+        self.stripes[stripe].load(Ordering::SeqCst) == seq && self.epoch() == epoch
     }
 
     /// Whether, at `now`, the feed proved delivery recently enough for the L1 to serve.
@@ -191,7 +191,11 @@ impl Coherence {
 
     /// Drops everything from the L1.
     fn forget_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let next = |epoch: u32| Some(epoch.wrapping_add(1).max(1));
+        // Cannot fail: the update always gives a value.
+        let _ = self
+            .epoch
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, next);
     }
 }
 
@@ -217,6 +221,8 @@ pub(crate) struct L1 {
     store: Arc<dyn CacheBackend>,
     coherence: Arc<Coherence>,
     feed: FeedHandle,
+    /// Whether L2 keeps objects: an L1 copy then holds L2's own object (its write identity).
+    l2_objects: bool,
 }
 
 impl std::fmt::Debug for L1 {
@@ -247,6 +253,7 @@ impl L1 {
                     store,
                     coherence,
                     feed,
+                    l2_objects: l2.payload_kind() == PayloadKind::Object,
                 })
             }
             Err(err) => {
@@ -271,7 +278,7 @@ impl L1 {
     }
 
     /// A valid L1 entry for `key`, if the L1 may serve now.
-    pub(crate) fn hit<T: Clone + Send + Sync + 'static>(&self, key: &str) -> Option<Found<T>> {
+    pub(crate) fn hit<T: Shared>(&self, key: &str) -> Option<Found<T>> {
         let now = Instant::now();
         if !self.coherence.live_at(now) {
             return None;
@@ -279,62 +286,80 @@ impl L1 {
         self.entry(key, now)
     }
 
-    /// [`hit`](Self::hit) for the hit path: `f` of the valid entry's header, value, remaining
-    /// lifetime and tag check, by reference (no clone of the entry), if the L1 may serve at
-    /// `now`.
-    pub(crate) fn with_entry<T: Send + Sync + 'static, R>(
+    /// The hit path's read: the value of `key`'s valid entry, if the L1 may serve at `now` and
+    /// `fresh` accepts the entry's header, remaining lifetime and tag check. The value is the
+    /// stored `Arc` itself, taken out of the store's answer (no reference count touched beyond
+    /// the store's own clone).
+    pub(crate) fn fresh<T: Shared>(
         &self,
         key: &str,
         now: Instant,
-        f: impl FnOnce(&Envelope<()>, &T, Option<Duration>, TagCheck<'_>) -> Option<R>,
-    ) -> Option<R> {
+        fresh: impl FnOnce(&Envelope<()>, Option<Duration>, TagCheck<'_>) -> bool,
+    ) -> Option<T> {
         if !self.coherence.live_at(now) {
             return None;
         }
-        self.with_valid(key, now, |l1, object, remaining| {
-            let check = TagCheck {
-                stripes: &self.coherence.stripes,
-                tag_stripes: &l1.tag_stripes,
-                checked: &l1.tags_checked,
-            };
-            f(&object.header, &l1.value, remaining, check)
+        self.with_valid(key, now, |object, remaining, fill| {
+            let accepted =
+                T::is_object(&object.value) && fresh(&object.header, remaining, self.check(fill));
+            accepted
+                .then(|| T::from_object(object.value).ok())
+                .flatten()
         })
     }
 
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
     /// value for fail-safe (never served as fresh).
-    pub(crate) fn last_good<T: Clone + Send + Sync + 'static>(
-        &self,
-        key: &str,
-    ) -> Option<Found<T>> {
+    pub(crate) fn last_good<T: Shared>(&self, key: &str) -> Option<Found<T>> {
         self.entry(key, Instant::now())
     }
 
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
-    fn entry<T: Clone + Send + Sync + 'static>(&self, key: &str, now: Instant) -> Option<Found<T>> {
-        self.with_valid(key, now, |l1: &L1Entry<T>, object, remaining| {
-            let env = object.header.clone().map_value(|()| l1.value.clone());
-            let holder = Arc::clone(&object.value);
-            Some(Found::from_l1(Arc::new(env), remaining, holder, l1.size))
+    fn entry<T: Shared>(&self, key: &str, now: Instant) -> Option<Found<T>> {
+        self.with_valid(key, now, |object, remaining, _| {
+            let value = T::from_object(object.value).ok()?;
+            let env = Arc::new(object.header.map_value(|()| value));
+            Some(Found::from_l1(env, remaining, object.size, self.l2_objects))
         })
     }
 
-    /// `f` of the L1 entry of `key` (with the object the store holds and its remaining
-    /// lifetime), unless a change of the key (or a flush) was reported since the read that
-    /// filled it.
-    fn with_valid<T: Send + Sync + 'static, R>(
+    /// `f` of the object the L1 store holds under `key` (with its remaining lifetime and its
+    /// fill's stamps), unless a change of the key (or a flush) was reported since the read
+    /// that filled it, or the store lost the stamps. Inlined, so the store's answer is taken
+    /// apart where it lies rather than moved.
+    #[inline]
+    fn with_valid<R>(
         &self,
         key: &str,
         now: Instant,
-        f: impl FnOnce(&L1Entry<T>, &ObjectPayload, Option<Duration>) -> Option<R>,
+        f: impl FnOnce(ObjectPayload, Option<Duration>, &L1Fill) -> Option<R>,
     ) -> Option<R> {
-        let (object, remaining) = self.kept(key, now)?;
-        let l1 = object.value.downcast_ref::<L1Entry<T>>()?;
-        let valid = self
-            .coherence
-            .still_valid(l1.stripe as usize, l1.epoch, l1.seq);
-        valid.then(|| f(l1, &object, remaining)).flatten()
+        let Some(Ok(Some(entry))) = self.store.get_now(key, now.into_std()) else {
+            return None;
+        };
+        let Payload::Object(mut object) = entry.payload else {
+            return None;
+        };
+        let fill = object.fill.take()?;
+        let stripe = self.coherence.stripe(key);
+        if !self.coherence.still_valid(stripe, fill.epoch, fill.seq) {
+            return None;
+        }
+        f(object, entry.remaining, &fill)
+    }
+
+    /// The tag check of an entry filled with `fill`'s stamps.
+    fn check<'a>(&'a self, fill: &'a L1Fill) -> TagCheck<'a> {
+        let (tag_stripes, checked): (&[u32], &[AtomicU64]) = match &fill.tags {
+            Some(tags) => (&tags.stripes, &tags.checked),
+            None => (&[], &[]),
+        };
+        TagCheck {
+            stripes: &self.coherence.stripes,
+            tag_stripes,
+            checked,
+        }
     }
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve now.
@@ -347,27 +372,9 @@ impl L1 {
         if !self.coherence.live_at(now) {
             return None;
         }
-        let (object, _) = self.kept(key, now)?;
-        let kept = object.value.downcast_ref::<L1Version>()?;
-        self.still_valid(key, kept.epoch, kept.seq)
-            .then_some(kept.version)
-    }
-
-    /// The object the L1 store holds under `key`, with its remaining lifetime.
-    fn kept(&self, key: &str, now: Instant) -> Option<(ObjectPayload, Option<Duration>)> {
-        let Some(Ok(Some(entry))) = self.store.get_now(key, now.into_std()) else {
-            return None;
-        };
-        match entry.payload {
-            Payload::Object(object) => Some((object, entry.remaining)),
-            Payload::Bytes(_) => None,
-        }
-    }
-
-    /// Whether no change of `key` (nor a flush) was reported since a fill stamped `epoch`/`seq`.
-    fn still_valid(&self, key: &str, epoch: u64, seq: u32) -> bool {
-        let stripe = self.coherence.stripe(key);
-        self.coherence.still_valid(stripe, epoch, seq)
+        self.with_valid(key, now, |object, _, _| {
+            object.value.downcast_ref::<TagVersion>().copied()
+        })
     }
 
     /// Keeps a version read from L2, unless its key changed since `ticket` was taken.
@@ -378,14 +385,9 @@ impl L1 {
         version: TagVersion,
         lifetime: Duration,
     ) {
-        let kept = L1Version {
-            version,
-            epoch: ticket.epoch,
-            seq: ticket.seq,
-        };
-        let size = std::mem::size_of::<L1Version>();
-        let object = ObjectPayload::new(VERSION_HEADER, Arc::new(kept), size);
-        self.keep(key, ticket, object, lifetime).await;
+        let size = std::mem::size_of::<TagVersion>();
+        let object = ObjectPayload::new(VERSION_HEADER, Arc::new(version), size);
+        self.keep(key, ticket, object, None, lifetime).await;
     }
 
     /// Stamps to take before reading `key` from L2.
@@ -394,37 +396,21 @@ impl L1 {
     }
 
     /// Keeps what an L2 read found, unless `key` changed since `ticket` was taken.
-    pub(crate) async fn fill<T: Clone + Send + Sync + 'static>(
-        &self,
-        key: &str,
-        ticket: Ticket,
-        found: &Found<T>,
-    ) {
+    pub(crate) async fn fill<T: Shared>(&self, key: &str, ticket: Ticket, found: &Found<T>) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
-        let (raw, size) = found.identity();
-        // A copy of exactly the entry: the read's bytes may be a slice of a connection's whole
-        // read buffer, which the L1 would otherwise keep alive for the entry's lifetime.
-        let raw = raw.map(|bytes| bytes::Bytes::copy_from_slice(&bytes));
-        let tag_stripes: Box<[u32]> = found
-            .env
-            .tags
-            .iter()
-            .flat_map(|tags| tags.keys())
-            .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
-            .collect();
-        let header = found.env.header();
-        let entry = L1Entry {
-            tags_checked: tag_stripes.iter().map(|_| AtomicU64::new(0)).collect(),
-            tag_stripes,
-            value: found.env.value.clone(),
-            raw,
-            size,
-            epoch: ticket.epoch,
-            stripe: ticket.stripe as u32,
-            seq: ticket.seq,
-        };
-        let object = ObjectPayload::new(header, Arc::new(entry), size);
-        if self.keep(key, ticket, object, lifetime).await {
+        let tags = found.env.tags.as_ref().map(|tags| {
+            let stripes: Box<[u32]> = tags
+                .keys()
+                .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
+                .collect();
+            Arc::new(TagChecks {
+                checked: stripes.iter().map(|_| AtomicU64::new(0)).collect(),
+                stripes,
+            })
+        });
+        let value = found.env.value.clone().into_object();
+        let object = ObjectPayload::new(found.env.header(), value, found.size());
+        if self.keep(key, ticket, object, tags, lifetime).await {
             Stats::bump(&self.coherence.stats.l1_fills);
         }
     }
@@ -435,7 +421,8 @@ impl L1 {
         &self,
         key: &str,
         ticket: Ticket,
-        object: ObjectPayload,
+        mut object: ObjectPayload,
+        tags: Option<Arc<TagChecks>>,
         lifetime: Duration,
     ) -> bool {
         if lifetime.is_zero()
@@ -445,6 +432,11 @@ impl L1 {
         {
             return false;
         }
+        object.fill = Some(L1Fill {
+            epoch: ticket.epoch,
+            seq: ticket.seq,
+            tags,
+        });
         self.store
             .set(key, Payload::Object(object), lifetime)
             .await

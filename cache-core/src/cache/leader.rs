@@ -431,7 +431,7 @@ impl<C: Codec> Inner<C> {
         let Ok(found) = self.found::<T>(entry) else {
             return Ok(None);
         };
-        let same = seen.is_some_and(|seen| seen.payload().same_entry(&found.payload()));
+        let same = seen.is_some_and(|seen| seen.same_write(&found));
         let fresh = found.env.timing().is_fresh(found.remaining);
         let usable = fresh && !same && self.stamp_holds(&found.env).await?;
         Ok(usable.then_some(found.env))
@@ -499,12 +499,37 @@ impl<C: Codec> Inner<C> {
         let timing = self.timing(self.config.fail_safe_ttl, old.grace, old.delta);
         let kept = Envelope::with_timing(last_good.env.value.clone(), timing)
             .with_stamp_of(&last_good.env);
-        let expected: Payload = last_good.payload();
-        if !self.store_if_unchanged(leader.key(), &expected, kept).await {
+        let expected = self.stored_payload(leader.key(), last_good).await;
+        let stored = match expected {
+            Some(expected) => self.store_if_unchanged(leader.key(), &expected, kept).await,
+            None => false,
+        };
+        if !stored {
             tracing::debug!(
                 key = leader.key(),
                 "last good value not extended: the stored entry changed (or no conditional writes)"
             );
         }
+    }
+
+    /// What the store holds as `found`'s entry, for a conditional write: the payload read, or,
+    /// for an L1 copy (which keeps no bytes), the stored payload read again if it is still that
+    /// write. `None`: the entry changed, or the store could not say.
+    async fn stored_payload<T>(&self, key: &str, found: &Found<T>) -> Option<Payload>
+    where
+        T: Decoded + Send + Sync + 'static,
+    {
+        if let Some(payload) = found.payload() {
+            return Some(payload);
+        }
+        let entry = self
+            .call("get", Some(key), self.backend.get(key))
+            .await
+            .ok()??;
+        let current = self.found::<T>(entry).ok()?;
+        current
+            .same_write(found)
+            .then(|| current.payload())
+            .flatten()
     }
 }

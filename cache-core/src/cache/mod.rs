@@ -32,6 +32,7 @@ use crate::time_model::Phase;
 pub use batch::BatchItem;
 pub use builder::SmartCacheBuilder;
 use gateway::Read;
+pub(crate) use l1::L1Fill;
 
 /// Keys longer than this are rejected (Redis allows 512 MB; nobody means it).
 const MAX_KEY_BYTES: usize = 64 * 1024;
