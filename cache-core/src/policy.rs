@@ -124,10 +124,16 @@ impl XFetch {
     /// Whether no draw can refresh at logical remaining time `remaining`: β·Δ is zero (or not
     /// a number), or u ≥ 2⁻⁵³ gives -ln(u) ≤ 36.74 and so -β·Δ·ln(u) < `remaining`. Skipping
     /// the draw there changes no decision and keeps the common fresh hit cheap.
+    /// In nanoseconds, so that no division sits on the hit path (`as_secs_f64` divides).
     fn beyond_any_draw(&self, timing: &EntryTiming, remaining: Duration) -> bool {
-        let scale = self.beta * timing.delta.as_secs_f64();
-        scale <= 0.0 || !scale.is_finite() || remaining.as_secs_f64() > MAX_NEG_LN_U * scale
+        let scale = self.beta * nanos_f64(timing.delta);
+        scale <= 0.0 || !scale.is_finite() || nanos_f64(remaining) > MAX_NEG_LN_U * scale
     }
+}
+
+/// `d` in nanoseconds, as a float, without a division.
+fn nanos_f64(d: Duration) -> f64 {
+    d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos())
 }
 
 /// Plain TTL: never refreshes early (the baseline every stampede comparison starts from).

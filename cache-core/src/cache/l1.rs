@@ -2,8 +2,8 @@
 //! feed (see [`crate::coherence`]).
 //!
 //! An L1 entry is the decoded value and header of an L2 read (not its bytes), with the fill's
-//! coherence stamps inline ([`L1Fill`]), kept for the remaining lifetime L2 reported, so every decision (X-Fetch, stale, fail-safe) sees the same remaining time on
-//! either tier. It is served only while three things hold:
+//! coherence stamps inline ([`L1Fill`]), kept for the remaining lifetime L2 reported, so every
+//! decision (X-Fetch, stale, fail-safe) sees the same remaining time on either tier. It is served only while three things hold:
 //!
 //! 1. no change of its key was reported since *before* the L2 read that filled it: each key
 //!    hashes to a stripe whose counter every change bumps; the fill records the counter as it
