@@ -56,7 +56,7 @@ impl Deadline {
     /// `lifetime` after `now`; never, when that is beyond what the clock or 292 years hold.
     fn after(now: Instant, lifetime: Duration) -> Self {
         now.checked_add(lifetime)
-            .and_then(|deadline| nanos_from_origin(deadline))
+            .and_then(nanos_from_origin)
             .map_or(Deadline::NEVER, Deadline)
     }
 
