@@ -6,6 +6,7 @@
 //! installed when the cache was built (handles are registered once, in the builder: the hot path
 //! pays one more atomic add, never a lookup).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -18,13 +19,22 @@ use crate::breaker::BreakerState;
 /// throughput on two cores).
 const STRIPES: usize = 8;
 
-/// The stripe of the current thread.
+/// The stripe of the current thread, assigned on its first count. A `const`-initialized
+/// thread-local: reading it is one load, where a lazily initialized one checks its state first.
+#[inline]
 fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| *s)
+    STRIPE.with(|stripe| match stripe.get() {
+        usize::MAX => {
+            let assigned = NEXT.fetch_add(1, Relaxed) % STRIPES;
+            stripe.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
 }
 
 /// One counter: the cache's own value, and the exported one when the feature is on.
