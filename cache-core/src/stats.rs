@@ -6,21 +6,41 @@
 //! installed when the cache was built (handles are registered once, in the builder: the hot path
 //! pays one more atomic add, never a lookup).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use thread_local::ThreadLocal;
+use crossbeam_utils::CachePadded;
 
 use crate::breaker::BreakerState;
 
+/// Stripes of each counter: threads add to their own cache line, so concurrent hits on several
+/// cores do not fight over one (one shared counter cost the 64-task hit path a fifth of its
+/// throughput on two cores).
+const STRIPES: usize = 8;
+
+/// The stripe of the current thread, assigned on its first count. A `const`-initialized
+/// thread-local: reading it is one load, where a lazily initialized one checks its state first.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| match stripe.get() {
+        usize::MAX => {
+            let assigned = NEXT.fetch_add(1, Relaxed) % STRIPES;
+            stripe.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
+}
+
 /// One counter: the cache's own value, and the exported one when the feature is on.
-///
-/// Each thread counts in a slot of its own ([`ThreadLocal`]) that only it writes, with a plain
-/// load and store: no locked read-modify-write on the hit path (which cost ~7 ns a count, two
-/// per L1 hit), and no cache line shared between cores. A snapshot adds the slots up.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
-    per_thread: ThreadLocal<AtomicU64>,
+    value: [CachePadded<AtomicU64>; STRIPES],
     #[cfg(feature = "metrics")]
     exported: Option<metrics::Counter>,
 }
@@ -30,13 +50,13 @@ impl Counter {
     fn exported(name: &'static str, help: &'static str, cache: &str) -> Self {
         metrics::describe_counter!(name, metrics::Unit::Count, help.trim());
         Counter {
-            per_thread: ThreadLocal::new(),
+            value: Default::default(),
             exported: Some(metrics::counter!(name, "cache" => cache.to_owned())),
         }
     }
 
     fn load(&self) -> u64 {
-        self.per_thread.iter().map(|v| v.load(Relaxed)).sum()
+        self.value.iter().map(|v| v.load(Relaxed)).sum()
     }
 }
 
@@ -152,9 +172,7 @@ counters! {
 
 impl Stats {
     pub(crate) fn bump(counter: &Counter) {
-        // This thread's slot: no other thread writes it, so a load and a store add one.
-        let slot = counter.per_thread.get_or_default();
-        slot.store(slot.load(Relaxed).wrapping_add(1), Relaxed);
+        counter.value[stripe()].fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(exported) = &counter.exported {
             exported.increment(1);
