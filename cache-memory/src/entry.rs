@@ -79,8 +79,9 @@ impl Deadline {
             return Some(None);
         }
         let now = nanos_from_origin(now)?;
-        let left = self.0.checked_sub(now).filter(|&left| left > 0)?;
-        Some(Some(Duration::from_nanos(left.unsigned_abs())))
+        // i128: a deadline near +292 years minus a `now` before the origin overflows an i64.
+        let left = (i128::from(self.0) - i128::from(now)).clamp(0, i128::from(u64::MAX));
+        (left > 0).then(|| Some(Duration::from_nanos(left as u64)))
     }
 }
 
@@ -159,6 +160,15 @@ mod deadline_tests {
             );
             assert_eq!(deadline.remaining(start + 9 * second), None);
         }
+    }
+
+    #[test]
+    fn a_far_deadline_read_before_the_origin_is_far_not_expired() {
+        let Some(before) = origin().checked_sub(Duration::from_secs(1)) else {
+            return; // a clock that starts at the origin has no instant before it
+        };
+        let far = Deadline(i64::MAX - 1);
+        assert!(far.remaining(before).is_some_and(|left| left.is_some()));
     }
 
     #[test]

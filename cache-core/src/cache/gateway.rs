@@ -75,11 +75,12 @@ impl<T: Shared> Found<T> {
     }
 
     /// Whether `self` and `other` are the same write: the same stored entry, or — when one
-    /// is an L1 copy that kept no bytes — the same write id (random per write).
+    /// is an L1 copy that kept no bytes — the same write id (random per write). Entries
+    /// written before write ids existed all read as id 0, which names no write: never the same.
     pub(crate) fn same_write(&self, other: &Found<T>) -> bool {
         match (self.payload(), other.payload()) {
             (Some(mine), Some(theirs)) => mine.same_entry(&theirs),
-            _ => self.env.id == other.env.id,
+            _ => self.env.id != 0 && self.env.id == other.env.id,
         }
     }
 
@@ -452,5 +453,27 @@ impl<C: Codec> Inner<C> {
         let deleted = self.call("compare_and_delete", Some(key), delete).await;
         self.forget(key);
         deleted.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l1_copy(id: u64) -> Found<Arc<u32>> {
+        let second = Duration::from_secs(1);
+        let mut env = Envelope::new(Arc::new(1u32), second, second, Duration::ZERO);
+        env.id = id;
+        Found::from_l1(Arc::new(env), None, 0, false)
+    }
+
+    #[test]
+    fn l1_copies_are_the_same_write_only_under_a_known_write_id() {
+        assert!(l1_copy(5).same_write(&l1_copy(5)));
+        assert!(!l1_copy(5).same_write(&l1_copy(6)));
+        assert!(
+            !l1_copy(0).same_write(&l1_copy(0)),
+            "entries from before write ids all read as id 0: no write"
+        );
     }
 }

@@ -191,6 +191,14 @@ impl Coherence {
 
     /// Drops everything from the L1.
     fn forget_all(&self) {
+        // Once every 2³² flushes the epoch comes back to values old fills were stamped with:
+        // then every stripe moves on too (first, so no instant exists where the old stamps
+        // hold again), and those fills stay invalid.
+        if self.epoch.load(Ordering::SeqCst) == u32::MAX {
+            for stripe in self.stripes.iter() {
+                stripe.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         let next = |epoch: u32| Some(epoch.wrapping_add(1).max(1));
         // Cannot fail: the update always gives a value.
         let _ = self
@@ -451,5 +459,23 @@ impl L1 {
     /// Drops everything (after a pattern invalidation or a clear).
     pub(crate) fn forget_all(&self) {
         self.coherence.forget_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_from_before_the_epoch_wrapped_stays_invalid() {
+        let coherence = Coherence::new(Arc::new(Stats::default()));
+        let old = coherence.ticket("k");
+        // 2³² − 2 flushes later, the next one wraps the epoch back to the old fill's.
+        coherence.epoch.store(u32::MAX, Ordering::SeqCst);
+        coherence.forget_all();
+        assert_eq!(coherence.epoch(), old.epoch);
+        assert!(!coherence.still_valid(old.stripe, old.epoch, old.seq));
+        let fresh = coherence.ticket("k");
+        assert!(coherence.still_valid(fresh.stripe, fresh.epoch, fresh.seq));
     }
 }
