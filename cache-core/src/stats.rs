@@ -14,23 +14,31 @@ use crossbeam_utils::CachePadded;
 
 use crate::breaker::BreakerState;
 
-/// Stripes of each counter: threads add to their own cache line, so concurrent hits on several
-/// cores do not fight over one (one shared counter cost the 64-task hit path a fifth of its
-/// throughput on two cores).
-const STRIPES: usize = 8;
+/// Slots of each counter that one thread each owns: the first threads of the process to count
+/// (a runtime's workers, typically). A slot's owner adds with a plain load and store — no
+/// locked read-modify-write on the hit path, ~5 ns a count — and no other thread writes it.
+const OWNED: usize = 16;
 
-/// The stripe of the current thread, assigned on its first count. A `const`-initialized
-/// thread-local: reading it is one load, where a lazily initialized one checks its state first.
+/// Slots that later threads share, adding atomically (striped, so they rarely meet on one).
+const SHARED: usize = 4;
+
+/// One counter slot, alone on its cache line.
+#[derive(Debug, Default)]
+struct Slot(CachePadded<AtomicU64>);
+
+/// The current thread's number, assigned on its first count and never reused. A
+/// `const`-initialized thread-local without a destructor: reading it is one load, and cannot
+/// fail even while the thread's other thread-locals are torn down.
 #[inline]
-fn stripe() -> usize {
+fn thread_number() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|stripe| match stripe.get() {
+    NUMBER.with(|number| match number.get() {
         usize::MAX => {
-            let assigned = NEXT.fetch_add(1, Relaxed) % STRIPES;
-            stripe.set(assigned);
+            let assigned = NEXT.fetch_add(1, Relaxed);
+            number.set(assigned);
             assigned
         }
         assigned => assigned,
@@ -40,7 +48,8 @@ fn stripe() -> usize {
 /// One counter: the cache's own value, and the exported one when the feature is on.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
-    value: [CachePadded<AtomicU64>; STRIPES],
+    /// `OWNED` slots, each written by its one thread, then `SHARED` slots for the others.
+    slots: [Slot; OWNED + SHARED],
     #[cfg(feature = "metrics")]
     exported: Option<metrics::Counter>,
 }
@@ -50,13 +59,25 @@ impl Counter {
     fn exported(name: &'static str, help: &'static str, cache: &str) -> Self {
         metrics::describe_counter!(name, metrics::Unit::Count, help.trim());
         Counter {
-            value: Default::default(),
+            slots: Default::default(),
             exported: Some(metrics::counter!(name, "cache" => cache.to_owned())),
         }
     }
 
     fn load(&self) -> u64 {
-        self.value.iter().map(|v| v.load(Relaxed)).sum()
+        self.slots.iter().map(|slot| slot.0.load(Relaxed)).sum()
+    }
+
+    #[inline]
+    fn add_one(&self) {
+        let number = thread_number();
+        if number < OWNED {
+            // This thread's own slot: no other thread writes it.
+            let own = &self.slots[number].0;
+            own.store(own.load(Relaxed).wrapping_add(1), Relaxed);
+        } else {
+            self.slots[OWNED + number % SHARED].0.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -172,7 +193,7 @@ counters! {
 
 impl Stats {
     pub(crate) fn bump(counter: &Counter) {
-        counter.value[stripe()].fetch_add(1, Relaxed);
+        counter.add_one();
         #[cfg(feature = "metrics")]
         if let Some(exported) = &counter.exported {
             exported.increment(1);
@@ -217,5 +238,30 @@ mod tests {
             assert!(text.contains(needle), "{needle} not in\n{text}");
         }
         assert_eq!(stats.snapshot(BreakerState::Closed).computes, 1);
+    }
+}
+
+#[cfg(test)]
+mod counting {
+    use super::*;
+
+    /// Threads beyond the owned slots share the others: none of the counts is lost either way.
+    #[test]
+    fn every_count_of_every_thread_is_kept() {
+        const COUNTS: u64 = 200_000;
+        let counter = Counter::default();
+        let threads = OWNED + 3 * SHARED;
+        let start = std::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    start.wait();
+                    for _ in 0..COUNTS {
+                        counter.add_one();
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(), threads as u64 * COUNTS);
     }
 }
