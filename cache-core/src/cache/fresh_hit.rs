@@ -21,6 +21,26 @@ use crate::stats::Stats;
 /// so the store is not asked twice (`None`: nothing was asked).
 pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
 
+/// A fresh hit: the value and the tier that held it. Two words, so the hit path hands it back
+/// in registers (an [`Answer`], with its source and compute time, was copied through the
+/// stack in overlapping pieces that stalled the loads reading them back).
+pub(crate) struct Hit<T> {
+    pub value: T,
+    pub tier: Tier,
+}
+
+impl<T> Hit<T> {
+    /// The hit as an answer of the full read path.
+    pub(crate) fn answer(self) -> Answer<T> {
+        Answer {
+            value: self.value,
+            source: Source::Hit,
+            tier: Some(self.tier),
+            compute_time: None,
+        }
+    }
+}
+
 impl<C: Codec> Inner<C> {
     /// The common hit: a fresh entry of the L1 or of an in-process store, certainly not due
     /// for an early refresh, whose stamp (tags, `clear()`) checks without I/O. Counted as a hit.
@@ -29,7 +49,8 @@ impl<C: Codec> Inner<C> {
     // The store's answer is handed back by value: boxing it would allocate on every read the
     // hit path does not settle, and at 128 bytes it still moves in registers.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Answer<T>, Prefetched>
+    #[inline(always)]
+    pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Hit<T>, Prefetched>
     where
         T: Shared + Send + Sync + 'static,
     {
@@ -54,12 +75,7 @@ impl<C: Codec> Inner<C> {
             }
         };
         Stats::bump(&self.stats.hits);
-        Ok(Answer {
-            value,
-            source: Source::Hit,
-            tier: Some(tier),
-            compute_time: None,
-        })
+        Ok(Hit { value, tier })
     }
 
     /// The value of an in-process store's answer, when it is a fresh object of type `T`: the

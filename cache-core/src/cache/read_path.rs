@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::fresh_hit::Prefetched;
+use super::fresh_hit::{Hit, Prefetched};
 use super::gateway::{Read, into_value};
 use super::leader::{Compute, Job, Trigger, run_compute};
 use super::{SmartCache, validate_key};
@@ -78,7 +78,7 @@ impl<C: Codec> SmartCache<C> {
     {
         // The fresh hit first, in this function: each layer of futures costs the hit path.
         let prefetched = match self.fresh_hit::<Arc<T>>(key, options)? {
-            Ok(answer) => return Ok(answer.value),
+            Ok(hit) => return Ok(hit.value),
             Err(prefetched) => prefetched,
         };
         let compute = move || async move { compute().await.map(Arc::new) };
@@ -100,7 +100,7 @@ impl<C: Codec> SmartCache<C> {
         E: Into<BoxError> + 'static,
     {
         let answer = match self.fresh_hit::<Arc<T>>(key, options)? {
-            Ok(answer) => answer,
+            Ok(hit) => hit.answer(),
             Err(prefetched) => {
                 let compute = move || async move { compute().await.map(Arc::new) };
                 self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched)
@@ -150,11 +150,12 @@ impl<C: Codec> SmartCache<C> {
 
     /// The checks of every read (key, tags), then the fresh hit when there is one: `Ok(Err)`
     /// carries what the hit path got from the store to [`answer`](Self::answer).
+    #[inline(always)]
     fn fresh_hit<V>(
         &self,
         key: &str,
         options: &EntryOptions,
-    ) -> Result<std::result::Result<Answer<V>, Prefetched>>
+    ) -> Result<std::result::Result<Hit<V>, Prefetched>>
     where
         V: Shared + Send + Sync + 'static,
     {
