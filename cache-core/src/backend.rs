@@ -383,6 +383,7 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
         (**self).ping()
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

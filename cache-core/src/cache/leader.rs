@@ -499,8 +499,7 @@ impl<C: Codec> Inner<C> {
         let timing = self.timing(self.config.fail_safe_ttl, old.grace, old.delta);
         let kept = Envelope::with_timing(last_good.env.value.clone(), timing)
             .with_stamp_of(&last_good.env);
-        let expected = self.stored_payload(leader.key(), last_good).await;
-        let stored = match expected {
+        let stored = match self.stored_payload(leader.key(), last_good).await {
             Some(expected) => self.store_if_unchanged(leader.key(), &expected, kept).await,
             None => false,
         };
