@@ -236,10 +236,10 @@ pub trait CacheBackend: Send + Sync + Debug + 'static {
     /// The same read as [`get`](Self::get), answered without awaiting: `Some` with `get`'s
     /// answer, or `None` when this backend cannot answer at once (the caller then awaits
     /// `get`). In-process stores answer here, so that a hit costs no boxed future; the default
-    /// is `None`. `now` is the caller's clock (Tokio's, as [`std::time::Instant`]): a store that
-    /// measures lifetimes in process measures the remaining one from it, so one clock read
-    /// serves the whole hit.
-    fn get_now(&self, _key: &str, _now: std::time::Instant) -> Option<Result<Option<StoredEntry>>> {
+    /// is `None`. `now` is the caller's clock (Tokio's, as a [`Moment`](crate::Moment)): a
+    /// store that measures lifetimes in process measures the remaining one from it, so one
+    /// clock read serves the whole hit.
+    fn get_now(&self, _key: &str, _now: crate::Moment) -> Option<Result<Option<StoredEntry>>> {
         None
     }
 
@@ -352,7 +352,7 @@ impl<B: CacheBackend + ?Sized> CacheBackend for Arc<B> {
     fn watch_changes(&self, sink: Arc<dyn ChangeSink>, options: FeedOptions) -> Result<FeedHandle> {
         (**self).watch_changes(sink, options)
     }
-    fn get_now(&self, key: &str, now: std::time::Instant) -> Option<Result<Option<StoredEntry>>> {
+    fn get_now(&self, key: &str, now: crate::Moment) -> Option<Result<Option<StoredEntry>>> {
         (**self).get_now(key, now)
     }
     forward! {

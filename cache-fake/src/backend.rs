@@ -332,7 +332,7 @@ impl CacheBackend for FakeBackend {
     }
 
     /// Answers at once only when no latency or fault could apply (then it logs a `Get`).
-    fn get_now(&self, key: &str, _now: std::time::Instant) -> Option<Result<Option<StoredEntry>>> {
+    fn get_now(&self, key: &str, _now: cache_core::Moment) -> Option<Result<Option<StoredEntry>>> {
         let mut state = self.state();
         if !state.faults.is_quiet() {
             return None;

@@ -2,22 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::{
-    CacheBackend, CacheError, ConditionalWrites, Payload, PayloadKind, Result, StoredEntry,
+    CacheBackend, CacheError, ConditionalWrites, Moment, Payload, PayloadKind, Result, StoredEntry,
 };
 use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache;
 
 use crate::entry::{DeadlineExpiry, Stored, weigh};
-
-/// The clock lifetimes are measured on: Tokio's (the OS monotonic clock, or a test's paused
-/// one), the clock the cache reads a hit's time from (see `CacheBackend::get_now`).
-pub(crate) fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
 
 /// Hashes keys: randomly seeded per store.
 type KeyHasher = foldhash::fast::RandomState;
@@ -153,7 +147,7 @@ impl MemoryBackend {
 
     /// The hit path: a moka lookup and one `Arc` clone; nothing is decoded or allocated.
     #[inline]
-    fn lookup(&self, key: &str, now: Instant) -> Option<StoredEntry> {
+    fn lookup(&self, key: &str, now: Moment) -> Option<StoredEntry> {
         let stored = self.cache.get(key)?;
         // The deadline check is what hides an expired entry: moka drops it up to a timer tick
         // later with `reclaim_expired`, or never.
@@ -195,11 +189,11 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredEntry>> {
-        Ok(self.lookup(key, now()))
+        Ok(self.lookup(key, Moment::now()))
     }
 
     /// Always answers: a read never waits.
-    fn get_now(&self, key: &str, now: Instant) -> Option<Result<Option<StoredEntry>>> {
+    fn get_now(&self, key: &str, now: Moment) -> Option<Result<Option<StoredEntry>>> {
         Some(Ok(self.lookup(key, now)))
     }
 
@@ -250,7 +244,7 @@ fn remove_matching(cache: &Cache<String, Stored, KeyHasher>, pattern: &str) -> u
 /// Removes `key` under moka's per-key compute lock (see `set`); true when it held a live entry
 /// (one that expired but was not evicted yet is not "existed").
 fn remove(cache: &Cache<String, Stored, KeyHasher>, key: &str) -> bool {
-    let now = now();
+    let now = Moment::now();
     match cache.entry_by_ref(key).and_compute_with(|_| Op::Remove) {
         CompResult::Removed(entry) => entry.value().is_live(now),
         _ => false,
@@ -269,7 +263,7 @@ impl ConditionalWrites for MemoryBackend {
         payload: Payload,
         lifetime: Duration,
     ) -> Result<bool> {
-        let now = now();
+        let now = Moment::now();
         let result = self
             .cache
             .entry_by_ref(key)
@@ -283,7 +277,7 @@ impl ConditionalWrites for MemoryBackend {
     }
 
     async fn compare_and_delete(&self, key: &str, expected: &Payload) -> Result<bool> {
-        let now = now();
+        let now = Moment::now();
         let result = self
             .cache
             .entry_by_ref(key)
@@ -295,6 +289,6 @@ impl ConditionalWrites for MemoryBackend {
     }
 }
 
-fn is_expected(stored: &Stored, expected: &Payload, now: Instant) -> bool {
+fn is_expected(stored: &Stored, expected: &Payload, now: Moment) -> bool {
     stored.is_live(now) && stored.payload.same_entry(expected)
 }

@@ -140,7 +140,7 @@ async fn get_now_answers_at_once_what_get_answers() {
         .await
         .unwrap();
     let now = backend
-        .get_now("live", std::time::Instant::now())
+        .get_now("live", cache_core::Moment::now())
         .expect("answered")
         .unwrap()
         .expect("a hit");
@@ -151,7 +151,7 @@ async fn get_now_answers_at_once_what_get_answers() {
     );
     assert!(
         backend
-            .get_now("absent", std::time::Instant::now())
+            .get_now("absent", cache_core::Moment::now())
             .expect("answered")
             .unwrap()
             .is_none()
@@ -159,7 +159,7 @@ async fn get_now_answers_at_once_what_get_answers() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         backend
-            .get_now("short", std::time::Instant::now())
+            .get_now("short", cache_core::Moment::now())
             .expect("answered")
             .unwrap()
             .is_none()
@@ -169,7 +169,7 @@ async fn get_now_answers_at_once_what_get_answers() {
     let shared: Arc<dyn CacheBackend> = Arc::new(backend);
     assert!(
         shared
-            .get_now("live", std::time::Instant::now())
+            .get_now("live", cache_core::Moment::now())
             .expect("answered")
             .unwrap()
             .is_some()

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::Inner;
 use super::l1::TagCheck;
 use super::read_path::Answer;
@@ -14,6 +12,7 @@ use crate::codec::Codec;
 use crate::decoded::Shared;
 use crate::envelope::Envelope;
 use crate::error::Result as CacheResult;
+use crate::moment::Moment;
 use crate::options::{Source, Tier};
 use crate::stats::Stats;
 
@@ -54,7 +53,7 @@ impl<C: Codec> Inner<C> {
     where
         T: Shared + Send + Sync + 'static,
     {
-        let now = tokio::time::Instant::now();
+        let now = Moment::now();
         let (value, tier) = match &self.l1 {
             Some(l1) => {
                 let value = l1
@@ -70,7 +69,7 @@ impl<C: Codec> Inner<C> {
                 if !self.breakers.of(domain).is_closed() {
                     return Err(None);
                 }
-                let read = self.backend.get_now(key, now.into_std());
+                let read = self.backend.get_now(key, now);
                 (self.fresh_object(read, now)?, Tier::L2)
             }
         };
@@ -82,7 +81,7 @@ impl<C: Codec> Inner<C> {
     /// store's own `Arc`, taken out of the answer (no reference count is touched). `Err`: the
     /// answer as it was, for the full read.
     #[allow(clippy::result_large_err)] // as `fresh_hit`
-    fn fresh_object<T: Shared>(&self, read: Prefetched, now: Instant) -> Result<T, Prefetched> {
+    fn fresh_object<T: Shared>(&self, read: Prefetched, now: Moment) -> Result<T, Prefetched> {
         match read {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
@@ -103,7 +102,7 @@ impl<C: Codec> Inner<C> {
         &self,
         env: &Envelope<U>,
         remaining: Option<Duration>,
-        now: Instant,
+        now: Moment,
         check: Option<TagCheck<'_>>,
     ) -> bool {
         self.policy.surely_fresh(&env.timing(), remaining)

@@ -289,10 +289,7 @@ impl<C: Codec> Inner<C> {
             self.breakers
                 .of(domain)
                 .is_closed()
-                .then(|| {
-                    self.backend
-                        .get_now(key, tokio::time::Instant::now().into_std())
-                })
+                .then(|| self.backend.get_now(key, crate::Moment::now()))
                 .flatten()
         });
         let read = match now {

@@ -22,7 +22,7 @@
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -32,8 +32,12 @@ use crate::backend::{CacheBackend, ObjectPayload, Payload, PayloadKind};
 use crate::coherence::{ChangeSink, FeedHandle, FeedState};
 use crate::decoded::Shared;
 use crate::envelope::Envelope;
+use crate::moment::Moment;
 use crate::stats::Stats;
 use crate::tag::TagVersion;
+
+/// `alive_as_of` before the feed first proved delivery (below every moment a clock reads).
+const NOT_YET: i64 = i64::MIN;
 
 /// Stripes of change counters: enough that a change rarely costs another key its L1 entry
 /// (64 KiB of counters).
@@ -129,10 +133,8 @@ pub(crate) struct Coherence {
     /// Never zero (so a stamp needs no flag to say it was taken); wraps after 2³² flushes.
     epoch: AtomicU32,
     hasher: foldhash::fast::FixedState,
-    /// Clock origin of `alive_as_of`.
-    origin: Instant,
-    /// Nanoseconds after `origin` up to which the feed proved delivery, plus one (0: never).
-    alive_as_of: AtomicU64,
+    /// The [`Moment`] (as nanoseconds) up to which the feed proved delivery; `NOT_YET`: never.
+    alive_as_of: AtomicI64,
     /// The feed's staleness bound in nanoseconds (0 until the feed is running).
     bound: AtomicU64,
     stats: Arc<Stats>,
@@ -144,8 +146,7 @@ impl Coherence {
             stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
             epoch: AtomicU32::new(1),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_1c0d),
-            origin: Instant::now(),
-            alive_as_of: AtomicU64::new(0),
+            alive_as_of: AtomicI64::new(NOT_YET),
             bound: AtomicU64::new(0),
             stats,
         }
@@ -175,13 +176,14 @@ impl Coherence {
     }
 
     /// Whether, at `now`, the feed proved delivery recently enough for the L1 to serve.
-    fn live_at(&self, now: Instant) -> bool {
+    #[inline]
+    fn live_at(&self, now: Moment) -> bool {
         let as_of = self.alive_as_of.load(Ordering::Acquire);
-        if as_of == 0 {
+        if as_of == NOT_YET {
             return false;
         }
-        let now = now.saturating_duration_since(self.origin).as_nanos() as u64;
-        now.saturating_sub(as_of - 1) <= self.bound.load(Ordering::Relaxed)
+        let lag = now.as_nanos().saturating_sub(as_of);
+        lag <= 0 || lag.unsigned_abs() <= self.bound.load(Ordering::Relaxed)
     }
 
     /// Drops `key` from the L1 (a change reported, or our own write).
@@ -219,7 +221,7 @@ impl ChangeSink for Coherence {
     }
 
     fn alive(&self, as_of: Instant) {
-        let nanos = as_of.saturating_duration_since(self.origin).as_nanos() as u64 + 1;
+        let nanos = Moment::at(as_of.into_std()).as_nanos();
         self.alive_as_of.fetch_max(nanos, Ordering::AcqRel);
     }
 }
@@ -287,7 +289,7 @@ impl L1 {
 
     /// A valid L1 entry for `key`, if the L1 may serve now.
     pub(crate) fn hit<T: Shared>(&self, key: &str) -> Option<Found<T>> {
-        let now = Instant::now();
+        let now = Moment::now();
         if !self.coherence.live_at(now) {
             return None;
         }
@@ -301,7 +303,7 @@ impl L1 {
     pub(crate) fn fresh<T: Shared>(
         &self,
         key: &str,
-        now: Instant,
+        now: Moment,
         fresh: impl FnOnce(&Envelope<()>, Option<Duration>, TagCheck<'_>) -> bool,
     ) -> Option<T> {
         if !self.coherence.live_at(now) {
@@ -319,12 +321,12 @@ impl L1 {
     /// What the L1 holds of `key`, alive feed or not: when the backend is down, the last good
     /// value for fail-safe (never served as fresh).
     pub(crate) fn last_good<T: Shared>(&self, key: &str) -> Option<Found<T>> {
-        self.entry(key, Instant::now())
+        self.entry(key, Moment::now())
     }
 
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
-    fn entry<T: Shared>(&self, key: &str, now: Instant) -> Option<Found<T>> {
+    fn entry<T: Shared>(&self, key: &str, now: Moment) -> Option<Found<T>> {
         self.with_valid(key, now, |object, remaining, _| {
             let value = T::from_object(object.value).ok()?;
             let env = Arc::new(object.header.map_value(|()| value));
@@ -340,10 +342,10 @@ impl L1 {
     fn with_valid<R>(
         &self,
         key: &str,
-        now: Instant,
+        now: Moment,
         f: impl FnOnce(ObjectPayload, Option<Duration>, &L1Fill) -> Option<R>,
     ) -> Option<R> {
-        let Some(Ok(Some(entry))) = self.store.get_now(key, now.into_std()) else {
+        let Some(Ok(Some(entry))) = self.store.get_now(key, now) else {
             return None;
         };
         let Payload::Object(mut object) = entry.payload else {
@@ -372,11 +374,11 @@ impl L1 {
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve now.
     pub(crate) fn version(&self, key: &str) -> Option<TagVersion> {
-        self.version_at(key, Instant::now())
+        self.version_at(key, Moment::now())
     }
 
     /// The version the L1 holds under the version key `key`, if the L1 may serve at `now`.
-    pub(crate) fn version_at(&self, key: &str, now: Instant) -> Option<TagVersion> {
+    pub(crate) fn version_at(&self, key: &str, now: Moment) -> Option<TagVersion> {
         if !self.coherence.live_at(now) {
             return None;
         }

@@ -15,12 +15,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crossbeam_utils::atomic::AtomicCell;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use super::gateway::{Found, Read};
 use super::l1::TagCheck;
@@ -29,6 +25,7 @@ use crate::backend::Payload;
 use crate::codec::Codec;
 use crate::envelope::{Envelope, TagVersions};
 use crate::error::Result;
+use crate::moment::Moment;
 use crate::stats::Stats;
 use crate::tag::{CLEAR_KEY, TagVersion, validate_tag, version_key};
 
@@ -52,10 +49,10 @@ pub(crate) struct Namespace {
     /// How long a version read is trusted (`clear_check_interval`); zero: never.
     interval: Duration,
     version: AtomicU64,
-    /// Until when `version` is used without reading it again (`None`: never read). An instant
-    /// rather than the time of the read, so that a hit compares it with its clock and does no
-    /// arithmetic on time.
-    trusted_until: AtomicCell<Option<Instant>>,
+    /// Until when `version` is used without reading it again, as [`Moment`] nanoseconds
+    /// (`NEVER_READ`: never read). A deadline rather than the time of the read, so that a hit
+    /// compares it with its clock reading and does no arithmetic on time.
+    trusted_until: AtomicI64,
     /// Held while the version is re-read or replaced, so a re-read that started before this
     /// process's own `clear()` cannot bring the old version back after it.
     turn: tokio::sync::Mutex<()>,
@@ -71,7 +68,7 @@ impl Namespace {
         Namespace {
             interval,
             version: AtomicU64::new(0),
-            trusted_until: AtomicCell::new(None),
+            trusted_until: AtomicI64::new(NEVER_READ),
             turn: tokio::sync::Mutex::new(()),
             creating: tokio::sync::Mutex::new(()),
         }
@@ -79,41 +76,38 @@ impl Namespace {
 
     /// The version, if it was read less than the check interval ago.
     fn current(&self) -> Option<TagVersion> {
-        self.current_at(Instant::now())
+        self.current_at(Moment::now())
     }
 
     /// The version, if it was read less than the check interval before `now`. Never with a
     /// zero interval, even for a `now` read before the version was: every read reads it.
-    fn current_at(&self, now: Instant) -> Option<TagVersion> {
+    #[inline]
+    fn current_at(&self, now: Moment) -> Option<TagVersion> {
         if self.interval.is_zero() {
             return None;
         }
-        let until = self.trusted_until.load()?;
-        (now < until).then(|| TagVersion(self.version.load(Ordering::Acquire)))
+        let until = self.trusted_until.load(Ordering::Acquire);
+        (now.as_nanos() < until).then(|| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
     /// The version last read, however old.
     fn known(&self) -> Option<TagVersion> {
-        self.trusted_until
-            .load()
-            .map(|_| TagVersion(self.version.load(Ordering::Acquire)))
+        (self.trusted_until.load(Ordering::Acquire) != NEVER_READ)
+            .then(|| TagVersion(self.version.load(Ordering::Acquire)))
     }
 
-    /// `version`, just read or written: trusted for the interval (a huge one: for a century;
-    /// should even that not fit the clock, not at all — a read per hit, never a stale trust).
+    /// `version`, just read or written: trusted for the interval (one beyond what a
+    /// [`Moment`] holds: for good).
     fn record(&self, version: TagVersion) {
         self.version.store(version.0, Ordering::Release);
-        let now = Instant::now();
-        let until = now
-            .checked_add(self.interval)
-            .or_else(|| now.checked_add(FOR_GOOD))
-            .unwrap_or(now);
-        self.trusted_until.store(Some(until));
+        let until = Moment::now().saturating_add(self.interval);
+        self.trusted_until
+            .store(until.as_nanos(), Ordering::Release);
     }
 }
 
-/// What "for good" is when an interval is too long to add to the clock: a century.
-const FOR_GOOD: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// `Namespace::trusted_until` before the first read (below every moment a clock reads).
+const NEVER_READ: i64 = i64::MIN;
 
 /// Whether `env` was written under the namespace version `ns` (entries from builds before
 /// `clear()` carry none, and are valid until their TTL ends).
@@ -264,7 +258,7 @@ impl<C: Codec> Inner<C> {
     pub(crate) fn stamp_holds_now<T>(
         &self,
         env: &Envelope<T>,
-        now: Instant,
+        now: Moment,
         check: Option<TagCheck<'_>>,
     ) -> Option<bool> {
         let ns = self.namespace.current_at(now)?;
@@ -500,7 +494,7 @@ mod tests {
 
     #[test]
     fn a_zero_interval_never_trusts_a_version_even_for_an_earlier_read() {
-        let before = Instant::now() - Duration::from_millis(1);
+        let before = Moment::from_nanos(Moment::now().as_nanos() - 1_000_000);
         let ns = Namespace::new(Duration::ZERO);
         ns.record(TagVersion(7));
         assert_eq!(ns.current_at(before), None);
@@ -513,14 +507,12 @@ mod tests {
         let ns = Namespace::new(Duration::from_secs(60));
         assert_eq!(ns.current(), None, "never read");
         ns.record(TagVersion(7));
-        let now = Instant::now();
+        let now = Moment::now();
         assert_eq!(ns.current_at(now), Some(TagVersion(7)));
-        assert_eq!(ns.current_at(now + Duration::from_secs(61)), None);
+        let later = |secs| now.saturating_add(Duration::from_secs(secs));
+        assert_eq!(ns.current_at(later(61)), None);
         let forever = Namespace::new(Duration::MAX);
         forever.record(TagVersion(8));
-        assert_eq!(
-            forever.current_at(now + Duration::from_secs(3600)),
-            Some(TagVersion(8))
-        );
+        assert_eq!(forever.current_at(later(3600)), Some(TagVersion(8)));
     }
 }
