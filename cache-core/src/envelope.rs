@@ -1,16 +1,18 @@
 //! The versioned entry envelope: a value and the metadata the refresh policy needs.
 //!
-//! Under the default JSON codec an entry reads well in `redis-cli`:
+//! Its fields, as serde sees them (the all-JSON form earlier builds stored, and any
+//! self-describing codec writes):
 //! `{"v":1,"ttl_ms":60000,"grace_ms":30000,"delta_us":152000,"stored_at_ms":1764000000000,"id":9071…,"ns":"5f0c…","value":…}`.
+//! The default [`JsonCodec`](crate::JsonCodec) stores the same fields as a compact binary
+//! header followed by the value as JSON (see [`crate::codec`]).
 //!
 //! Tags and [`clear`](crate::SmartCache::clear) (see [`crate::tag`]) add two optional fields:
 //! `ns`, the namespace version the entry was written under (on every entry this build writes),
 //! and `tags`, the versions of the entry's tags (`{"competition:pl":"9f3a…"}`), only on tagged
 //! entries. A tagged entry is format version [`TAGGED_ENVELOPE_VERSION`] (2), so a reader that
-//! predates tags rejects it (a counted miss) instead of serving it without checking its tags;
-//! an untagged entry stays version 1, which such a reader still reads (it ignores `ns`). Both
-//! fields are left out when absent, so a codec must be self-describing (JSON, MessagePack,
-//! CBOR), as it already had to be for entries written before `id` existed.
+//! knows version 1 only rejects it (a counted miss) instead of serving it without checking its
+//! tags. Both fields are left out when absent, so a codec must be self-describing (JSON,
+//! MessagePack, CBOR), as it already had to be for entries written before `id` existed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

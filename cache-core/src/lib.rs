@@ -92,7 +92,6 @@ pub mod envelope;
 pub mod error;
 mod flight;
 pub mod glob;
-mod json_head;
 mod moment;
 mod options;
 pub mod policy;

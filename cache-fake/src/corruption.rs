@@ -66,7 +66,7 @@ fn bytes(raw: Vec<u8>) -> Payload {
     Payload::Bytes(raw.into())
 }
 
-/// A JSON envelope with the given format version holding `value`.
+/// An envelope with the given format version holding `value`, as the default codec writes it.
 fn json_envelope<T: Serialize>(version: u32, value: T) -> Payload {
     let mut envelope = Envelope::new(
         value,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! @sc exp=1764000123456 px=90000
-//! {"v":1,"ttl_ms":60000,"grace_ms":30000,...}
+//! <the envelope as the codec wrote it>
 //! ```
 //!
 //! `exp` is the Unix time in milliseconds, on the Redis server's clock, at which the key expires

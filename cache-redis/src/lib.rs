@@ -75,11 +75,12 @@
 //!
 //! # Stored format, and whose clock decides
 //!
-//! A value is stored as a one-line header and the envelope bytes, readable in `redis-cli`:
+//! A value is stored as a one-line header and the envelope bytes (under the default codec, a
+//! compact binary header of about 30 bytes, then the value as JSON; see `cache_core::codec`):
 //!
 //! ```text
 //! @sc exp=1764000123456 px=90000
-//! {"v":1,"ttl_ms":60000,"grace_ms":30000,"delta_us":1520,"stored_at_ms":1764000033456,"value":…}
+//! \xfe\x01\xe0\xd4\x03…{"home":"Arsenal",…}
 //! ```
 //!
 //! and written with `SET key value PX 90000`. `exp` is the expiry deadline in Unix

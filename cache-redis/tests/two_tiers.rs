@@ -12,7 +12,7 @@ use std::time::Duration;
 use cache_core::testing::staleness::{Plan, Role, StalenessChecker, StalenessReport};
 use cache_core::{EntryOptions, FeedState, SmartCache, Tier};
 use cache_memory::MemoryBackend;
-use redis_harness::RedisServer;
+use redis_harness::{RedisServer, Reply};
 use tokio::time::Instant;
 
 /// Short, so the tests see the L1 close and reopen quickly.
@@ -122,11 +122,11 @@ async fn foreign_writes_drop_l1_entries(nodes: &[RedisServer], url: &str, label:
     node_of(&keys[1])
         .command_ok(&["PEXPIRE", &keys[1], "1"])
         .unwrap();
-    let donor = node_of(&keys[3]).command_ok(&["GET", &keys[3]]).unwrap();
-    let donor = donor.as_text().expect("the donor's frame");
-    node_of(&keys[2])
-        .command_ok(&["SET", &keys[2], &donor])
-        .unwrap();
+    let Reply::Bulk(Some(donor)) = node_of(&keys[3]).command_ok(&["GET", &keys[3]]).unwrap() else {
+        panic!("the donor's frame")
+    };
+    let set = node_of(&keys[2]).command_bytes(&[b"SET", keys[2].as_bytes(), &donor]);
+    assert!(matches!(set, Ok(Reply::Status(_))), "{set:?}");
     until_reads(&cache, &keys[0], None).await;
     until_reads(&cache, &keys[1], None).await;
     until_reads(&cache, &keys[2], Some(3)).await;

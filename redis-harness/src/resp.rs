@@ -51,12 +51,12 @@ impl Connection {
         })
     }
 
-    /// Sends one command and reads its reply.
-    pub(crate) fn call(&mut self, args: &[&str]) -> Result<Reply, HarnessError> {
+    /// Sends one command (binary-safe arguments) and reads its reply.
+    pub(crate) fn call(&mut self, args: &[&[u8]]) -> Result<Reply, HarnessError> {
         let mut frame = format!("*{}\r\n", args.len()).into_bytes();
         for arg in args {
             frame.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            frame.extend_from_slice(arg.as_bytes());
+            frame.extend_from_slice(arg);
             frame.extend_from_slice(b"\r\n");
         }
         self.reader.get_mut().write_all(&frame)?;

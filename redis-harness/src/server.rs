@@ -371,9 +371,15 @@ impl RedisServer {
     /// Runs one command on the server's plaintext admin port (authenticated when the server
     /// has a password) and returns the raw reply.
     pub fn command(&self, args: &[&str]) -> Result<Reply, HarnessError> {
+        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+        self.command_bytes(&args)
+    }
+
+    /// [`command`](Self::command) with binary arguments (a value's exact bytes).
+    pub fn command_bytes(&self, args: &[&[u8]]) -> Result<Reply, HarnessError> {
         let mut conn = Connection::open(self.ports.plain, Duration::from_secs(5))?;
         if let Some(password) = &self.requirepass {
-            if let Reply::Error(e) = conn.call(&["AUTH", password])? {
+            if let Reply::Error(e) = conn.call(&[b"AUTH", password.as_bytes()])? {
                 return Err(HarnessError::Command(format!("AUTH: {e}")));
             }
         }
