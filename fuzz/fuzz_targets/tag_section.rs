@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(envelope.version, TAGGED_ENVELOPE_VERSION);
             assert!(envelope.tag_section_is_consistent());
             let section = envelope.tags.as_ref().expect("a version 2 entry has tags");
-            for (tag, version) in section {
+            for (tag, version) in section.iter() {
                 assert_eq!(TagVersion::parse(&version.to_hex()), Some(*version));
                 let key = version_key(tag);
                 let escaped = &key[TAG_KEY_PREFIX.len()..];

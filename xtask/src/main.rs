@@ -168,6 +168,19 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // The fuzz targets build on stable too; running them needs nightly (`cargo xtask fuzz`).
+    // Checked here so that an API change cannot leave them broken unnoticed.
+    step(
+        "fuzz targets compile",
+        &[
+            "check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+            "--bins",
+            "--locked",
+        ],
+        &[],
+    )?;
     examples()?;
     scratch::run(&workspace_root())?;
     println!("\nxtask ci: all green");
