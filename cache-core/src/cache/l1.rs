@@ -31,7 +31,7 @@ use super::gateway::Found;
 use crate::backend::{CacheBackend, ObjectPayload, Payload, PayloadKind};
 use crate::coherence::{ChangeSink, FeedHandle, FeedState};
 use crate::decoded::Shared;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, TagVersions};
 use crate::moment::Moment;
 use crate::stats::Stats;
 use crate::tag::TagVersion;
@@ -55,13 +55,19 @@ const STRIPES: usize = 1 << 14;
 pub(crate) struct L1Fill {
     epoch: NonZeroU32,
     seq: u32,
-    /// A tagged entry's check state, shared (an untagged hit touches no reference count).
+    /// A tagged entry's tags and their check state, shared (an untagged hit touches no
+    /// reference count).
     tags: Option<Arc<TagChecks>>,
 }
 
-/// Per tag of an L1 entry: its version key's stripe, and the stripe counter as of which its
-/// version was last found unchanged.
+/// A tagged L1 entry's tags: the versions its value was computed under (kept here rather than
+/// in the stored header, so a hit moves one reference count for them, not two — each a cache
+/// line of its own), and per tag its version key's stripe and the stripe counter as of which
+/// its version was last found unchanged.
 struct TagChecks {
+    /// The entry's tags and the versions it recorded (the stored header's `tags` is `None`;
+    /// [`L1::entry`] puts them back).
+    versions: Arc<TagVersions>,
     /// The stripes of the version keys of the entry's tags, in the envelope's tag order.
     stripes: Box<[u32]>,
     /// Per tag, one plus its version key's stripe counter as of which its version was last
@@ -73,12 +79,19 @@ struct TagChecks {
 /// unchanged, and no change of its version key was reported since — one counter load per tag
 /// instead of a lookup, and an invalidation of another tag costs this entry nothing.
 pub(crate) struct TagCheck<'a> {
+    /// The entry's tags and recorded versions (`None`: untagged).
+    versions: Option<&'a TagVersions>,
     stripes: &'a [AtomicU32],
     tag_stripes: &'a [u32],
     checked: &'a [AtomicU64],
 }
 
-impl TagCheck<'_> {
+impl<'a> TagCheck<'a> {
+    /// The entry's tags and the versions it recorded; `None` for an untagged entry.
+    pub(crate) fn versions(&self) -> Option<&'a TagVersions> {
+        self.versions
+    }
+
     fn counters(&self) -> impl Iterator<Item = u64> + '_ {
         self.tag_stripes
             .iter()
@@ -327,9 +340,13 @@ impl L1 {
     /// The L1 entry of `key`, unless a change of the key (or a flush) was reported since the
     /// read that filled it.
     fn entry<T: Shared>(&self, key: &str, now: Moment) -> Option<Found<T>> {
-        self.with_valid(key, now, |object, remaining, _| {
+        self.with_valid(key, now, |object, remaining, fill| {
             let value = T::from_object(object.value).ok()?;
-            let env = Arc::new(object.header.map_value(|()| value));
+            let mut header = object.header;
+            if let Some(tags) = &fill.tags {
+                header.tags = Some(tags.versions.clone());
+            }
+            let env = Arc::new(header.map_value(|()| value));
             Some(Found::from_l1(env, remaining, object.size, self.l2_objects))
         })
     }
@@ -361,11 +378,12 @@ impl L1 {
 
     /// The tag check of an entry filled with `fill`'s stamps.
     fn check<'a>(&'a self, fill: &'a L1Fill) -> TagCheck<'a> {
-        let (tag_stripes, checked): (&[u32], &[AtomicU64]) = match &fill.tags {
-            Some(tags) => (&tags.stripes, &tags.checked),
-            None => (&[], &[]),
+        let (versions, tag_stripes, checked): (_, &[u32], &[AtomicU64]) = match &fill.tags {
+            Some(tags) => (Some(&*tags.versions), &tags.stripes, &tags.checked),
+            None => (None, &[], &[]),
         };
         TagCheck {
+            versions,
             stripes: &self.coherence.stripes,
             tag_stripes,
             checked,
@@ -414,12 +432,16 @@ impl L1 {
                 .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
                 .collect();
             Arc::new(TagChecks {
+                versions: tags.clone(),
                 checked: stripes.iter().map(|_| AtomicU64::new(0)).collect(),
                 stripes,
             })
         });
         let value = found.env.value.clone().into_object();
-        let object = ObjectPayload::new(found.env.header(), value, found.size());
+        let mut header = found.env.header();
+        // The tags live in the fill's check state (see `TagChecks`).
+        header.tags = None;
+        let object = ObjectPayload::new(header, value, found.size());
         if self.keep(key, ticket, object, tags, lifetime).await {
             Stats::bump(&self.coherence.stats.l1_fills);
         }

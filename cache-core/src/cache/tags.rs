@@ -265,7 +265,12 @@ impl<C: Codec> Inner<C> {
         if env.ns.is_some_and(|written| written != ns) {
             return Some(false);
         }
-        let Some(tags) = &env.tags else {
+        // An L1 entry keeps its tags beside the check state, not in its header.
+        let Some(tags) = env
+            .tags
+            .as_deref()
+            .or(check.as_ref().and_then(TagCheck::versions))
+        else {
             return Some(true);
         };
         let l1 = self.l1.as_ref()?;
