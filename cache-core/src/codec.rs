@@ -53,9 +53,11 @@ pub struct JsonCodec;
 /// The first byte of the compact layout: never the first byte of JSON text (nor of UTF-8).
 const COMPACT: u8 = 0xFE;
 
-/// The compact header as written: the envelope's metadata, borrowed.
-#[derive(Serialize)]
-struct HeadOut<'a> {
+/// The compact header: the envelope's metadata, its tag section borrowed when written
+/// (`Tags = &TagVersions`) and owned when read (`Tags = Arc<TagVersions>`). The field order
+/// is the layout: postcard writes fields in order, without names.
+#[derive(Serialize, Deserialize)]
+struct Head<Tags> {
     v: u32,
     ttl_ms: u64,
     grace_ms: u64,
@@ -63,25 +65,12 @@ struct HeadOut<'a> {
     stored_at_ms: u64,
     id: u64,
     ns: Option<u64>,
-    tags: Option<&'a TagVersions>,
+    tags: Option<Tags>,
 }
 
-/// The compact header as read (the same fields, in the same order, owned).
-#[derive(Deserialize)]
-struct HeadIn {
-    v: u32,
-    ttl_ms: u64,
-    grace_ms: u64,
-    delta_us: u64,
-    stored_at_ms: u64,
-    id: u64,
-    ns: Option<u64>,
-    tags: Option<Arc<TagVersions>>,
-}
-
-impl<'a> HeadOut<'a> {
+impl<'a> Head<&'a TagVersions> {
     fn of<T>(env: &'a Envelope<T>) -> Self {
-        HeadOut {
+        Head {
             v: env.version,
             ttl_ms: env.ttl_ms,
             grace_ms: env.grace_ms,
@@ -94,7 +83,7 @@ impl<'a> HeadOut<'a> {
     }
 }
 
-impl HeadIn {
+impl Head<Arc<TagVersions>> {
     fn with_value<T>(self, value: T) -> Envelope<T> {
         Envelope {
             version: self.v,
@@ -119,7 +108,7 @@ impl Codec for JsonCodec {
     fn encode<T: Serialize>(&self, envelope: &Envelope<T>) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(128);
         out.push(COMPACT);
-        let mut out = postcard::to_extend(&HeadOut::of(envelope), out)
+        let mut out = postcard::to_extend(&Head::of(envelope), out)
             .map_err(|e| CacheError::Encode(e.to_string()))?;
         serde_json::to_writer(&mut out, &envelope.value)
             .map_err(|e| CacheError::Encode(e.to_string()))?;
@@ -134,7 +123,7 @@ impl Codec for JsonCodec {
     }
 
     fn encoded_len<T: Serialize>(&self, envelope: &Envelope<T>) -> Result<usize> {
-        let mut counter = postcard::to_extend(&HeadOut::of(envelope), ByteCounter(1))
+        let mut counter = postcard::to_extend(&Head::of(envelope), ByteCounter(1))
             .map_err(|e| CacheError::Encode(e.to_string()))?;
         serde_json::to_writer(&mut counter, &envelope.value)
             .map_err(|e| CacheError::Encode(e.to_string()))?;
@@ -150,7 +139,8 @@ fn decode_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<Envelope<T>> {
     if !is_supported(version) {
         return Err(unsupported(version));
     }
-    let (head, value) = postcard::take_from_bytes::<HeadIn>(bytes).map_err(corrupt)?;
+    let (head, value) =
+        postcard::take_from_bytes::<Head<Arc<TagVersions>>>(bytes).map_err(corrupt)?;
     let value = match serde_json::from_slice::<T>(value) {
         Ok(value) => value,
         Err(_) if serde_json::from_slice::<IgnoredAny>(value).is_ok() => {
@@ -389,7 +379,7 @@ mod tests {
 
         // The compact layout: the same disagreements, written by hand.
         let compact = |v: u32, tags: Option<&TagVersions>| {
-            let mut head = HeadOut::of(&tagged);
+            let mut head = Head::of(&tagged);
             head.v = v;
             head.tags = tags;
             let mut bytes = postcard::to_extend(&head, vec![COMPACT]).unwrap();
