@@ -77,8 +77,8 @@
 //! and a backend without a feed gets no L1. See [`coherence`].
 //!
 //! The pieces are ports and adapters: [`CacheBackend`] (the store), [`RefreshPolicy`] (when to
-//! refresh: [`XFetch`], [`PlainTtl`], [`RefreshAhead`]), [`Codec`] (the wire format, JSON by
-//! default). Every backend runs the same conformance suite (`testing`, feature `testing`).
+//! refresh: [`XFetch`], [`PlainTtl`], [`RefreshAhead`]), [`Codec`] (the wire format: by default
+//! a compact binary header and the value as JSON). Every backend runs the same conformance suite (`testing`, feature `testing`).
 #![warn(missing_docs)]
 
 pub mod backend;
