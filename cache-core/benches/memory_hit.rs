@@ -2,14 +2,14 @@
 //! `support/paired.rs`): a 621-byte JSON value held as `Arc<Prediction>` in every subject, 1,024
 //! hot keys, one task (p50 latency) and 64 tasks (throughput) on a two-worker runtime.
 //!
-//! Subjects: raw `moka::sync::Cache` and `moka::future::Cache` (`get`), `MemoryBackend::get`
-//! alone, smartcache over the default `MemoryBackend` through `get_or_compute` and `get`, and an
+//! Subjects: raw `moka::sync::Cache` and `moka::future::Cache` (`get`), `MemoryBackend::get_now`
+//! alone (the store read a hit makes, without the cache), smartcache over the default `MemoryBackend` through `get_or_compute` and `get`, and an
 //! L1 hit: smartcache with a `MemoryBackend` L1 in front of a network store (the fake, with its
 //! change feed alive), through `get_or_compute`.
 //!
-//! `cargo bench -p cache-core --bench memory_hit [-- --quick]` (`-- --profile "<subject>" [reads]`:
-//! only reads (200,000) with one subject, for a profiler); `cargo xtask bench` prints the
-//! summary table.
+//! `cargo bench -p cache-core --bench memory_hit [-- --quick]` (`-- --profile "<subject>" [reads]
+//! [--tasks <n>]`: only reads (200,000) with one subject, from one task or spread over `n`, for a
+//! profiler); `cargo xtask bench` prints the summary table.
 
 #[path = "support/hit.rs"]
 mod hit;
@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{CacheBackend, EntryOptions, SmartCache};
+use cache_core::{CacheBackend, EntryOptions, Moment, SmartCache};
 use cache_memory::MemoryBackend;
 use hit::HitBench;
 use paired::{Plan, Row, Subject};
@@ -59,7 +59,7 @@ impl Subject for Read {
         match self {
             Read::MokaSync => "raw moka sync",
             Read::MokaFuture => "raw moka future",
-            Read::Backend => "MemoryBackend::get",
+            Read::Backend => "MemoryBackend::get_now",
             Read::GetOrCompute => "smartcache get_or_compute",
             Read::Get => "smartcache get",
             Read::L1 => "smartcache L1 get_or_compute",
@@ -76,8 +76,8 @@ impl Subject for Read {
                 black_box(s.moka_future.get(key).await.expect("a moka hit"));
             }
             Read::Backend => {
-                let entry = s.backend.get(key).await.ok().flatten();
-                black_box(entry.expect("a backend hit"));
+                let entry = s.backend.get_now(key, Moment::now());
+                black_box(entry.and_then(Result::ok).flatten().expect("a backend hit"));
             }
             Read::GetOrCompute => hit::get_or_compute(&s.cache, key, &s.options).await,
             Read::Get => hit::get(&s.cache, key).await,
@@ -200,8 +200,8 @@ fn main() {
             },
             Row {
                 id: "memory.backend",
-                path: "MemoryBackend::get alone",
-                subject: "MemoryBackend::get",
+                path: "MemoryBackend::get_now alone",
+                subject: "MemoryBackend::get_now",
                 floor: "raw moka sync",
             },
         ],

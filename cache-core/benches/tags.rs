@@ -49,7 +49,7 @@ fn main() {
         setup
     }));
     if let Some((subject, reads)) = paired::profile_requested(&tagged::SUBJECTS, 200_000) {
-        paired::profile(&runtime, &*setup, subject, reads);
+        paired::profile(&runtime, &setup, subject, reads);
         return;
     }
     let plan = Plan {

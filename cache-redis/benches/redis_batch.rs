@@ -202,7 +202,7 @@ fn main() {
         Read::GetManyTagged,
     ];
     if let Some((subject, reads)) = paired::profile_requested(&subjects, 500) {
-        paired::profile(&runtime, &*setup, subject, reads);
+        paired::profile(&runtime, &setup, subject, reads);
         return;
     }
     let plan = Plan {

@@ -38,7 +38,7 @@ fn main() {
     });
     let setup = Arc::new(setup);
     if let Some((subject, reads)) = paired::profile_requested(&tagged::SUBJECTS, 5_000) {
-        paired::profile(&runtime, &*setup, subject, reads);
+        paired::profile(&runtime, &setup, subject, reads);
         return;
     }
     let plan = Plan {

@@ -76,7 +76,7 @@ impl<S: Subject> HitBench<'_, S> {
         let setup = Arc::new(runtime.block_on(setup));
         if let Some((subject, reads)) = paired::profile_requested(self.subjects, self.profile_reads)
         {
-            paired::profile(&runtime, &*setup, subject, reads);
+            paired::profile(&runtime, &setup, subject, reads);
             return (runtime, setup);
         }
         let before = snapshot(&setup);

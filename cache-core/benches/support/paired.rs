@@ -72,13 +72,38 @@ pub fn profile_requested<S: Subject>(subjects: &[S], default_reads: usize) -> Op
     Some((subject, reads.unwrap_or(default_reads)))
 }
 
-/// `reads` reads with `subject` from one task, nothing measured: what a profiler such as
-/// `valgrind --tool=callgrind` should see (the setup before it is a small share once `reads`
-/// is large).
-pub fn profile<S: Subject>(runtime: &Runtime, setup: &S::Setup, subject: S, reads: usize) {
+/// `reads` reads with `subject`, nothing measured: what a profiler such as `valgrind
+/// --tool=callgrind` or `perf` should see (the setup before it is a small share once `reads`
+/// is large). From one task, or spread over `--tasks <n>` tasks when the command line says so
+/// (the contended path the throughput figure measures).
+pub fn profile<S: Subject>(runtime: &Runtime, setup: &Arc<S::Setup>, subject: S, reads: usize) {
+    let args: Vec<String> = std::env::args().collect();
+    let tasks = args
+        .iter()
+        .skip_while(|a| *a != "--tasks")
+        .nth(1)
+        .map(|n| n.parse::<usize>().expect("--tasks <n>"));
     runtime.block_on(async {
-        for i in 0..reads {
-            subject.read(setup, i).await;
+        let Some(tasks) = tasks else {
+            for i in 0..reads {
+                subject.read(setup, i).await;
+            }
+            return;
+        };
+        let per_task = reads / tasks.max(1);
+        let spawned: Vec<_> = (0..tasks)
+            .map(|task| {
+                let setup = Arc::clone(setup);
+                tokio::spawn(async move {
+                    let first = task * 7_919;
+                    for i in first..first + per_task {
+                        subject.read(&setup, i).await;
+                    }
+                })
+            })
+            .collect();
+        for task in spawned {
+            task.await.expect("a profiled task panicked");
         }
     });
 }
