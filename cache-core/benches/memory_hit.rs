@@ -2,10 +2,11 @@
 //! `support/paired.rs`): a 621-byte JSON value held as `Arc<Prediction>` in every subject, 1,024
 //! hot keys, one task (p50 latency) and 64 tasks (throughput) on a two-worker runtime.
 //!
-//! Subjects: raw `moka::sync::Cache` and `moka::future::Cache` (`get`), `MemoryBackend::get_now`
-//! alone (the store read a hit makes, without the cache), smartcache over the default `MemoryBackend` through `get_or_compute` and `get`, and an
-//! L1 hit: smartcache with a `MemoryBackend` L1 in front of a network store (the fake, with its
-//! change feed alive), through `get_or_compute`.
+//! Subjects: raw `moka::sync::Cache` and `moka::future::Cache` (`get`),
+//! `MemoryBackend::get_now` alone (the store read a hit makes, without the cache), smartcache
+//! over the default `MemoryBackend` through `get_or_compute` and `get`, and an L1 hit:
+//! smartcache with a `MemoryBackend` L1 in front of a network store (the fake, with its change
+//! feed alive), through `get_or_compute`.
 //!
 //! `cargo bench -p cache-core --bench memory_hit [-- --quick]` (`-- --profile "<subject>" [reads]
 //! [--tasks <n>]`: only reads (200,000) with one subject, from one task or spread over `n`, for a

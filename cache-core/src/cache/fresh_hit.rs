@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Inner;
 use super::l1::TagCheck;
 use super::read_path::Answer;
-use crate::backend::{Payload, StoredEntry};
+use crate::backend::{ObjectPayload, Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::decoded::Shared;
 use crate::envelope::Envelope;
@@ -82,15 +82,24 @@ impl<C: Codec> Inner<C> {
     /// answer as it was, for the full read.
     #[allow(clippy::result_large_err)] // as `fresh_hit`
     fn fresh_object<T: Shared>(&self, read: Prefetched, now: Moment) -> Result<T, Prefetched> {
-        match read {
+        // Checked where the answer lies, then only the value moved out: moving the whole
+        // object (112 bytes) between stack slots stalled the hit on its reloads.
+        let fresh = match &read {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
-            }))) if T::is_object(&object.value)
-                && self.fresh_at(&object.header, remaining, now, None) =>
-            {
+            }))) => {
+                T::is_object(&object.value) && self.fresh_at(&object.header, *remaining, now, None)
+            }
+            _ => false,
+        };
+        match read {
+            Some(Ok(Some(StoredEntry {
+                payload: Payload::Object(ObjectPayload { value, .. }),
+                ..
+            }))) if fresh => {
                 // Cannot fail: the type was checked (a failure would only cost the full read).
-                T::from_object(object.value).map_err(|_| None)
+                T::from_object(value).map_err(|_| None)
             }
             other => Err(other),
         }
