@@ -576,10 +576,7 @@ impl RedisBackend {
 pub(crate) fn connect_error(config: &RedisConfig, redactor: &Redactor, err: &Error) -> CacheError {
     let hint = match err.kind() {
         ErrorKind::Auth => " (check the user name and password)",
-        ErrorKind::Tls => " (check the TLS setting and the CA certificate)",
-        _ if err.details().contains("Certificate") => {
-            " (check the TLS setting and the CA certificate)"
-        }
+        _ if crate::watch::is_tls_failure(err) => " (check the TLS setting and the CA certificate)",
         _ => "",
     };
     CacheError::Unavailable {

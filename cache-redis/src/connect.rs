@@ -1,10 +1,13 @@
 //! Turning a [`RedisConfig`] into connected fred clients.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use cache_core::{CacheError, Result};
 use fred::prelude::*;
-use fred::types::config::{ClusterDiscoveryPolicy, TlsConfig, TlsConnector, TlsHostMapping};
+use fred::types::config::ClusterDiscoveryPolicy;
+#[cfg(feature = "tls")]
+use fred::types::config::{TlsConfig, TlsConnector, TlsHostMapping};
 
 use crate::config::RedisConfig;
 use crate::secret::Redactor;
@@ -39,16 +42,26 @@ pub(crate) fn builder(
             service_name: service.clone(),
         },
     };
+    #[cfg(feature = "tls")]
     let tls = if config.tls {
         Some(tls_config(config, redactor)?)
     } else {
         None
     };
+    #[cfg(not(feature = "tls"))]
+    {
+        // Only the TLS setup's errors quote what the redactor cleans.
+        let _ = redactor;
+        if config.tls {
+            return Err(tls_not_built(config));
+        }
+    }
     let fred_config = Config {
         server,
         username: config.username.clone(),
         password: config.password.as_ref().map(|p| p.expose().to_owned()),
         database: config.database,
+        #[cfg(feature = "tls")]
         tls,
         // Eager start: a bad password or an unreachable server is reported, not retried forever.
         fail_fast: !retry_first_connection,
@@ -85,7 +98,21 @@ fn millis(d: std::time::Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
+/// A TLS URL in a build without TLS: a clear error naming the feature, never a plain-text
+/// connection to a server that expects TLS.
+#[cfg(not(feature = "tls"))]
+fn tls_not_built(config: &RedisConfig) -> CacheError {
+    CacheError::Config {
+        variable: "REDIS_URL".into(),
+        value: config.redacted_url(),
+        expected: "a redis:// URL: this build has no TLS (enable the `tls` feature of \
+                   cache-redis, `redis-tls` of smartcache)"
+            .into(),
+    }
+}
+
 /// A rustls connector (ring provider) trusting the configured CA file, or the system roots.
+#[cfg(feature = "tls")]
 fn tls_config(config: &RedisConfig, redactor: &Redactor) -> Result<TlsConfig> {
     use fred::rustls::pki_types::CertificateDer;
     use fred::rustls::pki_types::pem::PemObject;

@@ -36,7 +36,7 @@
 //! | built from | a URL, the environment or a [`RedisConfig`] | the service's `ConnectionManager` or `ClusterConnection`, or a URL / [`RedisConfig`] |
 //! | standalone, cluster | yes | yes |
 //! | sentinel | yes | no (build a `ConnectionManager` from redis-rs' sentinel client) |
-//! | TLS, ACL users | yes | ACL yes; TLS with feature `redis-rs-tls` |
+//! | TLS, ACL users | ACL yes; TLS with feature `tls` (rustls, ring) | ACL yes; TLS with feature `redis-rs-tls` |
 //! | stored format, server-clock reads, fleet lock | yes | yes (the same) |
 //! | lock release heard at once (pub/sub) | yes | from a URL, or with `RedisRsOptions::notifications`; else the waits poll (20 → 250 ms) |
 //! | batched reads and writes, `SCAN` invalidation on every primary | yes | yes |

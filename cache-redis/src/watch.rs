@@ -62,10 +62,19 @@ impl ConnectionLog {
 pub(crate) fn is_misconfiguration(err: &Error) -> bool {
     matches!(
         err.kind(),
-        ErrorKind::Auth | ErrorKind::Tls | ErrorKind::Config | ErrorKind::Url
-    ) || err.details().contains("Certificate")
+        ErrorKind::Auth | ErrorKind::Config | ErrorKind::Url
+    ) || is_tls_failure(err)
         || err.details().starts_with("WRONGPASS")
         || err.details().starts_with("NOAUTH")
+}
+
+/// Whether a connection error is a failed TLS handshake (a build without TLS has none).
+pub(crate) fn is_tls_failure(err: &Error) -> bool {
+    #[cfg(feature = "tls")]
+    if matches!(err.kind(), ErrorKind::Tls) {
+        return true;
+    }
+    err.details().contains("Certificate")
 }
 
 /// Subscribes to every pooled client's events now (so that a connection made right after this

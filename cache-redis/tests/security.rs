@@ -20,6 +20,7 @@ async fn round_trip(backend: &RedisBackend, key: &str) {
     assert_eq!(backend.invalidate_pattern(key).await.unwrap(), 1);
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_round_trip_with_the_test_ca() {
     let server = RedisServer::builder().tls().start().unwrap();
@@ -51,6 +52,32 @@ async fn tls_round_trip_with_the_test_ca() {
     let mut config = RedisConfig::from_url(&plain).unwrap();
     config.connect_timeout = Duration::from_millis(300);
     assert!(RedisBackend::connect(config).await.is_err());
+}
+
+/// Without the `tls` feature a TLS URL is refused at connect with an error naming the feature
+/// (never a plain-text connection to a server that expects TLS), and no password in it.
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn a_tls_url_in_a_build_without_tls_names_the_feature() {
+    for url in [
+        "rediss://app:hunter2@127.0.0.1:6390",
+        "rediss-cluster://app:hunter2@127.0.0.1:7000,127.0.0.1:7001",
+        "rediss-sentinel://app:hunter2@127.0.0.1:26379/mymaster",
+    ] {
+        let config = RedisConfig::from_url(url).unwrap();
+        assert!(config.tls);
+        let err = RedisBackend::connect(config).await.unwrap_err();
+        assert!(
+            matches!(err, cache_core::CacheError::Config { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("`tls` feature") && text.contains("redis-tls"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,7 +39,8 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `memory` (default) | [`MemoryBackend`]: in-process, on moka; hits are a pointer clone |
-//! | `redis` | `smartcache::redis`: the Redis backend on fred (standalone, cluster, sentinel, TLS, ACL, fleet lock) |
+//! | `redis` | `smartcache::redis`: the Redis backend on fred (standalone, cluster, sentinel, ACL, fleet lock) |
+//! | `redis-tls` | `rediss://` for the Redis backend on fred (rustls with ring; without it a TLS URL is refused at connect, naming this feature) |
 //! | `redis-rs` | `smartcache::redis::RedisRsBackend`: the Redis backend on redis-rs, built from the service's own `ConnectionManager` or cluster connection (same stored format and fleet lock) |
 //! | `keys` | `smartcache::keys`: the key factory (namespaces, versions, canonical hashing, hash tags, glob-safe patterns) |
 //! | `testing` | `smartcache::fake`: a deterministic fake backend; `smartcache::testing`: the conformance suite every backend runs |

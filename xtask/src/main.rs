@@ -136,6 +136,24 @@ fn ci() -> Result<(), String> {
         &["test", "--workspace", "--locked", "--doc"],
         &[],
     )?;
+    // The fred adapter as a user without TLS builds it: the workspace steps above run with TLS
+    // on (the service enables it), so this combination is built, linted and tested on its own.
+    let fred_plain = ["-p", "cache-redis", "--locked"];
+    step(
+        "clippy (fred adapter without TLS)",
+        &[
+            &["clippy", "--all-targets"],
+            &fred_plain[..],
+            &["--", "-D", "warnings"],
+        ]
+        .concat(),
+        &[],
+    )?;
+    step(
+        "tests (fred adapter without TLS: a TLS URL is refused, naming the feature)",
+        &[&["test"], &fred_plain[..], &["--lib", "--test", "security"]].concat(),
+        &[],
+    )?;
     // The redis-rs adapter is off by default, so the workspace steps above skip it.
     let redis_rs = ["-p", "cache-redis", "--features", "redis-rs", "--locked"];
     step(
