@@ -176,6 +176,29 @@ fn ci() -> Result<(), String> {
         .concat(),
         &[],
     )?;
+    // Its TLS is a feature of its own: linted, and its round trip run, with it on.
+    let redis_rs_tls = [
+        "-p",
+        "cache-redis",
+        "--features",
+        "redis-rs-tls",
+        "--locked",
+    ];
+    step(
+        "clippy (redis-rs adapter with TLS)",
+        &[
+            &["clippy", "--all-targets"],
+            &redis_rs_tls[..],
+            &["--", "-D", "warnings"],
+        ]
+        .concat(),
+        &[],
+    )?;
+    step(
+        "tests (redis-rs adapter with TLS)",
+        &[&["test"], &redis_rs_tls[..], &["--test", "redis_rs", "tls"]].concat(),
+        &[],
+    )?;
     step(
         "doctests (redis-rs adapter)",
         &[&["test", "--doc"], &redis_rs[..]].concat(),
