@@ -55,7 +55,7 @@ impl Corruption {
                 let header =
                     Envelope::new((), Duration::from_secs(60), Duration::ZERO, Duration::ZERO);
                 let value: Arc<dyn Any + Send + Sync> = Arc::new(Foreign);
-                Payload::Object(ObjectPayload::new(header, value, 64))
+                Payload::Object(Arc::new(ObjectPayload::new(header, value, 64)))
             }
             Corruption::Bytes(raw) => bytes(raw.clone()),
         }

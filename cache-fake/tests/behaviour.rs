@@ -29,7 +29,7 @@ fn object(value: &str) -> (Arc<String>, Payload) {
     let shared: Arc<dyn Any + Send + Sync> = value.clone();
     (
         value,
-        Payload::Object(ObjectPayload::new(header, shared, 10)),
+        Payload::Object(Arc::new(ObjectPayload::new(header, shared, 10))),
     )
 }
 
@@ -290,7 +290,7 @@ async fn foreign_object_fails_every_downcast() {
         panic!("expected an object")
     };
     assert!(found.value.clone().downcast::<String>().is_err());
-    assert!(found.value.downcast::<()>().is_err());
+    assert!(found.value.clone().downcast::<()>().is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -316,7 +316,7 @@ async fn objects_round_trip_as_the_same_arc() {
     let Payload::Object(found) = fake.get("k").await.unwrap().unwrap().payload else {
         panic!("expected an object")
     };
-    let back = found.value.downcast::<String>().unwrap();
+    let back = found.value.clone().downcast::<String>().unwrap();
     assert!(Arc::ptr_eq(&back, &value));
 }
 

@@ -66,8 +66,11 @@ impl CacheBackend for Flawed {
             (Flaw::EmptyIsAbsent, Payload::Bytes(b)) if b.is_empty() => return Ok(None),
             (Flaw::LosesObjects, Payload::Object(o)) => {
                 let value: Arc<dyn Any + Send + Sync> = Arc::new(());
-                entry.payload =
-                    Payload::Object(ObjectPayload::new(o.header.clone(), value, o.size));
+                entry.payload = Payload::Object(std::sync::Arc::new(ObjectPayload::new(
+                    o.header.clone(),
+                    value,
+                    o.size,
+                )));
             }
             (Flaw::RemainingNeverShrinks, _) => {
                 entry.remaining = self.written.lock().unwrap().get(key).copied();

@@ -26,7 +26,7 @@
 //! let lifetime = header.lifetime();
 //! let odds = Arc::new(vec![1.5_f64, 2.5]);
 //! let value: Arc<dyn Any + Send + Sync> = odds.clone();
-//! let payload = Payload::Object(ObjectPayload::new(header, value, 64));
+//! let payload = Payload::Object(Arc::new(ObjectPayload::new(header, value, 64)));
 //! backend.set("prediction:42", payload, lifetime).await?;
 //!
 //! let hit = backend.get("prediction:42").await?.expect("just written");

@@ -17,7 +17,7 @@ fn bytes(len: usize) -> Payload {
 fn object(size: usize) -> Payload {
     let header = Envelope::new((), MINUTE, Duration::ZERO, Duration::ZERO);
     let value: Arc<dyn Any + Send + Sync> = Arc::new(size);
-    Payload::Object(ObjectPayload::new(header, value, size))
+    Payload::Object(Arc::new(ObjectPayload::new(header, value, size)))
 }
 
 #[tokio::test]

@@ -253,11 +253,11 @@ async fn bad_input_gives_errors_or_misses_never_panics() {
         backend
             .set(
                 &key,
-                Payload::Object(cache_core::ObjectPayload::new(
+                Payload::Object(std::sync::Arc::new(cache_core::ObjectPayload::new(
                     cache_core::Envelope::new((), LONG, Duration::ZERO, Duration::ZERO),
                     std::sync::Arc::new(1u8),
                     1
-                )),
+                ))),
                 LONG
             )
             .await,

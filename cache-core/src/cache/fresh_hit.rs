@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Inner;
 use super::l1::TagCheck;
 use super::read_path::Answer;
-use crate::backend::{ObjectPayload, Payload, StoredEntry};
+use crate::backend::{Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::decoded::Shared;
 use crate::envelope::Envelope;
@@ -46,7 +46,7 @@ impl<C: Codec> Inner<C> {
     /// `Err` for everything else (nothing counted or drawn), with what an in-process store
     /// answered, for [`read`](Self::read) and the full decision: the store is not asked twice.
     // The store's answer is handed back by value: boxing it would allocate on every read the
-    // hit path does not settle, and at 128 bytes it still moves in registers.
+    // hit path does not settle, and at 72 bytes it moves in registers.
     #[allow(clippy::result_large_err)]
     #[inline(always)]
     pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Hit<T>, Prefetched>
@@ -78,30 +78,20 @@ impl<C: Codec> Inner<C> {
     }
 
     /// The value of an in-process store's answer, when it is a fresh object of type `T`: the
-    /// store's own `Arc`, taken out of the answer (no reference count is touched). `Err`: the
-    /// answer as it was, for the full read.
+    /// store's own `Arc`, checked where it lies. `Err`: the answer as it was, for the full read.
     #[allow(clippy::result_large_err)] // as `fresh_hit`
     fn fresh_object<T: Shared>(&self, read: Prefetched, now: Moment) -> Result<T, Prefetched> {
-        // Checked where the answer lies, then only the value moved out: moving the whole
-        // object (112 bytes) between stack slots stalled the hit on its reloads.
-        let fresh = match &read {
+        match &read {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
-            }))) => {
-                T::is_object(&object.value) && self.fresh_at(&object.header, *remaining, now, None)
-            }
-            _ => false,
-        };
-        match read {
-            Some(Ok(Some(StoredEntry {
-                payload: Payload::Object(ObjectPayload { value, .. }),
-                ..
-            }))) if fresh => {
+            }))) if T::is_object(&object.value)
+                && self.fresh_at(&object.header, *remaining, now, None) =>
+            {
                 // Cannot fail: the type was checked (a failure would only cost the full read).
-                T::from_object(value).map_err(|_| None)
+                T::from_object(object.value.clone()).map_err(|_| None)
             }
-            other => Err(other),
+            _ => Err(read),
         }
     }
 

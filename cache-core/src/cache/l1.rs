@@ -47,10 +47,8 @@ const STRIPES: usize = 1 << 14;
 /// ([`ObjectPayload`]'s `fill`) beside the decoded value's own `Arc`: an L1 hit then touches the
 /// same shared memory as an in-process store's hit (a separate entry allocation cost two more
 /// atomic operations and one more cache line per hit). The L2 bytes are not kept: a conditional
-/// write on L2 from an L1 copy reads them again (see `Found::payload`).
-///
-/// Sixteen bytes, so that a store's entry still moves in registers rather than through
-/// `memcpy` (the key's stripe is hashed again on a hit rather than kept).
+/// write on L2 from an L1 copy reads them again (see `Found::payload`). The key's stripe is
+/// hashed again on a hit rather than kept.
 #[derive(Clone)]
 pub(crate) struct L1Fill {
     epoch: NonZeroU32,
@@ -132,13 +130,11 @@ const VERSION_HEADER: Envelope<()> = Envelope {
     value: (),
 };
 
-/// A valid L1 entry's parts, as [`L1::with_valid`] took them out of the store's answer.
+/// A valid L1 entry, as [`L1::with_valid`] found it: the stored object and its remaining
+/// lifetime.
 struct Valid {
-    header: Envelope<()>,
-    value: Arc<dyn std::any::Any + Send + Sync>,
-    size: usize,
+    object: Arc<ObjectPayload>,
     remaining: Option<Duration>,
-    fill: L1Fill,
 }
 
 /// Stamps taken before an L2 read; a fill is valid only if nothing changed since.
@@ -332,9 +328,12 @@ impl L1 {
             return None;
         }
         self.with_valid(key, now, |valid| {
-            let accepted = T::is_object(&valid.value)
-                && fresh(&valid.header, valid.remaining, self.check(&valid.fill));
-            accepted.then(|| T::from_object(valid.value).ok()).flatten()
+            let object = &valid.object;
+            let accepted = T::is_object(&object.value)
+                && fresh(&object.header, valid.remaining, self.check(&object.fill));
+            accepted
+                .then(|| T::from_object(object.value.clone()).ok())
+                .flatten()
         })
     }
 
@@ -348,26 +347,25 @@ impl L1 {
     /// read that filled it.
     fn entry<T: Shared>(&self, key: &str, now: Moment) -> Option<Found<T>> {
         self.with_valid(key, now, |valid| {
-            let value = T::from_object(valid.value).ok()?;
-            let mut header = valid.header;
-            if let Some(tags) = &valid.fill.tags {
+            let object = &valid.object;
+            let value = T::from_object(object.value.clone()).ok()?;
+            let mut header = object.header.clone();
+            if let Some(tags) = object.fill.as_ref().and_then(|fill| fill.tags.as_ref()) {
                 header.tags = Some(tags.versions.clone());
             }
             let env = Arc::new(header.map_value(|()| value));
             Some(Found::from_l1(
                 env,
                 valid.remaining,
-                valid.size,
+                object.size,
                 self.l2_objects,
             ))
         })
     }
 
-    /// `f` of the object the L1 store holds under `key` (with its remaining lifetime and its
-    /// fill's stamps), unless a change of the key (or a flush) was reported since the read
-    /// that filled it, or the store lost the stamps. The store's answer is taken apart where
-    /// it lies, field by field: `perf annotate` put most of `L1::fresh`'s own time on reloads
-    /// of the whole object (112 bytes) moved from one stack slot to the next.
+    /// `f` of the object the L1 store holds under `key` (with its remaining lifetime), unless
+    /// a change of the key (or a flush) was reported since the read that filled it, or the
+    /// store lost the fill's stamps.
     #[inline]
     fn with_valid<R>(
         &self,
@@ -376,34 +374,24 @@ impl L1 {
         f: impl FnOnce(Valid) -> Option<R>,
     ) -> Option<R> {
         let Some(Ok(Some(StoredEntry {
-            payload:
-                Payload::Object(ObjectPayload {
-                    header,
-                    value,
-                    size,
-                    fill: Some(fill),
-                }),
+            payload: Payload::Object(object),
             remaining,
         }))) = self.store.get_now(key, now)
         else {
             return None;
         };
+        let fill = object.fill.as_ref()?;
         let stripe = self.coherence.stripe(key);
         if !self.coherence.still_valid(stripe, fill.epoch, fill.seq) {
             return None;
         }
-        f(Valid {
-            header,
-            value,
-            size,
-            remaining,
-            fill,
-        })
+        f(Valid { object, remaining })
     }
 
-    /// The tag check of an entry filled with `fill`'s stamps.
-    fn check<'a>(&'a self, fill: &'a L1Fill) -> TagCheck<'a> {
-        let (versions, tag_stripes, checked): (_, &[u32], &[AtomicU64]) = match &fill.tags {
+    /// The tag check of an entry filled with `fill`'s stamps (none: an untagged entry's).
+    fn check<'a>(&'a self, fill: &'a Option<L1Fill>) -> TagCheck<'a> {
+        let tags = fill.as_ref().and_then(|fill| fill.tags.as_ref());
+        let (versions, tag_stripes, checked): (_, &[u32], &[AtomicU64]) = match tags {
             Some(tags) => (Some(&*tags.versions), &tags.stripes, &tags.checked),
             None => (None, &[], &[]),
         };
@@ -426,7 +414,7 @@ impl L1 {
             return None;
         }
         self.with_valid(key, now, |valid| {
-            valid.value.downcast_ref::<TagVersion>().copied()
+            valid.object.value.downcast_ref::<TagVersion>().copied()
         })
     }
 
@@ -495,7 +483,7 @@ impl L1 {
             tags,
         });
         self.store
-            .set(key, Payload::Object(object), lifetime)
+            .set(key, Payload::Object(Arc::new(object)), lifetime)
             .await
             .is_ok()
     }

@@ -97,7 +97,7 @@ pub async fn round_trip_object(backend: &dyn CacheBackend, prefix: &str) {
         Duration::from_millis(12),
     );
     let shared: Arc<dyn Any + Send + Sync> = probe.clone();
-    let payload = Payload::Object(ObjectPayload::new(header.clone(), shared, 321));
+    let payload = Payload::Object(Arc::new(ObjectPayload::new(header.clone(), shared, 321)));
     scope.set(&key, payload, LONG).await;
 
     for _ in 0..2 {
@@ -123,7 +123,7 @@ pub async fn round_trip_object(backend: &dyn CacheBackend, prefix: &str) {
         scope.check(object.value.clone().downcast::<String>().is_err(), || {
             "an Arc<Probe> downcast to Arc<String>".to_string()
         });
-        match object.value.downcast::<Probe>() {
+        match object.value.clone().downcast::<Probe>() {
             Ok(back) => {
                 scope.check(Arc::ptr_eq(&back, &probe), || {
                     "the object came back as a copy, not as the stored Arc".to_string()
@@ -542,7 +542,11 @@ fn entry_payload(backend: &dyn CacheBackend, tag: &str) -> Payload {
         PayloadKind::Bytes => bytes(tag.as_bytes()),
         PayloadKind::Object => {
             let value: Arc<dyn Any + Send + Sync> = Arc::new(tag.to_owned());
-            Payload::Object(ObjectPayload::new(object_header(), value, tag.len()))
+            Payload::Object(Arc::new(ObjectPayload::new(
+                object_header(),
+                value,
+                tag.len(),
+            )))
         }
     }
 }
@@ -813,11 +817,19 @@ fn resemblances(read: &Payload) -> Vec<(&'static str, Payload)> {
             vec![
                 (
                     "an equal object in another allocation",
-                    Payload::Object(ObjectPayload::new(o.header.clone(), value, o.size)),
+                    Payload::Object(Arc::new(ObjectPayload::new(
+                        o.header.clone(),
+                        value,
+                        o.size,
+                    ))),
                 ),
                 (
                     "the same allocation under another write id",
-                    Payload::Object(ObjectPayload::new(object_header(), o.value.clone(), o.size)),
+                    Payload::Object(Arc::new(ObjectPayload::new(
+                        object_header(),
+                        o.value.clone(),
+                        o.size,
+                    ))),
                 ),
             ]
         }

@@ -66,8 +66,8 @@ pub fn stored<T: Send + Sync + 'static + Clone>(
     // The cache stores the `Arc<T>` its hits hand out, with the envelope's header beside it.
     match entry.payload {
         Payload::Object(o) => {
-            let value = o.value.downcast::<T>().ok()?;
-            Some(o.header.map_value(|()| (*value).clone()))
+            let value = o.value.clone().downcast::<T>().ok()?;
+            Some(o.header.clone().map_value(|()| (*value).clone()))
         }
         Payload::Bytes(_) => None,
     }
