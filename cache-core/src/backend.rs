@@ -45,6 +45,9 @@ pub struct ObjectPayload {
     /// from the L1. Inline, not in an allocation of their own, so an L1 hit touches no more
     /// shared memory than an in-process store's hit.
     pub(crate) fill: Option<crate::cache::L1Fill>,
+    /// The writing cache's [`surely_fresh_above`](crate::RefreshPolicy::surely_fresh_above)
+    /// bound for this entry (`None`: none was computed), for its hits.
+    pub(crate) fresh: Option<crate::cache::FreshBound>,
 }
 
 impl ObjectPayload {
@@ -55,6 +58,7 @@ impl ObjectPayload {
             value,
             size,
             fill: None,
+            fresh: None,
         }
     }
 }

@@ -43,6 +43,15 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
         false
     }
 
+    /// [`surely_fresh`](Self::surely_fresh) as one number, where one says it: a physical
+    /// remaining lifetime above which an entry with `timing` is surely fresh. In-process stores
+    /// keep it beside the entry, so a hit compares one duration instead of deriving the rule
+    /// from the entry's metadata. It must never claim more: `remaining > bound` implies
+    /// `surely_fresh(timing, Some(remaining))`. Default `None`: hits ask `surely_fresh`.
+    fn surely_fresh_above(&self, _timing: &EntryTiming) -> Option<Duration> {
+        None
+    }
+
     /// Classifies an entry from its metadata and its remaining physical lifetime (`None`: the
     /// store keeps it forever).
     fn decide(
@@ -105,6 +114,22 @@ impl RefreshPolicy for XFetch {
         }
     }
 
+    /// The grace period plus the window in which a draw can refresh (`36.8·β·Δ`), widened by
+    /// a billionth and a microsecond, so that float rounding near the edge (relative, for
+    /// windows of years) leaves the decision to the test itself.
+    fn surely_fresh_above(&self, timing: &EntryTiming) -> Option<Duration> {
+        let scale = self.beta * nanos_f64(timing.delta);
+        if scale <= 0.0 || !scale.is_finite() {
+            return Some(timing.grace);
+        }
+        let window = MAX_NEG_LN_U * scale * (1.0 + 1e-9) / 1e9;
+        let window = Duration::try_from_secs_f64(window).ok()?;
+        timing
+            .grace
+            .checked_add(window)?
+            .checked_add(Duration::from_micros(1))
+    }
+
     fn refresh_early(
         &self,
         timing: &EntryTiming,
@@ -143,6 +168,10 @@ pub struct PlainTtl;
 impl RefreshPolicy for PlainTtl {
     fn surely_fresh(&self, timing: &EntryTiming, physical_remaining: Option<Duration>) -> bool {
         timing.is_fresh(physical_remaining)
+    }
+
+    fn surely_fresh_above(&self, timing: &EntryTiming) -> Option<Duration> {
+        Some(timing.grace)
     }
 
     fn refresh_early(&self, _: &EntryTiming, _: Duration, _: &mut dyn RngCore) -> bool {
@@ -227,6 +256,38 @@ mod tests {
             }
             assert!(taken > 4, "{policy:?} takes the shortcut far from expiry");
         }
+    }
+
+    /// The hit path's kept bound never claims more than `surely_fresh`, right above it and far
+    /// beyond, for seeded random timings (β, Δ, grace) over their whole ranges.
+    #[test]
+    fn the_kept_bound_implies_surely_fresh() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let beta = [0.0, 0.5, 1.0, 3.0, f64::INFINITY][rng.random_range(0..5)];
+            let shift: u32 = rng.random_range(1..60);
+            let t = EntryTiming {
+                ttl: Duration::from_millis(rng.random_range(1..10_000_000)),
+                grace: Duration::from_millis(rng.random_range(0..10_000_000)),
+                delta: Duration::from_nanos(rng.random_range(0..1u64 << shift)),
+            };
+            let policies: [&dyn RefreshPolicy; 2] = [&XFetch { beta }, &PlainTtl];
+            for policy in policies {
+                let Some(bound) = policy.surely_fresh_above(&t) else {
+                    continue;
+                };
+                checked += 1;
+                for above in [1, 2, 1_000, rng.random_range(1..u64::MAX >> 2)] {
+                    let remaining = bound.saturating_add(Duration::from_nanos(above));
+                    assert!(
+                        policy.surely_fresh(&t, Some(remaining)),
+                        "{policy:?} {t:?}: bound {bound:?}, remaining {remaining:?}"
+                    );
+                }
+            }
+        }
+        assert!(checked > 30_000, "bounds were computed ({checked})");
     }
 
     fn timing(ttl: Duration, delta: Duration) -> EntryTiming {

@@ -208,6 +208,47 @@ async fn early_refresh_serves_the_fresh_value_and_refreshes_once() {
     assert_eq!((*next.value, next.source), (2, Source::Hit));
 }
 
+/// An in-process store keeps, with each entry, the writing cache's bound for "surely fresh";
+/// a cache with another policy reading the same store decides by its own policy.
+#[tokio::test(start_paused = true)]
+async fn a_shared_store_entry_is_judged_by_the_readers_policy() {
+    let store = cache_memory::MemoryBackend::new(100);
+    // Both trust the `clear()` namespace version they read for the whole test, so that their
+    // hits take the hit path.
+    let hour = Duration::from_secs(3600);
+    let writer = cache_core::SmartCache::builder(store.clone())
+        .policy(cache_core::PlainTtl)
+        .clear_check_interval(hour)
+        .build();
+    let reader = cache_core::SmartCache::builder(store)
+        .policy(RefreshAhead { fraction: 0.5 })
+        .clear_check_interval(hour)
+        .build();
+    let options = EntryOptions::new().ttl(Duration::from_secs(100));
+    let runs = Arc::new(AtomicUsize::new(0));
+    for cache in [&writer, &reader] {
+        let first = cache
+            .get_or_compute_detailed("k", &options, counted(&runs, 1))
+            .await
+            .unwrap();
+        assert_eq!(*first.value, 1);
+    }
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let by_writer = writer
+        .get_or_compute_detailed("k", &options, counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!((*by_writer.value, by_writer.source), (1, Source::Hit));
+    let by_reader = reader
+        .get_or_compute_detailed("k", &options, counted(&runs, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (*by_reader.value, by_reader.source),
+        (1, Source::EarlyRefresh)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn xfetch_refreshes_early_near_expiry_but_not_long_before() {
     let fake = FakeBackend::new();

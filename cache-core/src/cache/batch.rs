@@ -379,7 +379,13 @@ impl<C: Codec> Inner<C> {
         for (i, read) in self.admit_many(keys, found).await {
             // A ticket: read from the backend, so the L1 is filled with it.
             if let (Some(l1), Some(ticket), Read::Found(found)) = (&self.l1, tickets[i], &read) {
-                l1.fill(keys[i], ticket, found).await;
+                l1.fill(
+                    keys[i],
+                    ticket,
+                    found,
+                    self.fresh_bound(&found.env.timing()),
+                )
+                .await;
             }
             reads[i] = Some(read);
         }

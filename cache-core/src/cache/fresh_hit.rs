@@ -7,10 +7,10 @@ use std::time::Duration;
 use super::Inner;
 use super::l1::TagCheck;
 use super::read_path::Answer;
-use crate::backend::{Payload, StoredEntry};
+use crate::backend::{ObjectPayload, Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::decoded::Shared;
-use crate::envelope::Envelope;
+use crate::envelope::EntryTiming;
 use crate::error::Result as CacheResult;
 use crate::moment::Moment;
 use crate::options::{Source, Tier};
@@ -40,7 +40,30 @@ impl<T> Hit<T> {
     }
 }
 
+/// The policy's [`surely_fresh_above`](crate::RefreshPolicy::surely_fresh_above) bound, kept
+/// in an in-process store's object: a hit of it compares one duration. It names the policy
+/// that computed it (by address), so a cache sharing the store with another policy asks its
+/// own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FreshBound {
+    policy: usize,
+    above: Duration,
+}
+
 impl<C: Codec> Inner<C> {
+    /// The bound this cache's policy gives entries with `timing`, for the objects it writes.
+    pub(crate) fn fresh_bound(&self, timing: &EntryTiming) -> Option<FreshBound> {
+        let above = self.policy.surely_fresh_above(timing)?;
+        Some(FreshBound {
+            policy: self.policy_id(),
+            above,
+        })
+    }
+
+    fn policy_id(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.policy).cast::<()>() as usize
+    }
+
     /// The common hit: a fresh entry of the L1 or of an in-process store, certainly not due
     /// for an early refresh, whose stamp (tags, `clear()`) checks without I/O. Counted as a hit.
     /// `Err` for everything else (nothing counted or drawn), with what an in-process store
@@ -57,8 +80,8 @@ impl<C: Codec> Inner<C> {
         let (value, tier) = match &self.l1 {
             Some(l1) => {
                 let value = l1
-                    .fresh(key, now, |header, remaining, check| {
-                        self.fresh_at(header, remaining, now, Some(check))
+                    .fresh(key, now, |object, remaining, check| {
+                        self.fresh_at(object, remaining, now, Some(check))
                     })
                     .ok_or(None)?;
                 Stats::bump(&self.stats.l1_hits);
@@ -85,9 +108,7 @@ impl<C: Codec> Inner<C> {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
-            }))) if T::is_object(&object.value)
-                && self.fresh_at(&object.header, *remaining, now, None) =>
-            {
+            }))) if T::is_object(&object.value) && self.fresh_at(object, *remaining, now, None) => {
                 // Cannot fail: the type was checked (a failure would only cost the full read).
                 T::from_object(object.value.clone()).map_err(|_| None)
             }
@@ -95,16 +116,22 @@ impl<C: Codec> Inner<C> {
         }
     }
 
-    /// Whether an entry with `env`'s metadata and `remaining` physical lifetime is a fresh hit
-    /// at `now`: certainly not due for a refresh, and its stamp holds without I/O.
-    fn fresh_at<U>(
+    /// Whether `object`, with `remaining` physical lifetime, is a fresh hit at `now`: certainly
+    /// not due for a refresh (by its kept bound when this cache's policy computed one), and its
+    /// stamp holds without I/O.
+    fn fresh_at(
         &self,
-        env: &Envelope<U>,
+        object: &ObjectPayload,
         remaining: Option<Duration>,
         now: Moment,
         check: Option<TagCheck<'_>>,
     ) -> bool {
-        self.policy.surely_fresh(&env.timing(), remaining)
-            && self.stamp_holds_now(env, now, check) == Some(true)
+        let surely_fresh = match object.fresh {
+            Some(bound) if bound.policy == self.policy_id() => {
+                remaining.is_none_or(|remaining| remaining > bound.above)
+            }
+            _ => self.policy.surely_fresh(&object.header.timing(), remaining),
+        };
+        surely_fresh && self.stamp_holds_now(&object.header, now, check) == Some(true)
     }
 }

@@ -114,14 +114,17 @@ pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
         .unwrap_or_else(|shared| shared.value.clone())
 }
 
-/// The object an in-process store keeps for `env`: its metadata inline, its value as is.
-fn object_payload<T: Shared>(env: Arc<Envelope<T>>, size: usize) -> Payload {
+/// The object an in-process store keeps for `env`: its metadata inline, its value as is, and
+/// the cache's freshness bound for it.
+fn object_payload<T: Shared>(
+    env: Arc<Envelope<T>>,
+    size: usize,
+    fresh: Option<crate::cache::FreshBound>,
+) -> Payload {
     let header = env.header();
-    Payload::Object(Arc::new(ObjectPayload::new(
-        header,
-        into_value(env).into_object(),
-        size,
-    )))
+    let mut object = ObjectPayload::new(header, into_value(env).into_object(), size);
+    object.fresh = fresh;
+    Payload::Object(Arc::new(object))
 }
 
 impl<C: Codec> Inner<C> {
@@ -243,7 +246,8 @@ impl<C: Codec> Inner<C> {
         let ticket = l1.ticket(key);
         match self.read_l2::<T>(key, None).await {
             Read::Found(found) => {
-                l1.fill(key, ticket, &found).await;
+                let fresh = self.fresh_bound(&found.env.timing());
+                l1.fill(key, ticket, &found, fresh).await;
                 Read::Found(found)
             }
             Read::Unavailable { .. } => Read::Unavailable {
@@ -377,13 +381,17 @@ impl<C: Codec> Inner<C> {
             // An in-process store that does not weigh entries gets the object as it is: no
             // encoding on the write path (the size limit is about encoded bytes, so it applies
             // only where entries are weighed or sent).
-            PayloadKind::Object if !self.weighs_objects => Ok(object_payload(env, 0)),
+            PayloadKind::Object if !self.weighs_objects => {
+                let fresh = self.fresh_bound(&env.timing());
+                Ok(object_payload(env, 0, fresh))
+            }
             PayloadKind::Object => {
                 let size = self.codec.encoded_len(&*env)?;
                 if size > limit {
                     return Err(too_large(size));
                 }
-                Ok(object_payload(env, size))
+                let fresh = self.fresh_bound(&env.timing());
+                Ok(object_payload(env, size, fresh))
             }
             PayloadKind::Bytes => {
                 let bytes = self.codec.encode(&*env)?;

@@ -48,11 +48,13 @@ const STRIPES: usize = 1 << 14;
 /// same shared memory as an in-process store's hit (a separate entry allocation cost two more
 /// atomic operations and one more cache line per hit). The L2 bytes are not kept: a conditional
 /// write on L2 from an L1 copy reads them again (see `Found::payload`). The key's stripe is
-/// hashed again on a hit rather than kept.
+/// kept, so a hit does not hash the key a second time.
 #[derive(Clone)]
 pub(crate) struct L1Fill {
     epoch: NonZeroU32,
     seq: u32,
+    /// The key's stripe: the L1 stores a fill under the key its ticket was taken for.
+    stripe: u32,
     /// A tagged entry's tags and their check state, shared (an untagged hit touches no
     /// reference count).
     tags: Option<Arc<TagChecks>>,
@@ -322,7 +324,7 @@ impl L1 {
         &self,
         key: &str,
         now: Moment,
-        fresh: impl FnOnce(&Envelope<()>, Option<Duration>, TagCheck<'_>) -> bool,
+        fresh: impl FnOnce(&ObjectPayload, Option<Duration>, TagCheck<'_>) -> bool,
     ) -> Option<T> {
         if !self.coherence.live_at(now) {
             return None;
@@ -330,7 +332,7 @@ impl L1 {
         self.with_valid(key, now, |valid| {
             let object = &valid.object;
             let accepted = T::is_object(&object.value)
-                && fresh(&object.header, valid.remaining, self.check(&object.fill));
+                && fresh(object, valid.remaining, self.check(&object.fill));
             accepted
                 .then(|| T::from_object(object.value.clone()).ok())
                 .flatten()
@@ -381,8 +383,10 @@ impl L1 {
             return None;
         };
         let fill = object.fill.as_ref()?;
-        let stripe = self.coherence.stripe(key);
-        if !self.coherence.still_valid(stripe, fill.epoch, fill.seq) {
+        if !self
+            .coherence
+            .still_valid(fill.stripe as usize, fill.epoch, fill.seq)
+        {
             return None;
         }
         f(Valid { object, remaining })
@@ -437,7 +441,14 @@ impl L1 {
     }
 
     /// Keeps what an L2 read found, unless `key` changed since `ticket` was taken.
-    pub(crate) async fn fill<T: Shared>(&self, key: &str, ticket: Ticket, found: &Found<T>) {
+    /// `fresh`: the cache's freshness bound for the entry, kept with it for its hits.
+    pub(crate) async fn fill<T: Shared>(
+        &self,
+        key: &str,
+        ticket: Ticket,
+        found: &Found<T>,
+        fresh: Option<crate::cache::FreshBound>,
+    ) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
         let tags = found.env.tags.as_ref().map(|tags| {
             let stripes: Box<[u32]> = tags
@@ -454,7 +465,8 @@ impl L1 {
         let mut header = found.env.header();
         // The tags live in the fill's check state (see `TagChecks`).
         header.tags = None;
-        let object = ObjectPayload::new(header, value, found.size());
+        let mut object = ObjectPayload::new(header, value, found.size());
+        object.fresh = fresh;
         if self.keep(key, ticket, object, tags, lifetime).await {
             Stats::bump(&self.coherence.stats.l1_fills);
         }
@@ -480,6 +492,7 @@ impl L1 {
         object.fill = Some(L1Fill {
             epoch: ticket.epoch,
             seq: ticket.seq,
+            stripe: ticket.stripe as u32,
             tags,
         });
         self.store

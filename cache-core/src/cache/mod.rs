@@ -31,6 +31,7 @@ use crate::time_model::Phase;
 
 pub use batch::BatchItem;
 pub use builder::SmartCacheBuilder;
+pub(crate) use fresh_hit::FreshBound;
 use gateway::Read;
 pub(crate) use l1::L1Fill;
 
