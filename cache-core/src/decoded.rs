@@ -22,11 +22,9 @@ pub(crate) trait Shared: Clone {
     /// `self` as an in-process store keeps it: the value's own allocation.
     fn into_object(self) -> Object;
 
-    /// The value an in-process store kept, when it is of this type (else the object back).
-    fn from_object(object: Object) -> std::result::Result<Self, Object>;
-
-    /// Whether `object` is of this type.
-    fn is_object(object: &Object) -> bool;
+    /// The value an in-process store keeps as `object`, when it is of this type: one type
+    /// check and one reference count.
+    fn from_object(object: &Object) -> Option<Self>;
 }
 
 impl<T: Send + Sync + 'static> Shared for Arc<T> {
@@ -34,12 +32,8 @@ impl<T: Send + Sync + 'static> Shared for Arc<T> {
         self
     }
 
-    fn from_object(object: Object) -> std::result::Result<Self, Object> {
-        object.downcast()
-    }
-
-    fn is_object(object: &Object) -> bool {
-        object.is::<T>()
+    fn from_object(object: &Object) -> Option<Self> {
+        Arc::clone(object).downcast().ok()
     }
 }
 

@@ -104,16 +104,15 @@ impl<C: Codec> Inner<C> {
     /// store's own `Arc`, checked where it lies. `Err`: the answer as it was, for the full read.
     #[allow(clippy::result_large_err)] // as `fresh_hit`
     fn fresh_object<T: Shared>(&self, read: Prefetched, now: Moment) -> Result<T, Prefetched> {
-        match &read {
+        let value = match &read {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
-            }))) if T::is_object(&object.value) && self.fresh_at(object, *remaining, now, None) => {
-                // Cannot fail: the type was checked (a failure would only cost the full read).
-                T::from_object(object.value.clone()).map_err(|_| None)
-            }
-            _ => Err(read),
-        }
+            }))) if self.fresh_at(object, *remaining, now, None) => T::from_object(&object.value),
+            _ => None,
+        };
+        // Another type under the key: the full read reports it.
+        value.ok_or(read)
     }
 
     /// Whether `object`, with `remaining` physical lifetime, is a fresh hit at `now`: certainly

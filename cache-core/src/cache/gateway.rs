@@ -348,7 +348,7 @@ impl<C: Codec> Inner<C> {
         match entry.payload {
             Payload::Object(object) => {
                 let value =
-                    T::from_object(object.value.clone()).map_err(|_| CacheError::TypeMismatch {
+                    T::from_object(&object.value).ok_or_else(|| CacheError::TypeMismatch {
                         expected: std::any::type_name::<T>(),
                     })?;
                 Ok(Found {

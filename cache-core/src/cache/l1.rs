@@ -317,9 +317,8 @@ impl L1 {
     }
 
     /// The hit path's read: the value of `key`'s valid entry, if the L1 may serve at `now` and
-    /// `fresh` accepts the entry's header, remaining lifetime and tag check. The value is the
-    /// stored `Arc` itself, taken out of the store's answer (no reference count touched beyond
-    /// the store's own clone).
+    /// `fresh` accepts the entry's object, remaining lifetime and tag check. The value is the
+    /// stored `Arc` itself, cloned (its type checked once) out of the store's shared object.
     pub(crate) fn fresh<T: Shared>(
         &self,
         key: &str,
@@ -331,10 +330,8 @@ impl L1 {
         }
         self.with_valid(key, now, |valid| {
             let object = &valid.object;
-            let accepted = T::is_object(&object.value)
-                && fresh(object, valid.remaining, self.check(&object.fill));
-            accepted
-                .then(|| T::from_object(object.value.clone()).ok())
+            fresh(object, valid.remaining, self.check(&object.fill))
+                .then(|| T::from_object(&object.value))
                 .flatten()
         })
     }
@@ -350,7 +347,7 @@ impl L1 {
     fn entry<T: Shared>(&self, key: &str, now: Moment) -> Option<Found<T>> {
         self.with_valid(key, now, |valid| {
             let object = &valid.object;
-            let value = T::from_object(object.value.clone()).ok()?;
+            let value = T::from_object(&object.value)?;
             let mut header = object.header.clone();
             if let Some(tags) = object.fill.as_ref().and_then(|fill| fill.tags.as_ref()) {
                 header.tags = Some(tags.versions.clone());
