@@ -163,6 +163,7 @@ impl<C: Codec> SmartCacheBuilder<C> {
                 weighs_objects: self.backend.weighs_objects(),
                 backend: self.backend,
                 policy,
+                policy_id: next_policy_id(),
                 codec: self.codec,
                 breakers: Breakers::new(config.breaker_threshold, config.breaker_cooldown),
                 namespace: super::tags::Namespace::new(config.clear_check_interval),
@@ -174,4 +175,10 @@ impl<C: Codec> SmartCacheBuilder<C> {
             }),
         }
     }
+}
+
+/// A fresh [`Inner::policy_id`](super::Inner): process-wide, never reused (2⁶⁴ builds).
+fn next_policy_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

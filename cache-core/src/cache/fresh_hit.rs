@@ -41,12 +41,11 @@ impl<T> Hit<T> {
 }
 
 /// The policy's [`surely_fresh_above`](crate::RefreshPolicy::surely_fresh_above) bound, kept
-/// in an in-process store's object: a hit of it compares one duration. It names the policy
-/// that computed it (by address), so a cache sharing the store with another policy asks its
-/// own.
+/// in an in-process store's object: a hit of it compares one duration. It names the cache
+/// whose policy computed it, so another cache sharing the store asks its own policy.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FreshBound {
-    policy: usize,
+    policy: u64,
     above: Duration,
 }
 
@@ -55,13 +54,9 @@ impl<C: Codec> Inner<C> {
     pub(crate) fn fresh_bound(&self, timing: &EntryTiming) -> Option<FreshBound> {
         let above = self.policy.surely_fresh_above(timing)?;
         Some(FreshBound {
-            policy: self.policy_id(),
+            policy: self.policy_id,
             above,
         })
-    }
-
-    fn policy_id(&self) -> usize {
-        std::sync::Arc::as_ptr(&self.policy).cast::<()>() as usize
     }
 
     /// The common hit: a fresh entry of the L1 or of an in-process store, certainly not due
@@ -126,7 +121,7 @@ impl<C: Codec> Inner<C> {
         check: Option<TagCheck<'_>>,
     ) -> bool {
         let surely_fresh = match object.fresh {
-            Some(bound) if bound.policy == self.policy_id() => {
+            Some(bound) if bound.policy == self.policy_id => {
                 remaining.is_none_or(|remaining| remaining > bound.above)
             }
             _ => self.policy.surely_fresh(&object.header.timing(), remaining),

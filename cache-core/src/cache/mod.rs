@@ -74,6 +74,9 @@ pub(crate) struct Inner<C> {
     /// The backend's longest lifetime (see [`crate::time_model`]).
     max_lifetime: std::time::Duration,
     policy: Arc<dyn RefreshPolicy>,
+    /// Names `policy` in the freshness bounds this cache keeps with its objects: unique per
+    /// built cache (an address could be reused by a later cache with another policy).
+    policy_id: u64,
     codec: C,
     config: CacheConfig,
     stats: Arc<Stats>,
