@@ -46,7 +46,8 @@ pub struct ObjectPayload {
     /// shared memory than an in-process store's hit.
     pub(crate) fill: Option<crate::cache::L1Fill>,
     /// The writing cache's [`surely_fresh_above`](crate::RefreshPolicy::surely_fresh_above)
-    /// bound for this entry (`None`: none was computed), for its hits.
+    /// bound for this entry (`None`: none was computed), for its hits. It describes `header`
+    /// as written: a store keeps objects as they are, never with a rewritten header.
     pub(crate) fresh: Option<crate::cache::FreshBound>,
 }
 

@@ -47,7 +47,10 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
     /// remaining lifetime above which an entry with `timing` is surely fresh. In-process stores
     /// keep it beside the entry, so a hit compares one duration instead of deriving the rule
     /// from the entry's metadata. It must never claim more: `remaining > bound` implies
-    /// `surely_fresh(timing, Some(remaining))`. Default `None`: hits ask `surely_fresh`.
+    /// `surely_fresh(timing, Some(remaining))`, and an entry without expiry (`None`) is surely
+    /// fresh. The bound is kept as long as the entry, so it must hold for the policy's whole
+    /// life (a policy whose rule changes at run time returns `None`). Default `None`: hits ask
+    /// `surely_fresh`.
     fn surely_fresh_above(&self, _timing: &EntryTiming) -> Option<Duration> {
         None
     }
