@@ -32,7 +32,7 @@
 //! let hit = backend.get("prediction:42").await?.expect("just written");
 //! assert!(hit.remaining.is_some_and(|left| left <= lifetime));
 //! let Payload::Object(object) = hit.payload else { unreachable!("written as an object") };
-//! let back = object.value.downcast::<Vec<f64>>().expect("same type");
+//! let back = object.value.clone().downcast::<Vec<f64>>().expect("same type");
 //! assert!(Arc::ptr_eq(&back, &odds)); // the same allocation: nothing was copied
 //!
 //! assert_eq!(backend.invalidate_pattern("prediction:*").await?, 1);

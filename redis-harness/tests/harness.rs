@@ -173,9 +173,19 @@ fn cluster_with_replicas_fails_over_a_dead_primary() {
     // Node 0 owns slot 0 ("{06S}" hashes to slot 0); once it dies, its replica takes over.
     let primary = &cluster.nodes()[0];
     primary.command_ok(&["SET", "{06S}k", "v"]).unwrap();
-    // Replication is asynchronous: wait until the replica has the write before the kill.
+    // Replication is asynchronous: wait until the replica holds the write before the kill.
+    // `WAIT` alone was not enough: in about one run in four it counted an acknowledgement
+    // while the replica promoted next held nothing (offset 0 once promoted).
     primary.command_ok(&["WAIT", "1", "5000"]).unwrap();
     let replica = &cluster.replicas_of(0)[0];
+    let copied = std::time::Instant::now();
+    while replica.command(&["DBSIZE"]).unwrap() != Reply::Integer(1) {
+        assert!(
+            copied.elapsed() < std::time::Duration::from_secs(10),
+            "the replica never received the write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     primary.kill();
     cluster.promote(replica).unwrap();
     let info = text(replica.command_ok(&["INFO", "replication"]).unwrap());
