@@ -149,10 +149,9 @@ fn ci() -> Result<(), String> {
         .concat(),
         &[],
     )?;
-    step(
+    test_step(
         "tests (fred adapter without TLS: a TLS URL is refused, naming the feature)",
-        &[&["test"], &fred_plain[..], &["--lib", "--test", "security"]].concat(),
-        &[],
+        &[&fred_plain[..], &["--lib", "--test", "security"]].concat(),
     )?;
     // The redis-rs adapter is off by default, so the workspace steps above skip it.
     let redis_rs = ["-p", "cache-redis", "--features", "redis-rs", "--locked"];
@@ -166,15 +165,13 @@ fn ci() -> Result<(), String> {
         .concat(),
         &[],
     )?;
-    step(
+    test_step(
         "tests (redis-rs adapter, and both adapters on one Redis)",
         &[
-            &["test"],
             &redis_rs[..],
             &["--lib", "--test", "redis_rs", "--test", "mixed_clients"],
         ]
         .concat(),
-        &[],
     )?;
     // Its TLS is a feature of its own: linted, and its round trip run, with it on.
     let redis_rs_tls = [
@@ -194,10 +191,9 @@ fn ci() -> Result<(), String> {
         .concat(),
         &[],
     )?;
-    step(
+    test_step(
         "tests (redis-rs adapter with TLS)",
-        &[&["test"], &redis_rs_tls[..], &["--test", "redis_rs", "tls"]].concat(),
-        &[],
+        &[&redis_rs_tls[..], &["--test", "redis_rs", "tls"]].concat(),
     )?;
     step(
         "doctests (redis-rs adapter)",
@@ -357,6 +353,18 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `cargo test <args>`, run by nextest when it is installed: the Redis packages then get the
+/// retries `.config/nextest.toml` gives them (a connect on a loaded machine can miss its
+/// deadline), as in the workspace's test step.
+fn test_step(name: &str, args: &[&str]) -> Result<(), String> {
+    let runner: &[&str] = if has_nextest() {
+        &["nextest", "run", "--no-fail-fast"]
+    } else {
+        &["test"]
+    };
+    step(name, &[runner, args].concat(), &[])
 }
 
 fn step(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
