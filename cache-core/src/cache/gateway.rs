@@ -114,20 +114,16 @@ pub(crate) fn into_value<T: Clone>(env: Arc<Envelope<T>>) -> T {
         .unwrap_or_else(|shared| shared.value.clone())
 }
 
-/// The object an in-process store keeps for `env`: its metadata inline, its value as is, and
-/// the cache's freshness bound for it.
-fn object_payload<T: Shared>(
-    env: Arc<Envelope<T>>,
-    size: usize,
-    fresh: Option<crate::cache::FreshBound>,
-) -> Payload {
-    let header = env.header();
-    let mut object = ObjectPayload::new(header, into_value(env).into_object(), size);
-    object.fresh = fresh;
-    Payload::Object(Arc::new(object))
-}
-
 impl<C: Codec> Inner<C> {
+    /// The object an in-process store keeps for `env`: its metadata inline, its value as is,
+    /// and this cache's freshness bound for it.
+    fn object_payload<T: Shared>(&self, env: Arc<Envelope<T>>, size: usize) -> Payload {
+        let fresh = self.fresh_bound(&env.timing());
+        let mut object = ObjectPayload::new(env.header(), into_value(env).into_object(), size);
+        object.fresh = fresh;
+        Payload::Object(Arc::new(object))
+    }
+
     /// One backend operation through the breaker of `key`'s failure domain and the
     /// per-operation timeout. Operations on no key (`ping`, patterns) use domain 0.
     pub(crate) async fn call<R>(
@@ -381,17 +377,13 @@ impl<C: Codec> Inner<C> {
             // An in-process store that does not weigh entries gets the object as it is: no
             // encoding on the write path (the size limit is about encoded bytes, so it applies
             // only where entries are weighed or sent).
-            PayloadKind::Object if !self.weighs_objects => {
-                let fresh = self.fresh_bound(&env.timing());
-                Ok(object_payload(env, 0, fresh))
-            }
+            PayloadKind::Object if !self.weighs_objects => Ok(self.object_payload(env, 0)),
             PayloadKind::Object => {
                 let size = self.codec.encoded_len(&*env)?;
                 if size > limit {
                     return Err(too_large(size));
                 }
-                let fresh = self.fresh_bound(&env.timing());
-                Ok(object_payload(env, size, fresh))
+                Ok(self.object_payload(env, size))
             }
             PayloadKind::Bytes => {
                 let bytes = self.codec.encode(&*env)?;
