@@ -36,6 +36,7 @@ const CAPACITY: u64 = 10_000;
 struct Setup {
     keys: Vec<String>,
     moka_sync: moka::sync::Cache<String, Arc<Prediction>>,
+    moka_segmented: moka::sync::SegmentedCache<String, Arc<Prediction>>,
     moka_future: moka::future::Cache<String, Arc<Prediction>>,
     backend: MemoryBackend,
     cache: SmartCache,
@@ -46,6 +47,7 @@ struct Setup {
 #[derive(Clone, Copy)]
 enum Read {
     MokaSync,
+    MokaSegmented,
     MokaFuture,
     Backend,
     GetOrCompute,
@@ -59,6 +61,7 @@ impl Subject for Read {
     fn name(self) -> &'static str {
         match self {
             Read::MokaSync => "raw moka sync",
+            Read::MokaSegmented => "raw moka sync, segmented",
             Read::MokaFuture => "raw moka future",
             Read::Backend => "MemoryBackend::get_now",
             Read::GetOrCompute => "smartcache get_or_compute",
@@ -72,6 +75,9 @@ impl Subject for Read {
         match self {
             Read::MokaSync => {
                 black_box(s.moka_sync.get(key).expect("a moka hit"));
+            }
+            Read::MokaSegmented => {
+                black_box(s.moka_segmented.get(key).expect("a moka hit"));
             }
             Read::MokaFuture => {
                 black_box(s.moka_future.get(key).await.expect("a moka hit"));
@@ -94,6 +100,8 @@ async fn setup() -> Setup {
     let moka_future = moka::future::Cache::new(CAPACITY);
     // The default backend and policy (X-Fetch, β = 1), as a user builds them.
     let backend = MemoryBackend::builder().max_entries(CAPACITY).build();
+    // Raw moka split as the backend splits its store: what the cache's own path costs over it.
+    let moka_segmented = moka::sync::SegmentedCache::new(CAPACITY, backend.segments());
     let cache = SmartCache::new(backend.clone());
     let options = EntryOptions::new().ttl(Duration::from_secs(3600));
     // Two tiers: the L2 a fake network store (encoded values, change feed), the L1 in process.
@@ -109,7 +117,7 @@ async fn setup() -> Setup {
     let writes = keys.iter().map(|key| {
         // Each key its own value, as in every other subject (and in a user's cache).
         let value = Arc::new(Prediction::clone(&value));
-        let (moka_sync, moka_future) = (&moka_sync, &moka_future);
+        let (moka_sync, moka_future, moka_segmented) = (&moka_sync, &moka_future, &moka_segmented);
         let (cache, options, tiered) = (&cache, &options, &tiered);
         async move {
             moka_future
@@ -125,6 +133,7 @@ async fn setup() -> Setup {
                 .expect("an L2 hit");
             assert_eq!(filled.tier, Some(cache_core::Tier::L2));
             hit::warm(cache, key, options, Prediction::clone(&value)).await;
+            moka_segmented.insert(key.clone(), Arc::new(Prediction::clone(&value)));
             moka_sync.insert(key.clone(), value);
         }
     });
@@ -147,6 +156,7 @@ async fn setup() -> Setup {
     Setup {
         keys,
         moka_sync,
+        moka_segmented,
         moka_future,
         backend,
         cache,
@@ -160,6 +170,7 @@ fn main() {
         title: "memory hit",
         subjects: &[
             Read::MokaSync,
+            Read::MokaSegmented,
             Read::MokaFuture,
             Read::Backend,
             Read::GetOrCompute,
@@ -186,6 +197,12 @@ fn main() {
                 path: "memory hit, get_or_compute",
                 subject: "smartcache get_or_compute",
                 floor: "raw moka future",
+            },
+            Row {
+                id: "memory.get_or_compute.segmented",
+                path: "memory hit, get_or_compute",
+                subject: "smartcache get_or_compute",
+                floor: "raw moka sync, segmented",
             },
             Row {
                 id: "memory.get",

@@ -5,9 +5,8 @@
 //! ask it for values with [`get_or_compute`](SmartCache::get_or_compute):
 //!
 //! ```
-//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use cache_core::{EntryOptions, SmartCache, Source};
+//! use cache_core::{EntryOptions, SmartCache, Source, Value};
 //! use cache_memory::MemoryBackend;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -19,20 +18,21 @@
 //!
 //! let options = EntryOptions::new().ttl(Duration::from_secs(30));
 //! // A compute that can fail returns a `Result`; its duration (Δ) is measured and stored.
-//! let odds: Arc<Vec<f64>> = cache
+//! let odds: Value<Vec<f64>> = cache
 //!     .get_or_compute("prediction:42", &options, || async {
 //!         Ok::<_, std::io::Error>(vec![0.51, 0.27, 0.22]) // the expensive part
 //!     })
 //!     .await?;
 //!
-//! // A hit hands out the same `Arc`: no copy of the value, no decoding.
+//! // A hit hands out the same value (a `Value<T>` derefs to `T`): no copy, no decoding.
 //! let again = cache
 //!     .get_or_compute_detailed("prediction:42", &options, || async {
 //!         Ok::<_, std::io::Error>(vec![])
 //!     })
 //!     .await?;
 //! assert_eq!(again.source, Source::Hit);
-//! assert!(Arc::ptr_eq(&odds, &again.value));
+//! assert!(Value::ptr_eq(&odds, &again.value));
+//! assert_eq!(odds[0], 0.51);
 //!
 //! // A compute that cannot fail needs no `Result`.
 //! let greeting = cache.get_with("greeting", &options, || async { "hello".to_owned() }).await?;
@@ -100,6 +100,7 @@ pub mod tag;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time_model;
+mod value;
 
 pub use backend::{
     CacheBackend, ConditionalWrites, LockOutcome, ObjectPayload, Payload, PayloadKind, StoredEntry,
@@ -119,3 +120,4 @@ pub use policy::{Freshness, PlainTtl, RefreshAhead, RefreshPolicy, XFetch};
 pub use stats::StatsSnapshot;
 pub use tag::TagVersion;
 pub use time_model::Phase;
+pub use value::Value;

@@ -189,9 +189,9 @@ impl Tier {
 
 /// A value with where it came from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lookup<T> {
+pub struct Lookup<T: 'static> {
     /// The value, shared: a hit never copies it.
-    pub value: std::sync::Arc<T>,
+    pub value: crate::Value<T>,
     /// Where it came from.
     pub source: Source,
     /// The tier whose entry was served (`None` when the value was computed or came from
@@ -203,14 +203,14 @@ pub struct Lookup<T> {
 
 /// A value read by [`SmartCache::get`](crate::SmartCache::get), with its freshness.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cached<T> {
+pub struct Cached<T: 'static> {
     /// The value, shared: a hit never copies it.
-    pub value: std::sync::Arc<T>,
+    pub value: crate::Value<T>,
     /// [`Freshness::Fresh`] or [`Freshness::Stale`] (past its TTL, inside its grace period).
     pub freshness: Freshness,
 }
 
-impl<T> Cached<T> {
+impl<T: 'static> Cached<T> {
     /// True when the entry is past its TTL (the original API's `is_stale`).
     pub fn is_stale(&self) -> bool {
         self.freshness == Freshness::Stale

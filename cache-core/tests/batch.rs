@@ -356,7 +356,7 @@ async fn duplicate_keys_are_computed_once_and_answered_at_each_position() {
         .await;
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(keys, ["a", "a", "b", "a"]);
-    assert!(Arc::ptr_eq(
+    assert!(cache_core::Value::ptr_eq(
         &items[0].result.as_ref().unwrap().value,
         &items[3].result.as_ref().unwrap().value
     ));

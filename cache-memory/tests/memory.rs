@@ -271,5 +271,36 @@ async fn an_unweighted_store_never_encodes_values() {
         .await
         .unwrap();
     assert_eq!((first.0, again.0), (7, 7));
-    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    assert!(cache_core::Value::ptr_eq(&first, &again));
+}
+
+#[tokio::test]
+async fn a_segmented_store_keeps_its_bound_and_a_small_store_is_one_segment() {
+    assert_eq!(
+        MemoryBackend::new(100).segments(),
+        1,
+        "a small store is not split"
+    );
+    let backend = MemoryBackend::builder()
+        .max_entries(1_024)
+        .segments(3)
+        .build();
+    assert_eq!(backend.segments(), 4, "moka's count: a power of two");
+    for i in 0..8_192 {
+        let key = format!("k{i}");
+        backend
+            .set(
+                &key,
+                Payload::Bytes(cache_core::Bytes::from_static(b"v")),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+    }
+    backend.run_pending_tasks();
+    let held = backend.entry_count();
+    assert!(
+        (1..=1_024).contains(&held),
+        "{held} entries for a bound of 1,024"
+    );
 }

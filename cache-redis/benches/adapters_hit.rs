@@ -68,7 +68,7 @@ impl Read {
                     Read::FredHit => &s.fred_cache,
                     _ => &s.redis_rs_cache,
                 };
-                let v: Arc<String> = cache
+                let v: cache_core::Value<String> = cache
                     .get_or_compute(KEY, &s.opts, || async {
                         Ok::<_, std::io::Error>(String::from("miss"))
                     })

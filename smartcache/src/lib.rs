@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use smartcache::{EntryOptions, MemoryBackend, SmartCache, Source};
+//! use smartcache::{EntryOptions, MemoryBackend, SmartCache, Source, Value};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), smartcache::CacheError> {
@@ -24,21 +24,22 @@
 //!         Ok::<_, std::io::Error>(vec![0.51, 0.27, 0.22])
 //!     })
 //!     .await?;
-//! assert_eq!(prediction[0], 0.51);
+//! assert_eq!(prediction[0], 0.51); // a `Value<T>` derefs to `T`
 //!
 //! let again = cache
 //!     .get_or_compute_detailed::<Vec<f64>, _, _, _>("prediction:42", &options, || async {
 //!         Ok::<_, std::io::Error>(vec![])
 //!     })
 //!     .await?;
-//! assert_eq!(again.source, Source::Hit); // the same `Arc`, no copy, no decoding
+//! assert_eq!(again.source, Source::Hit);
+//! assert!(Value::ptr_eq(&prediction, &again.value)); // the same value: no copy, no decoding
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `memory` (default) | [`MemoryBackend`]: in-process, on moka; hits are a pointer clone |
+//! | `memory` (default) | [`MemoryBackend`]: in-process, on moka; a hit moves one reference count |
 //! | `redis` | `smartcache::redis`: the Redis backend on fred (standalone, cluster, sentinel, ACL, fleet lock) |
 //! | `redis-tls` | `rediss://` for the Redis backend on fred (rustls with ring; without it a TLS URL is refused at connect, naming this feature) |
 //! | `redis-rs` | `smartcache::redis::RedisRsBackend`: the Redis backend on redis-rs, built from the service's own `ConnectionManager` or cluster connection (same stored format and fleet lock) |

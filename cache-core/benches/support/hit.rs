@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{EntryOptions, SmartCache, Source, StatsSnapshot};
+use cache_core::{EntryOptions, SmartCache, Source, StatsSnapshot, Value};
 use tokio::runtime::Runtime;
 
 use crate::paired::{self, Plan, Row, Subject};
@@ -17,7 +17,7 @@ use crate::prediction::{self, Prediction};
 
 /// One read through `get_or_compute`; panics unless it hits.
 pub async fn get_or_compute(cache: &SmartCache, key: &str, options: &EntryOptions) {
-    let value: Arc<Prediction> = cache
+    let value: Value<Prediction> = cache
         .get_or_compute(key, options, || async {
             Ok::<_, Infallible>(prediction::sample())
         })
@@ -29,7 +29,7 @@ pub async fn get_or_compute(cache: &SmartCache, key: &str, options: &EntryOption
 /// One `SmartCache::get`; panics unless it hits.
 pub async fn get(cache: &SmartCache, key: &str) {
     let cached = cache.get::<Prediction>(key).await;
-    let value: Arc<Prediction> = cached.ok().flatten().expect("a smartcache hit").value;
+    let value: Value<Prediction> = cached.ok().flatten().expect("a smartcache hit").value;
     black_box(value);
 }
 

@@ -1,6 +1,6 @@
 //! The value every hit-path benchmark caches: a `Prediction` of five `String`s and a `Vec`, 621
-//! bytes as JSON, held as `Arc<Prediction>` by every subject (smartcache hands hits out as
-//! `Arc<T>`; the raw stores are given one).
+//! bytes as JSON, held as `Arc<Prediction>` by every raw store (smartcache hands hits out as
+//! [`cache_core::Value`], one shared allocation as well).
 
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{EntryOptions, SmartCache, Source};
@@ -69,7 +68,7 @@ impl Subject for Op {
                 return;
             }
         };
-        let value: Arc<Prediction> = s
+        let value: cache_core::Value<Prediction> = s
             .cache
             .get_or_compute(&keys[i % KEYS], options, || async {
                 Ok::<_, Infallible>(prediction::sample())

@@ -30,7 +30,7 @@ use crate::stats::Stats;
 
 /// One key's answer in a batch (see [`SmartCache::get_many_or_compute`]).
 #[derive(Debug, Clone)]
-pub struct BatchItem<T> {
+pub struct BatchItem<T: 'static> {
     /// The key, as requested.
     pub key: String,
     /// Its value with where it came from, or why there is none.
@@ -126,12 +126,7 @@ impl<C: Codec> SmartCache<C> {
         let answers = self.answer_many(&distinct, options, compute).await;
         let item = |key: &str, answer: Result<Answer<Arc<T>>>| BatchItem {
             key: key.to_owned(),
-            result: answer.map(|a| Lookup {
-                value: a.value,
-                source: a.source,
-                tier: a.tier,
-                compute_time: a.compute_time,
-            }),
+            result: answer.map(Answer::lookup),
         };
         if distinct.len() == positions.len() {
             // No duplicate: the answers are in request order already.

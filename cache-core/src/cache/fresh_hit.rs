@@ -1,37 +1,37 @@
 //! The hit path: a fresh hit settled without awaiting, without a decision to carry around and
-//! without a draw — one clock read (shared with the store), the entry read by reference, one
-//! clone of the value. What it cannot settle goes to the full read path (`read_path.rs`).
+//! without a draw — one clock read (shared with the store), the entry checked where it lies and
+//! handed out as it is ([`Value`]: the store's own reference count, the only one a hit moves).
+//! What it cannot settle goes to the full read path (`read_path.rs`).
 
 use std::time::Duration;
 
 use super::Inner;
 use super::l1::TagCheck;
-use super::read_path::Answer;
 use crate::backend::{ObjectPayload, Payload, StoredEntry};
 use crate::codec::Codec;
-use crate::decoded::Shared;
 use crate::envelope::EntryTiming;
 use crate::error::Result as CacheResult;
 use crate::moment::Moment;
-use crate::options::{Source, Tier};
+use crate::options::{Lookup, Source, Tier};
 use crate::stats::Stats;
+use crate::value::Value;
 
 /// What [`Inner::fresh_hit`] got from an in-process store's `get_now`, handed to the full read
 /// so the store is not asked twice (`None`: nothing was asked).
 pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
 
 /// A fresh hit: the value and the tier that held it. Two words, so the hit path hands it back
-/// in registers (an [`Answer`], with its source and compute time, was copied through the
-/// stack in overlapping pieces that stalled the loads reading them back).
+/// in registers (an [`Answer`](super::read_path::Answer), with its source and compute time,
+/// was copied through the stack in overlapping pieces that stalled the loads reading them back).
 pub(crate) struct Hit<T> {
-    pub value: T,
+    pub value: Value<T>,
     pub tier: Tier,
 }
 
 impl<T> Hit<T> {
-    /// The hit as an answer of the full read path.
-    pub(crate) fn answer(self) -> Answer<T> {
-        Answer {
+    /// The hit as a [`Lookup`].
+    pub(crate) fn lookup(self) -> Lookup<T> {
+        Lookup {
             value: self.value,
             source: Source::Hit,
             tier: Some(self.tier),
@@ -69,16 +69,18 @@ impl<C: Codec> Inner<C> {
     #[inline(always)]
     pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Hit<T>, Prefetched>
     where
-        T: Shared + Send + Sync + 'static,
+        T: Send + Sync + 'static,
     {
         let now = Moment::now();
         let (value, tier) = match &self.l1 {
             Some(l1) => {
-                let value = l1
+                let object = l1
                     .fresh(key, now, |object, remaining, check| {
                         self.fresh_at(object, remaining, now, Some(check))
                     })
                     .ok_or(None)?;
+                // Another type under the key: the full read reports it.
+                let value = Value::stored(object).map_err(|_| None)?;
                 Stats::bump(&self.stats.l1_hits);
                 (value, Tier::L1)
             }
@@ -96,18 +98,28 @@ impl<C: Codec> Inner<C> {
     }
 
     /// The value of an in-process store's answer, when it is a fresh object of type `T`: the
-    /// store's own `Arc`, checked where it lies. `Err`: the answer as it was, for the full read.
+    /// store's own entry, checked where it lies. `Err`: the answer as it was, for the full read.
     #[allow(clippy::result_large_err)] // as `fresh_hit`
-    fn fresh_object<T: Shared>(&self, read: Prefetched, now: Moment) -> Result<T, Prefetched> {
-        let value = match &read {
+    fn fresh_object<T: 'static>(
+        &self,
+        read: Prefetched,
+        now: Moment,
+    ) -> Result<Value<T>, Prefetched> {
+        match read {
             Some(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
-            }))) if self.fresh_at(object, *remaining, now, None) => T::from_object(&object.value),
-            _ => None,
-        };
-        // Another type under the key: the full read reports it.
-        value.ok_or(read)
+            }))) if self.fresh_at(&object, remaining, now, None) => {
+                // Another type under the key: the full read reports it.
+                Value::stored(object).map_err(|object| {
+                    Some(Ok(Some(StoredEntry {
+                        payload: Payload::Object(object),
+                        remaining,
+                    })))
+                })
+            }
+            read => Err(read),
+        }
     }
 
     /// Whether `object`, with `remaining` physical lifetime, is a fresh hit at `now`: certainly

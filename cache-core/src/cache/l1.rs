@@ -316,23 +316,25 @@ impl L1 {
         self.entry(key, now)
     }
 
-    /// The hit path's read: the value of `key`'s valid entry, if the L1 may serve at `now` and
-    /// `fresh` accepts the entry's object, remaining lifetime and tag check. The value is the
-    /// stored `Arc` itself, cloned (its type checked once) out of the store's shared object.
-    pub(crate) fn fresh<T: Shared>(
+    /// The hit path's read: `key`'s valid entry, if the L1 may serve at `now` and `fresh`
+    /// accepts the entry's object, remaining lifetime and tag check — the store's own object,
+    /// for the hit to hand out as it is.
+    pub(crate) fn fresh(
         &self,
         key: &str,
         now: Moment,
         fresh: impl FnOnce(&ObjectPayload, Option<Duration>, TagCheck<'_>) -> bool,
-    ) -> Option<T> {
+    ) -> Option<Arc<ObjectPayload>> {
         if !self.coherence.live_at(now) {
             return None;
         }
         self.with_valid(key, now, |valid| {
-            let object = &valid.object;
-            fresh(object, valid.remaining, self.check(&object.fill))
-                .then(|| T::from_object(&object.value))
-                .flatten()
+            let accepted = fresh(
+                &valid.object,
+                valid.remaining,
+                self.check(&valid.object.fill),
+            );
+            accepted.then_some(valid.object)
         })
     }
 

@@ -28,6 +28,7 @@ use crate::options::{Cached, EntryOptions};
 use crate::policy::{Freshness, RefreshPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time_model::Phase;
+use crate::value::Value;
 
 pub use batch::BatchItem;
 pub use builder::SmartCacheBuilder;
@@ -211,7 +212,7 @@ impl<C: Codec> SmartCache<C> {
         if !self.inner.uses_store() {
             return Ok(None);
         }
-        let read = match self.inner.fresh_hit::<Arc<T>>(key) {
+        let read = match self.inner.fresh_hit::<T>(key) {
             Ok(hit) => {
                 return Ok(Some(Cached {
                     value: hit.value,
@@ -235,7 +236,7 @@ impl<C: Codec> SmartCache<C> {
                     Freshness::Fresh
                 };
                 Some(Cached {
-                    value: found.env.value.clone(),
+                    value: Value::from(found.env.value.clone()),
                     freshness,
                 })
             }

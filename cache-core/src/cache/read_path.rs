@@ -1,6 +1,6 @@
 //! `get_or_compute`: the read path of DESIGN.md.
 
-use crate::decoded::{Decoded, Shared};
+use crate::decoded::Decoded;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,13 +17,26 @@ use crate::envelope::Envelope;
 use crate::error::{BoxError, CacheError, Result};
 use crate::flight::{Join, Origin, Waited, Waiter};
 use crate::options::{EntryOptions, Lookup, Resolved, Source, Tier};
+use crate::value::Value;
 
-/// What the read path answers, for the internal value type (`Arc<T>` in the public API).
+/// What the read path answers, for the internal value type (`Arc<T>` for the public API).
 pub(crate) struct Answer<V> {
     pub value: V,
     pub source: Source,
     pub tier: Option<Tier>,
     pub compute_time: Option<std::time::Duration>,
+}
+
+impl<T: 'static> Answer<Arc<T>> {
+    /// The answer as the public API gives it.
+    pub(crate) fn lookup(self) -> Lookup<T> {
+        Lookup {
+            value: Value::from(self.value),
+            source: self.source,
+            tier: self.tier,
+            compute_time: self.compute_time,
+        }
+    }
 }
 
 /// What a read calls for.
@@ -50,9 +63,9 @@ impl<C: Codec> SmartCache<C> {
     ///   (fail-safe), otherwise the error is returned;
     /// - backend down: the value is computed and returned (the breaker stops paying timeouts).
     ///
-    /// The value comes back as an [`Arc`]: a hit on an in-process store is a pointer clone,
-    /// never a copy of the value, whatever `T` is. A compute that cannot fail is written with
-    /// [`get_with`](Self::get_with).
+    /// The value comes back as a [`Value`] (it derefs to `T`): a hit on an in-process store
+    /// moves one reference count and never copies the value, whatever `T` is. A compute that
+    /// cannot fail is written with [`get_with`](Self::get_with).
     ///
     /// Needs a Tokio runtime (computes and refreshes are spawned as tasks). `compute` runs in
     /// its own task: dropping this future never cancels it, so other waiters still get the
@@ -69,7 +82,7 @@ impl<C: Codec> SmartCache<C> {
         key: &str,
         options: &EntryOptions,
         compute: F,
-    ) -> Result<Arc<T>>
+    ) -> Result<Value<T>>
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -77,13 +90,13 @@ impl<C: Codec> SmartCache<C> {
         E: Into<BoxError> + 'static,
     {
         // The fresh hit first, in this function: each layer of futures costs the hit path.
-        let prefetched = match self.fresh_hit::<Arc<T>>(key, options)? {
+        let prefetched = match self.fresh_hit::<T>(key, options)? {
             Ok(hit) => return Ok(hit.value),
             Err(prefetched) => prefetched,
         };
         let compute = move || async move { compute().await.map(Arc::new) };
         let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
-        answer.await.map(|answer| answer.value)
+        answer.await.map(|answer| Value::from(answer.value))
     }
 
     /// Like [`get_or_compute`](Self::get_or_compute), and says where the value came from.
@@ -99,20 +112,13 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        let answer = match self.fresh_hit::<Arc<T>>(key, options)? {
-            Ok(hit) => hit.answer(),
-            Err(prefetched) => {
-                let compute = move || async move { compute().await.map(Arc::new) };
-                self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched)
-                    .await?
-            }
+        let prefetched = match self.fresh_hit::<T>(key, options)? {
+            Ok(hit) => return Ok(hit.lookup()),
+            Err(prefetched) => prefetched,
         };
-        Ok(Lookup {
-            value: answer.value,
-            source: answer.source,
-            tier: answer.tier,
-            compute_time: answer.compute_time,
-        })
+        let compute = move || async move { compute().await.map(Arc::new) };
+        let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
+        Ok(answer.await?.lookup())
     }
 
     /// [`get_or_compute`](Self::get_or_compute) for a compute that cannot fail, written as
@@ -138,7 +144,7 @@ impl<C: Codec> SmartCache<C> {
         key: &str,
         options: &EntryOptions,
         compute: F,
-    ) -> Result<Arc<T>>
+    ) -> Result<Value<T>>
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
@@ -151,13 +157,13 @@ impl<C: Codec> SmartCache<C> {
     /// The checks of every read (key, tags), then the fresh hit when there is one: `Ok(Err)`
     /// carries what the hit path got from the store to [`answer`](Self::answer).
     #[inline(always)]
-    fn fresh_hit<V>(
+    fn fresh_hit<T>(
         &self,
         key: &str,
         options: &EntryOptions,
-    ) -> Result<std::result::Result<Hit<V>, Prefetched>>
+    ) -> Result<std::result::Result<Hit<T>, Prefetched>>
     where
-        V: Shared + Send + Sync + 'static,
+        T: Send + Sync + 'static,
     {
         validate_key(key)?;
         if !options.tags.is_empty() {
@@ -166,7 +172,7 @@ impl<C: Codec> SmartCache<C> {
         if !self.inner.uses_store() {
             return Ok(Err(None));
         }
-        Ok(self.inner.fresh_hit::<V>(key))
+        Ok(self.inner.fresh_hit::<T>(key))
     }
 
     /// The read path past the fresh hit (see [`fresh_hit`](Self::fresh_hit)), for any cheaply
