@@ -438,3 +438,35 @@ async fn a_stale_l1_copy_gives_way_to_a_newer_write_found_by_the_refresh() {
     assert_eq!(*refreshed.value, 2);
     assert_eq!(count(&runs), 0, "the newer write was found, not recomputed");
 }
+
+/// A fill is stored before it is checked against the changes reported since its L2 read: in
+/// between, it must not be served. Here the change arrives while the L2 reply is in flight (so
+/// it finds no L1 entry to invalidate), and a read comes while the fill is stored but its store
+/// call has not returned.
+#[tokio::test(start_paused = true)]
+async fn a_fill_stored_but_not_yet_checked_is_not_served() {
+    let store = l2();
+    let l1 = FakeBackend::new();
+    let a = SmartCache::builder(store.clone())
+        .default_ttl(TTL)
+        .grace(GRACE)
+        .seed(7)
+        .l1(l1.clone())
+        .l1_heartbeat(HEARTBEAT)
+        .build();
+    let b = tiered(&store);
+    write(&a, "k", 1).await;
+    store.delay_next_reply(OpKind::Get, Duration::from_millis(10));
+    l1.delay_next_reply(OpKind::Set, Duration::from_millis(10));
+    let reader = {
+        let a = a.clone();
+        tokio::spawn(async move { read(&a, "k").await })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    write(&b, "k", 2).await;
+    // At 10 ms the old value's fill is in the L1 store; its check ends at 20 ms.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(read(&a, "k").await, (2, Some(Tier::L2)));
+    assert_eq!(reader.await.unwrap(), (1, Some(Tier::L2)));
+    assert_eq!(read(&a, "k").await, (2, Some(Tier::L1)));
+}
