@@ -5,29 +5,24 @@
 //! coherence stamps inline ([`L1Fill`]), kept for the remaining lifetime L2 reported, so every
 //! decision (X-Fetch, stale, fail-safe) sees the same remaining time on either tier. It is served only while three things hold:
 //!
-//! 1. no change of its key was reported since *before* the L2 read that filled it. Each entry
-//!    carries a state a change of its key turns to invalid, so a hit reads it on the entry's
-//!    own cache line. A change that arrives before the fill is stored is caught by the stripe
-//!    counters: each key hashes to a stripe whose counter every change bumps; the fill records
-//!    the counter before the read is sent, stores its entry as pending, and makes it valid only
-//!    if the counter has not moved since (a change racing with that is either seen by the fill
-//!    or finds the stored entry and invalidates it). So a change the store sent after serving
-//!    our read wins over the fill, whichever arrives first;
+//! 1. no change of its key was reported since *before* the L2 read that filled it: each key
+//!    hashes to a stripe whose counter every change bumps; the fill records the counter as it
+//!    was before the read was sent, and a hit requires it unchanged. So a change the store sent
+//!    after serving our read wins over the fill, whichever arrives first;
 //! 2. no "anything may have changed" (reconnect, flush, lag) since the fill: a global epoch;
 //! 3. the feed proved itself alive within its staleness bound: the last heartbeat covered every
 //!    change made before `as_of`, and `now − as_of ≤ bound`.
 //!
 //! Hence the promise: an L1 hit never returns a value the store replaced more than the feed's
-//! staleness bound ago. A stripe shared by two keys costs at most a needless L1 miss (of a fill
-//! that raced with the other key's change), never a stale hit.
+//! staleness bound ago. A stripe shared by two keys costs a needless L1 miss, never a stale hit.
 //!
 //! Written by hand: moka gives the bounded store (the L1 backend), but no crate offers this
 //! read/invalidate ordering over an external invalidation channel.
 
 use std::hash::BuildHasher;
-use std::num::NonZeroU64;
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -48,36 +43,21 @@ const NOT_YET: i64 = i64::MIN;
 /// (64 KiB of counters).
 const STRIPES: usize = 1 << 14;
 
-/// The coherence state of an L1 fill, kept inline in the stored object ([`ObjectPayload`]'s
-/// `fill`) beside the decoded value's own `Arc`: an L1 hit then touches the same shared memory
-/// as an in-process store's hit (a separate entry allocation cost two more atomic operations
-/// and one more cache line per hit; a stripe counter read on every hit, one more line). The L2
-/// bytes are not kept: a conditional write on L2 from an L1 copy reads them again (see
-/// `Found::payload`).
+/// The coherence stamps of an L1 fill, kept inline in the stored object
+/// ([`ObjectPayload`]'s `fill`) beside the decoded value's own `Arc`: an L1 hit then touches the
+/// same shared memory as an in-process store's hit (a separate entry allocation cost two more
+/// atomic operations and one more cache line per hit). The L2 bytes are not kept: a conditional
+/// write on L2 from an L1 copy reads them again (see `Found::payload`). The key's stripe is
+/// kept, so a hit does not hash the key a second time.
+#[derive(Clone)]
 pub(crate) struct L1Fill {
-    epoch: NonZeroU64,
-    /// [`PENDING`], [`VALID`] or [`INVALID`]; only a valid fill is served.
-    state: AtomicU8,
+    epoch: NonZeroU32,
+    seq: u32,
+    /// The key's stripe: the L1 stores a fill under the key its ticket was taken for.
+    stripe: u32,
     /// A tagged entry's tags and their check state, shared (an untagged hit touches no
     /// reference count).
     tags: Option<Arc<TagChecks>>,
-}
-
-/// A fill stored, not yet checked against the changes reported since its ticket.
-const PENDING: u8 = 0;
-/// A fill no change of its key was reported for since its ticket.
-const VALID: u8 = 1;
-/// A fill a change of its key was reported for: never served again.
-const INVALID: u8 = 2;
-
-impl Clone for L1Fill {
-    fn clone(&self) -> Self {
-        L1Fill {
-            epoch: self.epoch,
-            state: AtomicU8::new(self.state.load(Ordering::Acquire)),
-            tags: self.tags.clone(),
-        }
-    }
 }
 
 /// A tagged L1 entry's tags: the versions its value was computed under (kept here rather than
@@ -163,16 +143,15 @@ struct Valid {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     stripe: usize,
-    epoch: NonZeroU64,
+    epoch: NonZeroU32,
     seq: u32,
 }
 
 /// The coherence state the change feed reports to.
 pub(crate) struct Coherence {
     stripes: Box<[AtomicU32]>,
-    /// Moves on at every flush; never zero (so a stamp needs no flag to say it was taken). 64
-    /// bits: it never comes back to a value an entry was stamped with.
-    epoch: AtomicU64,
+    /// Never zero (so a stamp needs no flag to say it was taken); wraps after 2³² flushes.
+    epoch: AtomicU32,
     hasher: foldhash::fast::FixedState,
     /// The [`Moment`] (as nanoseconds) up to which the feed proved delivery; `NOT_YET`: never.
     alive_as_of: AtomicI64,
@@ -185,7 +164,7 @@ impl Coherence {
     fn new(stats: Arc<Stats>) -> Self {
         Coherence {
             stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
-            epoch: AtomicU64::new(1),
+            epoch: AtomicU32::new(1),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_1c0d),
             alive_as_of: AtomicI64::new(NOT_YET),
             bound: AtomicU64::new(0),
@@ -208,11 +187,11 @@ impl Coherence {
         }
     }
 
-    fn epoch(&self) -> NonZeroU64 {
-        NonZeroU64::new(self.epoch.load(Ordering::SeqCst)).unwrap_or(NonZeroU64::MIN)
+    fn epoch(&self) -> NonZeroU32 {
+        NonZeroU32::new(self.epoch.load(Ordering::SeqCst)).unwrap_or(NonZeroU32::MIN)
     }
 
-    fn still_valid(&self, stripe: usize, epoch: NonZeroU64, seq: u32) -> bool {
+    fn still_valid(&self, stripe: usize, epoch: NonZeroU32, seq: u32) -> bool {
         self.stripes[stripe].load(Ordering::SeqCst) == seq && self.epoch() == epoch
     }
 
@@ -227,61 +206,43 @@ impl Coherence {
         lag <= 0 || lag.unsigned_abs() <= self.bound.load(Ordering::Relaxed)
     }
 
-    /// Moves `key`'s stripe (a change reported, or our own write): a fill whose ticket was taken
-    /// before is never made valid.
+    /// Drops `key` from the L1 (a change reported, or our own write).
     fn forget(&self, key: &str) {
         self.stripes[self.stripe(key)].fetch_add(1, Ordering::SeqCst);
     }
 
     /// Drops everything from the L1.
     fn forget_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// What the change feed reports to: the coherence state, and the L1 store whose entries a
-/// change invalidates.
-struct Sink {
-    coherence: Arc<Coherence>,
-    store: Arc<dyn CacheBackend>,
-}
-
-impl Sink {
-    /// Drops `key` from the L1: its stripe moves (for fills in flight), then the entry the
-    /// store holds is invalidated.
-    fn forget(&self, key: &str) {
-        self.coherence.forget(key);
-        // With the fence `keep` takes between storing a fill and re-reading the stripe: either
-        // the fill sees the stripe moved, or this lookup sees the fill.
-        fence(Ordering::SeqCst);
-        if let Some(Ok(Some(StoredEntry {
-            payload: Payload::Object(object),
-            ..
-        }))) = self.store.get_now(key, Moment::now())
-        {
-            if let Some(fill) = &object.fill {
-                fill.state.store(INVALID, Ordering::Release);
+        // Once every 2³² flushes the epoch comes back to values old fills were stamped with:
+        // then every stripe moves on too (first, so no instant exists where the old stamps
+        // hold again), and those fills stay invalid.
+        if self.epoch.load(Ordering::SeqCst) == u32::MAX {
+            for stripe in self.stripes.iter() {
+                stripe.fetch_add(1, Ordering::SeqCst);
             }
         }
+        let next = |epoch: u32| Some(epoch.wrapping_add(1).max(1));
+        // Cannot fail: the update always gives a value.
+        let _ = self
+            .epoch
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, next);
     }
 }
 
-impl ChangeSink for Sink {
+impl ChangeSink for Coherence {
     fn changed(&self, key: &str) {
         self.forget(key);
-        Stats::bump(&self.coherence.stats.l1_invalidations);
+        Stats::bump(&self.stats.l1_invalidations);
     }
 
     fn changed_all(&self) {
-        self.coherence.forget_all();
-        Stats::bump(&self.coherence.stats.l1_flushes);
+        self.forget_all();
+        Stats::bump(&self.stats.l1_flushes);
     }
 
     fn alive(&self, as_of: Instant) {
         let nanos = Moment::at(as_of.into_std()).as_nanos();
-        self.coherence
-            .alive_as_of
-            .fetch_max(nanos, Ordering::AcqRel);
+        self.alive_as_of.fetch_max(nanos, Ordering::AcqRel);
     }
 }
 
@@ -289,7 +250,6 @@ impl ChangeSink for Sink {
 pub(crate) struct L1 {
     store: Arc<dyn CacheBackend>,
     coherence: Arc<Coherence>,
-    sink: Arc<Sink>,
     feed: FeedHandle,
     /// Whether L2 keeps objects: an L1 copy then holds L2's own object (its write identity).
     l2_objects: bool,
@@ -314,19 +274,14 @@ impl L1 {
         stats: Arc<Stats>,
     ) -> Option<Self> {
         let coherence = Arc::new(Coherence::new(stats));
-        let sink = Arc::new(Sink {
-            coherence: coherence.clone(),
-            store: store.clone(),
-        });
         let options = crate::coherence::FeedOptions::with_heartbeat(heartbeat);
-        match l2.watch_changes(sink.clone(), options) {
+        match l2.watch_changes(coherence.clone(), options) {
             Ok(feed) => {
                 let bound = feed.staleness_bound().as_nanos().min(u64::MAX as u128) as u64;
                 coherence.bound.store(bound, Ordering::Relaxed);
                 Some(L1 {
                     store,
                     coherence,
-                    sink,
                     feed,
                     l2_objects: l2.payload_kind() == PayloadKind::Object,
                 })
@@ -427,7 +382,10 @@ impl L1 {
             return None;
         };
         let fill = object.fill.as_ref()?;
-        if fill.state.load(Ordering::Acquire) != VALID || self.coherence.epoch() != fill.epoch {
+        if !self
+            .coherence
+            .still_valid(fill.stripe as usize, fill.epoch, fill.seq)
+        {
             return None;
         }
         f(Valid { object, remaining })
@@ -532,42 +490,41 @@ impl L1 {
         }
         object.fill = Some(L1Fill {
             epoch: ticket.epoch,
-            state: AtomicU8::new(PENDING),
+            seq: ticket.seq,
+            stripe: ticket.stripe as u32,
             tags,
         });
-        let object = Arc::new(object);
-        if self
-            .store
-            .set(key, Payload::Object(object.clone()), lifetime)
+        self.store
+            .set(key, Payload::Object(Arc::new(object)), lifetime)
             .await
-            .is_err()
-        {
-            return false;
-        }
-        // See `Sink::forget`: a change that moved the stripe since the ticket is seen here, or
-        // finds the stored fill and invalidates it (before the exchange below, which then fails,
-        // or after it, undoing it).
-        fence(Ordering::SeqCst);
-        let Some(fill) = &object.fill else {
-            return false;
-        };
-        let unchanged = self
-            .coherence
-            .still_valid(ticket.stripe, ticket.epoch, ticket.seq);
-        let next = if unchanged { VALID } else { INVALID };
-        fill.state
-            .compare_exchange(PENDING, next, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
-            && unchanged
     }
 
     /// Drops `key` (after our own write or delete of it).
     pub(crate) fn forget(&self, key: &str) {
-        self.sink.forget(key);
+        self.coherence.forget(key);
     }
 
     /// Drops everything (after a pattern invalidation or a clear).
     pub(crate) fn forget_all(&self) {
         self.coherence.forget_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_from_before_the_epoch_wrapped_stays_invalid() {
+        let coherence = Coherence::new(Arc::new(Stats::default()));
+        let old = coherence.ticket("k");
+        // 2³² − 2 flushes later, the next one wraps the epoch back to the old fill's.
+        coherence.epoch.store(u32::MAX, Ordering::SeqCst);
+        coherence.forget_all();
+        assert_eq!(coherence.epoch(), old.epoch);
+        assert!(!coherence.still_valid(old.stripe, old.epoch, old.seq));
+        let fresh = coherence.ticket("k");
+        assert!(coherence.still_valid(fresh.stripe, fresh.epoch, fresh.seq));
     }
 }
