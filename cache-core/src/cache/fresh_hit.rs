@@ -20,9 +20,9 @@ use crate::value::Value;
 /// so the store is not asked twice (`None`: nothing was asked).
 pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
 
-/// A fresh hit: the value and the tier that held it. Two words, so the hit path hands it back
-/// in registers (an [`Answer`](super::read_path::Answer), with its source and compute time,
-/// was copied through the stack in overlapping pieces that stalled the loads reading them back).
+/// A fresh hit: the value and the tier that held it, three words (an
+/// [`Answer`](super::read_path::Answer), with its source and compute time, was copied through
+/// the stack in overlapping pieces that stalled the loads reading them back).
 pub(crate) struct Hit<T> {
     pub value: Value<T>,
     pub tier: Tier,
@@ -60,14 +60,24 @@ impl<C: Codec> Inner<C> {
     }
 
     /// The common hit: a fresh entry of the L1 or of an in-process store, certainly not due
-    /// for an early refresh, whose stamp (tags, `clear()`) checks without I/O. Counted as a hit.
-    /// `Err` for everything else (nothing counted or drawn), with what an in-process store
-    /// answered, for [`read`](Self::read) and the full decision: the store is not asked twice.
+    /// for an early refresh, whose stamp (tags, `clear()`) checks without I/O. Counted as a hit,
+    /// and handed to `hit` with its tier. `Err` for everything else (nothing counted or drawn),
+    /// with what an in-process store answered, for [`read`](Self::read) and the full decision:
+    /// the store is not asked twice.
+    ///
+    /// A caller that needs only the value returns just the value: a three-word [`Hit`], moved
+    /// through the nested results of the hit path in overlapping pieces, stalled the loads
+    /// reading it back (store forwarding failed: `perf annotate` put a quarter of
+    /// `get_or_compute`'s own time on two such loads).
     // The store's answer is handed back by value: boxing it would allocate on every read the
     // hit path does not settle, and at 72 bytes it moves in registers.
     #[allow(clippy::result_large_err)]
     #[inline(always)]
-    pub(crate) fn fresh_hit<T>(&self, key: &str) -> Result<Hit<T>, Prefetched>
+    pub(crate) fn fresh_hit<T, R>(
+        &self,
+        key: &str,
+        hit: impl FnOnce(Value<T>, Tier) -> R,
+    ) -> Result<R, Prefetched>
     where
         T: Send + Sync + 'static,
     {
@@ -94,7 +104,7 @@ impl<C: Codec> Inner<C> {
             }
         };
         Stats::bump(&self.stats.hits);
-        Ok(Hit { value, tier })
+        Ok(hit(value, tier))
     }
 
     /// The value of an in-process store's answer, when it is a fresh object of type `T`: the

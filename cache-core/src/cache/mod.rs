@@ -212,10 +212,10 @@ impl<C: Codec> SmartCache<C> {
         if !self.inner.uses_store() {
             return Ok(None);
         }
-        let read = match self.inner.fresh_hit::<T>(key) {
-            Ok(hit) => {
+        let read = match self.inner.fresh_hit::<T, _>(key, |value, _| value) {
+            Ok(value) => {
                 return Ok(Some(Cached {
-                    value: hit.value,
+                    value,
                     freshness: Freshness::Fresh,
                 }));
             }

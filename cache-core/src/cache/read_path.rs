@@ -89,10 +89,16 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        // The fresh hit first, in this function: each layer of futures costs the hit path.
-        let prefetched = match self.fresh_hit::<T>(key, options)? {
-            Ok(hit) => return Ok(hit.value),
-            Err(prefetched) => prefetched,
+        // The fresh hit first, in this function: each layer of futures costs the hit path, and
+        // a hit returns straight from the store's answer, not through a result of results (see
+        // `Inner::fresh_hit`).
+        let prefetched = if self.check_read(key, options)? {
+            match self.inner.fresh_hit::<T, _>(key, |value, _| value) {
+                Ok(value) => return Ok(value),
+                Err(prefetched) => prefetched,
+            }
+        } else {
+            None
         };
         let compute = move || async move { compute().await.map(Arc::new) };
         let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
@@ -112,9 +118,14 @@ impl<C: Codec> SmartCache<C> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        let prefetched = match self.fresh_hit::<T>(key, options)? {
-            Ok(hit) => return Ok(hit.lookup()),
-            Err(prefetched) => prefetched,
+        let prefetched = if self.check_read(key, options)? {
+            let hit = |value, tier| Hit::<T> { value, tier };
+            match self.inner.fresh_hit(key, hit) {
+                Ok(hit) => return Ok(hit.lookup()),
+                Err(prefetched) => prefetched,
+            }
+        } else {
+            None
         };
         let compute = move || async move { compute().await.map(Arc::new) };
         let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
@@ -154,28 +165,18 @@ impl<C: Codec> SmartCache<C> {
         self.get_or_compute(key, options, compute).await
     }
 
-    /// The checks of every read (key, tags), then the fresh hit when there is one: `Ok(Err)`
-    /// carries what the hit path got from the store to [`answer`](Self::answer).
+    /// The checks of every read (key, tags); then whether the read goes to the store at all
+    /// (not when the cache is disabled).
     #[inline(always)]
-    fn fresh_hit<T>(
-        &self,
-        key: &str,
-        options: &EntryOptions,
-    ) -> Result<std::result::Result<Hit<T>, Prefetched>>
-    where
-        T: Send + Sync + 'static,
-    {
+    fn check_read(&self, key: &str, options: &EntryOptions) -> Result<bool> {
         validate_key(key)?;
         if !options.tags.is_empty() {
             crate::tag::validate_tags(&options.tags)?;
         }
-        if !self.inner.uses_store() {
-            return Ok(Err(None));
-        }
-        Ok(self.inner.fresh_hit::<T>(key))
+        Ok(self.inner.uses_store())
     }
 
-    /// The read path past the fresh hit (see [`fresh_hit`](Self::fresh_hit)), for any cheaply
+    /// The read path past the fresh hit (see `Inner::fresh_hit`), for any cheaply
     /// cloned value type `V` (the public methods use `Arc<T>`): bypass, the full read
     /// (`prefetched`: what the hit path already got from the store), and the decision.
     async fn answer<V, F, Fut, E>(
