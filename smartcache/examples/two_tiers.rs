@@ -68,10 +68,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("L1 live on both instances; an L1 hit lags Redis by at most {bound:?}");
 
     // A's first read computes and stores in Redis; its next read fills its L1; then L1 hits.
+    // Redis reports A's own write back to A too: when that report arrives after A's next read
+    // was sent, the fill from that read is dropped (it might predate the change) and one more
+    // read goes to Redis.
     assert_eq!(price(&a, "sku-1").await?, (100, None));
-    assert_eq!(price(&a, "sku-1").await?, (100, Some(Tier::L2)));
-    assert_eq!(price(&a, "sku-1").await?, (100, Some(Tier::L1)));
-    println!("instance A: miss, then L2 hit, then L1 hit (no I/O)");
+    let mut l2_reads = 0;
+    loop {
+        match price(&a, "sku-1").await? {
+            (100, Some(Tier::L2)) if l2_reads < 5 => l2_reads += 1,
+            (100, Some(Tier::L1)) if l2_reads >= 1 => break,
+            other => {
+                return Err(format!("unexpected read {other:?} after {l2_reads} L2 reads").into());
+            }
+        }
+    }
+    println!("instance A: miss, then {l2_reads} L2 hit(s) filling its L1, then an L1 hit (no I/O)");
 
     // B changes the price. Redis tells A to drop its copy: A never serves 100 again once the
     // invalidation arrived (within the bound; on loopback, well under a millisecond).
