@@ -65,7 +65,7 @@ impl<T: 'static> Value<T> {
 }
 
 impl<T: Send + Sync + 'static> Value<T> {
-    /// The value as an `Arc` of its own: one more reference count, no copy.
+    /// The value as an `Arc` of its own: no copy, and at most one more reference count.
     pub fn into_arc(self) -> Arc<T> {
         match self.0 {
             Repr::Own(value) => value,

@@ -41,6 +41,10 @@ const MIN_SEGMENT_BYTES: u64 = 16 << 20;
 /// Segments per worker thread, by default (see [`MemoryBackendBuilder::segments`]).
 const SEGMENTS_PER_THREAD: usize = 4;
 
+/// The most segments a store is split into, whatever it is asked for: each is a moka cache of
+/// its own, and a count near `usize::MAX` would not round to a power of two.
+pub const MAX_SEGMENTS: usize = 1 << 10;
+
 /// Builds a [`MemoryBackend`]; start with [`MemoryBackend::builder`].
 #[derive(Debug, Clone)]
 pub struct MemoryBackendBuilder {
@@ -78,18 +82,18 @@ impl MemoryBackendBuilder {
     }
 
     /// Splits the store into `n` independent moka caches (rounded up to a power of two; at
-    /// least one), a key's segment chosen by its hash.
+    /// least one, at most [`MAX_SEGMENTS`]), a key's segment chosen by its hash.
     ///
     /// Each segment records its own reads and runs its own maintenance, so threads reading
     /// different keys do not queue on one read log: measured with 64 tasks on two workers
     /// (`cargo bench -p cache-core --bench memory_hit`), raw moka with 8 segments reads about
-    /// 12% faster than with one. The bound is split evenly, each segment evicting within its share, so with many
-    /// segments the store as a whole holds slightly fewer entries than its bound when keys
-    /// spread unevenly, and an entry heavier than a segment's share of a byte bound is not
-    /// kept. By default: four per available CPU, as long as each segment keeps at least 256
-    /// entries, or 16 MiB of a byte bound.
+    /// 12% faster than with one. The bound is split evenly, each segment evicting within its
+    /// share, so with many segments the store as a whole holds slightly fewer entries than its
+    /// bound when keys spread unevenly, and an entry heavier than a segment's share of a byte
+    /// bound is not kept. By default: four per available CPU, as long as each segment keeps at
+    /// least 256 entries, or 16 MiB of a byte bound.
     pub fn segments(mut self, n: usize) -> Self {
-        self.segments = Some(n.max(1));
+        self.segments = Some(n.clamp(1, MAX_SEGMENTS));
         self
     }
 
@@ -106,7 +110,7 @@ impl MemoryBackendBuilder {
         let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
         (threads.saturating_mul(SEGMENTS_PER_THREAD))
             .min(fitting)
-            .max(1)
+            .clamp(1, MAX_SEGMENTS)
     }
 
     /// Builds the backend.

@@ -44,7 +44,7 @@
 mod backend;
 mod entry;
 
-pub use backend::{Bound, DEFAULT_MAX_ENTRIES, MemoryBackend, MemoryBackendBuilder};
+pub use backend::{Bound, DEFAULT_MAX_ENTRIES, MAX_SEGMENTS, MemoryBackend, MemoryBackendBuilder};
 
 use cache_core::{CacheConfig, L1Bound};
 

@@ -286,6 +286,12 @@ async fn a_segmented_store_keeps_its_bound_and_a_small_store_is_one_segment() {
         .segments(3)
         .build();
     assert_eq!(backend.segments(), 4, "moka's count: a power of two");
+    let huge = MemoryBackend::builder().segments(usize::MAX).build();
+    assert_eq!(
+        huge.segments(),
+        cache_memory::MAX_SEGMENTS,
+        "a huge count is capped"
+    );
     for i in 0..8_192 {
         let key = format!("k{i}");
         backend

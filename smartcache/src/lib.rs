@@ -54,7 +54,7 @@
 pub use cache_core::*;
 
 #[cfg(feature = "memory")]
-pub use cache_memory::{Bound, MemoryBackend, MemoryBackendBuilder, l1_store};
+pub use cache_memory::{Bound, MAX_SEGMENTS, MemoryBackend, MemoryBackendBuilder, l1_store};
 
 /// The Redis backends (features `redis` and `redis-rs`): see [`cache_redis`].
 #[cfg(any(feature = "redis", feature = "redis-rs"))]

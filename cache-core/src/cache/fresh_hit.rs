@@ -20,9 +20,7 @@ use crate::value::Value;
 /// so the store is not asked twice (`None`: nothing was asked).
 pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
 
-/// A fresh hit: the value and the tier that held it, three words (an
-/// [`Answer`](super::read_path::Answer), with its source and compute time, was copied through
-/// the stack in overlapping pieces that stalled the loads reading them back).
+/// A fresh hit: the value and the tier that held it (what `get_or_compute_detailed` reports).
 pub(crate) struct Hit<T> {
     pub value: Value<T>,
     pub tier: Tier,
