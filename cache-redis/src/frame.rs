@@ -1,9 +1,8 @@
-//! The stored form of a value: a one-line text header with the expiry deadline on the
+//! The stored form of a value: a fixed 19-byte binary header with the expiry deadline on the
 //! *server's* clock, then the payload (the envelope bytes) unchanged.
 //!
 //! ```text
-//! @sc exp=1764000123456 px=90000
-//! <the envelope as the codec wrote it>
+//! 0xFD 's' 'c' | exp: u64 little-endian | px: u64 little-endian | <the envelope as the codec wrote it>
 //! ```
 //!
 //! `exp` is the Unix time in milliseconds, on the Redis server's clock, at which the key expires
@@ -13,13 +12,27 @@
 //! the header (written by other tools) are still read: their remaining lifetime comes from
 //! `PTTL`.
 //!
+//! Why this layout: fixed-width fields read with two loads (no digits to parse on every hit) and
+//! cut in a Lua script with one `string.sub` ([`crate::scripts`]); 19 bytes where the text header
+//! of earlier builds, `@sc exp=1764000123456 px=90000\n`, took 33 — on a 100-byte value, a
+//! seventh less to store and move. The first byte, `0xFD`, never starts UTF-8 text, so no text
+//! value written by another tool reads as framed. The text header is still read, so entries
+//! written by earlier builds keep their lifetimes; builds before this layout read the new one
+//! as an unframed value whose envelope does not decode: a counted miss and a recompute, during
+//! a rolling upgrade.
+//!
 //! Public so that tools can read stored values, and so the fuzz targets reach the decoder.
 
-use std::io::Write;
 use std::time::Duration;
 
-const MAGIC: &[u8] = b"@sc exp=";
-const LIFETIME: &[u8] = b" px=";
+/// The first bytes of a framed value.
+const MAGIC: &[u8; 3] = b"\xFDsc";
+/// The whole header: the magic, then two little-endian `u64`s.
+pub const HEADER_LEN: usize = MAGIC.len() + 16;
+
+/// The text header of earlier builds: `@sc exp=<ms> px=<ms>\n`, still read.
+const TEXT_MAGIC: &[u8] = b"@sc exp=";
+const TEXT_LIFETIME: &[u8] = b" px=";
 
 /// The header of a framed value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,20 +74,40 @@ impl Header {
 
 /// `header` followed by `payload`.
 pub fn encode(header: Header, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 40);
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(out, "{} px={}", header.expires_at_ms, header.lifetime_ms);
+    out.extend_from_slice(&header.expires_at_ms.to_le_bytes());
+    out.extend_from_slice(&header.lifetime_ms.to_le_bytes());
     out.extend_from_slice(payload);
     out
 }
 
 /// Splits a stored value into its header and payload; `None` when it has no (valid) header.
-/// Never panics, whatever the bytes.
+/// Reads the binary header and the text header of earlier builds. Never panics, whatever the
+/// bytes.
 pub fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
-    let rest = stored.strip_prefix(MAGIC)?;
+    match stored.strip_prefix(MAGIC) {
+        Some(rest) => decode_binary(rest),
+        None => decode_text(stored),
+    }
+}
+
+/// The two numbers after the binary magic, and the payload.
+fn decode_binary(rest: &[u8]) -> Option<(Header, &[u8])> {
+    let (exp, rest) = rest.split_first_chunk::<8>()?;
+    let (px, payload) = rest.split_first_chunk::<8>()?;
+    let header = Header {
+        expires_at_ms: u64::from_le_bytes(*exp),
+        lifetime_ms: u64::from_le_bytes(*px),
+    };
+    Some((header, payload))
+}
+
+/// The text header of earlier builds: `@sc exp=<ms> px=<ms>\n`.
+fn decode_text(stored: &[u8]) -> Option<(Header, &[u8])> {
+    let rest = stored.strip_prefix(TEXT_MAGIC)?;
     let (expires_at_ms, rest) = parse_u64(rest)?;
-    let rest = rest.strip_prefix(LIFETIME)?;
+    let rest = rest.strip_prefix(TEXT_LIFETIME)?;
     let (lifetime_ms, rest) = parse_u64(rest)?;
     let payload = rest.strip_prefix(b"\n")?;
     Some((
@@ -87,9 +120,8 @@ pub fn decode(stored: &[u8]) -> Option<(Header, &[u8])> {
 }
 
 /// A decimal `u64` at the start of `bytes` (1 to 20 digits, no overflow), and what follows it.
-/// Every number [`encode`] writes reads back, `u64::MAX` included.
+/// Every number the text header held reads back, `u64::MAX` included.
 fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    // One pass: it runs twice on every hit.
     let mut value = 0u64;
     let mut digits = 0;
     for &byte in bytes {
@@ -113,6 +145,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The text header of earlier builds, as they wrote it.
+    fn encode_text(header: Header, payload: &[u8]) -> Vec<u8> {
+        let text = format!(
+            "@sc exp={} px={}\n",
+            header.expires_at_ms, header.lifetime_ms
+        );
+        [text.as_bytes(), payload].concat()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -124,14 +165,23 @@ mod tests {
         ) {
             let header = Header { expires_at_ms, lifetime_ms };
             let stored = encode(header, &payload);
+            prop_assert_eq!(stored.len(), HEADER_LEN + payload.len());
             prop_assert_eq!(decode(&stored), Some((header, &payload[..])));
+            let legacy = encode_text(header, &payload);
+            prop_assert_eq!(decode(&legacy), Some((header, &payload[..])));
         }
 
         /// Arbitrary bytes, and bytes that start like a header: never a panic; a decoded payload
         /// is the tail of the input, and re-encoding the header gives the same header back.
         #[test]
         fn arbitrary_bytes_decode_or_not_without_panic(
-            prefix in prop_oneof![Just(&b""[..]), Just(&b"@sc exp="[..]), Just(&b"@sc exp=1 px="[..])],
+            prefix in prop_oneof![
+                Just(&b""[..]),
+                Just(&b"\xFDsc"[..]),
+                Just(&b"\xFDsc\x01\x02"[..]),
+                Just(&b"@sc exp="[..]),
+                Just(&b"@sc exp=1 px="[..]),
+            ],
             tail in proptest::collection::vec(prop_oneof![
                 4 => prop::sample::select(b"0123456789 px=\n@".to_vec()),
                 1 => any::<u8>(),
@@ -147,30 +197,36 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_readable() {
+    fn the_layout_is_fixed() {
         let header = Header {
             expires_at_ms: 1_764_000_123_456,
             lifetime_ms: 90_000,
         };
         let stored = encode(header, b"{\"v\":1}");
-        assert_eq!(stored, b"@sc exp=1764000123456 px=90000\n{\"v\":1}");
+        let mut expected = b"\xFDsc".to_vec();
+        expected.extend_from_slice(&1_764_000_123_456u64.to_le_bytes());
+        expected.extend_from_slice(&90_000u64.to_le_bytes());
+        expected.extend_from_slice(b"{\"v\":1}");
+        assert_eq!(stored, expected);
+        assert_eq!(HEADER_LEN, 19);
         assert_eq!(decode(&stored), Some((header, &b"{\"v\":1}"[..])));
-        let empty = encode(
-            Header {
-                expires_at_ms: 0,
-                lifetime_ms: 0,
-            },
-            b"",
-        );
+    }
+
+    #[test]
+    fn the_text_header_of_earlier_builds_is_read() {
+        let stored = b"@sc exp=1764000123456 px=90000\n{\"v\":1}";
+        let header = Header {
+            expires_at_ms: 1_764_000_123_456,
+            lifetime_ms: 90_000,
+        };
+        assert_eq!(decode(stored), Some((header, &b"{\"v\":1}"[..])));
+        let largest = Header {
+            expires_at_ms: u64::MAX,
+            lifetime_ms: 10_000_000_000_000_000_000,
+        };
         assert_eq!(
-            decode(&empty),
-            Some((
-                Header {
-                    expires_at_ms: 0,
-                    lifetime_ms: 0
-                },
-                &b""[..]
-            ))
+            decode(&encode_text(largest, b"x")),
+            Some((largest, &b"x"[..]))
         );
     }
 
@@ -179,6 +235,10 @@ mod tests {
         for raw in [
             &b"{\"v\":1}"[..],
             b"",
+            b"\xFDs",
+            b"\xFDsc",
+            b"\xFDsc0123456789abcde", // 15 of the 16 bytes of numbers
+            b"\xFEsc0123456789abcdef",
             b"@sc exp=",
             b"@sc exp=12 px=3",
             b"@sc exp=x px=3\n",
@@ -193,13 +253,20 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_numbers_round_trip() {
-        let header = Header {
-            expires_at_ms: u64::MAX,
-            lifetime_ms: 10_000_000_000_000_000_000,
-        };
-        let stored = encode(header, b"x");
-        assert_eq!(decode(&stored), Some((header, &b"x"[..])));
+    fn an_empty_payload_and_the_largest_numbers_round_trip() {
+        for header in [
+            Header {
+                expires_at_ms: 0,
+                lifetime_ms: 0,
+            },
+            Header {
+                expires_at_ms: u64::MAX,
+                lifetime_ms: u64::MAX,
+            },
+        ] {
+            let stored = encode(header, b"");
+            assert_eq!(decode(&stored), Some((header, &b""[..])));
+        }
     }
 
     #[test]

@@ -75,15 +75,14 @@
 //!
 //! # Stored format, and whose clock decides
 //!
-//! A value is stored as a one-line header and the envelope bytes (under the default codec, a
+//! A value is stored as a 19-byte header and the envelope bytes (under the default codec, a
 //! compact binary header of about 30 bytes, then the value as JSON; see `cache_core::codec`):
 //!
 //! ```text
-//! @sc exp=1764000123456 px=90000
-//! \xfe\x01\xe0\xd4\x03…{"home":"Arsenal",…}
+//! \xfdsc | exp = 1764000123456 (u64 LE) | px = 90000 (u64 LE) | \xfe\x01\xe0\xd4\x03…{"home":"Arsenal",…}
 //! ```
 //!
-//! and written with `SET key value PX 90000`. `exp` is the expiry deadline in Unix
+//! and written with `SET key value PX 90000` (layout and history: [`frame`]). `exp` is the expiry deadline in Unix
 //! milliseconds *on the Redis server's clock*. Each client keeps an estimate of each server's
 //! clock (NTP-style: the fastest of three `TIME` round trips, re-measured every 10 s, then
 //! advanced with the client's monotonic clock — never its wall clock), so a read is one plain
@@ -112,7 +111,7 @@
 //!
 //! [`ConditionalWrites`](cache_core::ConditionalWrites) (compare-and-set, compare-and-delete)
 //! run one Lua script each ([`scripts`]), on `KEYS[1]` alone, so they are slot-safe in a
-//! cluster. The script compares the stored value's envelope bytes (after the `@sc` header)
+//! cluster. The script compares the stored value's envelope bytes (after the frame header)
 //! with the expected ones; every envelope carries a random write id, so equal bytes mean the
 //! same write. Compare-and-set writes the new frame with `PX`, like `set`.
 //!

@@ -4,13 +4,17 @@
 //! Each script touches exactly one key, `KEYS[1]`, so in a cluster it runs on that key's node
 //! and never needs several keys to share a slot.
 
-/// Lua: `body(stored)` is the envelope bytes of a stored value: what follows its
-/// `@sc exp=<ms> px=<ms>\n` header (the grammar of the crate's frame parser: 1 to 19 digits
-/// each), or the whole value when it has no header.
+/// Lua: `body(stored)` is the envelope bytes of a stored value: what follows its header — the
+/// 19-byte binary one (`\xFDsc` and two 8-byte numbers), or the `@sc exp=<ms> px=<ms>\n` text
+/// one of earlier builds (1 to 19 digits each, the grammar of the crate's frame parser) — or
+/// the whole value when it has neither (see [`crate::frame`]).
 macro_rules! body_function {
     () => {
         r#"
 local function body(stored)
+  if #stored >= 19 and string.sub(stored, 1, 3) == '\253sc' then
+    return string.sub(stored, 20)
+  end
   local exp, px = string.match(stored, '^@sc exp=(%d+) px=(%d+)\n')
   if exp and #exp <= 19 and #px <= 19 then
     return string.sub(stored, #exp + #px + 14)

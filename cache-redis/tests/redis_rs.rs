@@ -46,13 +46,9 @@ async fn stored_format_and_remaining_time_match_the_server() {
     let Reply::Bulk(Some(stored)) = server.command_ok(&["GET", &key]).unwrap() else {
         panic!("GET")
     };
-    let text = String::from_utf8(stored).unwrap();
-    let (header, body) = text.split_once('\n').unwrap();
-    assert!(
-        header.starts_with("@sc exp=") && header.ends_with(" px=60000"),
-        "{header}"
-    );
-    assert_eq!(body, "{\"v\":1}");
+    let (header, body) = cache_redis::frame::decode(&stored).expect("a framed value");
+    assert_eq!(header.lifetime_ms, 60_000);
+    assert_eq!(body, b"{\"v\":1}");
     for _ in 0..2 {
         let entry = backend.get(&key).await.unwrap().unwrap();
         let remaining = entry.remaining.unwrap().as_millis() as i64;

@@ -148,12 +148,11 @@ async fn stored_values_read_well_in_redis_cli() {
     let Reply::Bulk(Some(stored)) = common::server().command_ok(&["GET", &key]).unwrap() else {
         panic!("GET")
     };
-    let newline = stored.iter().position(|&b| b == b'\n').unwrap();
-    let (header, envelope) = stored.split_at(newline + 1);
-    let header = std::str::from_utf8(header).unwrap().trim_end();
-    assert!(
-        header.starts_with("@sc exp=") && header.ends_with(" px=70000"),
-        "{header}"
+    let (header, envelope) = cache_redis::frame::decode(&stored).expect("a framed value");
+    assert_eq!(header.lifetime_ms, 70_000);
+    assert_eq!(
+        stored.len() - envelope.len(),
+        cache_redis::frame::HEADER_LEN
     );
     // The envelope: its compact header, then the value as JSON, readable in `redis-cli`.
     assert!(envelope.ends_with(b"[1,2,3]"), "{envelope:?}");

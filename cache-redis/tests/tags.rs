@@ -156,13 +156,10 @@ async fn tags_on_several_slots(
     let all = format!("{prefix}:all-teams");
     assert_eq!(lookup(a, &all, &tags, 100).await, (Source::Miss, 100));
     let stored = get_on_nodes(nodes, &all).expect("stored");
-    // Past the frame's one-line header: a tagged envelope (format 2) with every tag's version.
-    let newline = stored
-        .iter()
-        .position(|&b| b == b'\n')
-        .expect("a framed value");
+    // Past the frame's header: a tagged envelope (format 2) with every tag's version.
+    let (_, payload) = cache_redis::frame::decode(&stored).expect("a framed value");
     let envelope: cache_core::Envelope<u64> =
-        cache_core::Codec::decode(&cache_core::JsonCodec, &stored[newline + 1..]).expect("decodes");
+        cache_core::Codec::decode(&cache_core::JsonCodec, payload).expect("decodes");
     assert_eq!(envelope.version, cache_core::TAGGED_ENVELOPE_VERSION);
     assert_eq!(envelope.tags.map(|t| t.len()), Some(tags.len()));
     assert_eq!(lookup(b, &all, &tags, 101).await, (Source::Hit, 100));

@@ -1,6 +1,7 @@
-//! The stored Redis value: `@sc exp=… px=…\n` + envelope. Whatever Redis hands back (a value
-//! written by another tool, a damaged one), decoding never panics; a decoded payload is the tail
-//! of the input and its header re-encodes to the same header; and every header round-trips.
+//! The stored Redis value: the frame header (binary, or the text one of earlier builds) +
+//! envelope. Whatever Redis hands back (a value written by another tool, a damaged one),
+//! decoding never panics; a decoded payload is the tail of the input and its header re-encodes
+//! to the same header; and every header round-trips.
 #![no_main]
 
 use cache_core::{Codec, JsonCodec};

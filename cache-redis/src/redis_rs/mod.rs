@@ -26,7 +26,7 @@
 //!   command. [`RedisRsBackend::from_url`] and [`RedisRsBackend::connect`] open their own from
 //!   a [`RedisConfig`] (the URL forms of [`crate::url`], except sentinel),
 //!   with its connect and command timeouts and reconnection backoff.
-//! - It stores values in the same format as the fred adapter (header `@sc exp=… px=…`, then the
+//! - It stores values in the same format as the fred adapter (the binary frame header, then the
 //!   envelope), judges their remaining lifetime on the same server-clock estimate, names locks
 //!   the same way, and runs the same scripts ([`crate::scripts`]: lock release on the same
 //!   channel, compare-and-set, compare-and-delete): a fred-based and a redis-rs-based fleet
