@@ -562,6 +562,37 @@ impl RedisBackend {
     }
 
     /// Hash slot → indexes of `keys` in that slot (one group off a cluster).
+    /// The stored values of `keys`, in key order: one `MGET` off a cluster (no regrouping),
+    /// one per hash slot on a cluster.
+    async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let client = self.client();
+        let unavailable = |message| CacheError::Unavailable {
+            backend: "redis",
+            message,
+        };
+        if !self.inner.clustered {
+            let values: Vec<Option<Bytes>> = client
+                .mget(keys.to_vec())
+                .await
+                .map_err(|e| self.failure("get_many", &e))?;
+            return match values.len() == keys.len() {
+                true => Ok(values),
+                false => Err(unavailable(crate::slot::miscounted(
+                    keys.len(),
+                    values.len(),
+                ))),
+            };
+        }
+        let groups = crate::slot::group_by_slot(keys.iter().map(|k| k.as_bytes()));
+        let answers = try_join_all(groups.iter().map(|group| async move {
+            let batch: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            client.mget::<Vec<Option<Bytes>>, _>(batch).await
+        }))
+        .await
+        .map_err(|e| self.failure("get_many", &e))?;
+        crate::slot::ungroup(keys.len(), &groups, answers).map_err(unavailable)
+    }
+
     pub(crate) fn group_by_slot<'k>(
         &self,
         keys: impl Iterator<Item = &'k [u8]>,
@@ -739,20 +770,7 @@ impl CacheBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let client = self.client();
-        let groups = self.group_by_slot(keys.iter().map(|k| k.as_bytes()));
-        let answers = try_join_all(groups.iter().map(|group| async move {
-            let batch: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
-            client.mget::<Vec<Option<Bytes>>, _>(batch).await
-        }))
-        .await
-        .map_err(|e| self.failure("get_many", &e))?;
-        let stored = crate::slot::ungroup(keys.len(), &groups, answers).map_err(|message| {
-            CacheError::Unavailable {
-                backend: "redis",
-                message,
-            }
-        })?;
+        let stored = self.mget(keys).await?;
         // One clock read for the whole batch (the replies arrived together), read again after
         // a `PTTL` round trip.
         let mut now = Instant::now();

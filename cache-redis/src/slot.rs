@@ -37,17 +37,18 @@ pub(crate) fn ungroup<T: Clone>(
     let mut values = vec![None; len];
     for (group, answer) in groups.iter().zip(answers) {
         if answer.len() != group.len() {
-            return Err(format!(
-                "MGET of {} keys answered {} values",
-                group.len(),
-                answer.len()
-            ));
+            return Err(miscounted(group.len(), answer.len()));
         }
         for (&i, value) in group.iter().zip(answer) {
             values[i] = value;
         }
     }
     Ok(values)
+}
+
+/// Why an `MGET` answer of `answered` values for `asked` keys cannot be used.
+pub(crate) fn miscounted(asked: usize, answered: usize) -> String {
+    format!("MGET of {asked} keys answered {answered} values")
 }
 
 /// The bytes Redis hashes when `key` has a non-empty hash tag.

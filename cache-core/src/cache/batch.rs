@@ -326,7 +326,7 @@ impl<C: Codec> Inner<C> {
         let mut tickets = vec![None; keys.len()];
         // What the L1 and the backend found, decoded, for one check of their stamps (tags,
         // clear()) below.
-        let mut found: Vec<(usize, Found<T>)> = Vec::new();
+        let mut found: Vec<(usize, Found<T>)> = Vec::with_capacity(keys.len());
         if let Some(l1) = &self.l1 {
             for (i, key) in keys.iter().enumerate() {
                 match self.read_l1::<T>(l1, key) {

@@ -170,12 +170,19 @@ impl<C: Codec> Inner<C> {
         &self,
         keys: impl IntoIterator<Item = (usize, &'k str)>,
     ) -> Vec<Vec<usize>> {
+        let keys = keys.into_iter();
+        // Sized for the whole batch: most batches have one domain, which then never regrows.
+        let size = keys.size_hint().0;
         let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
         for (i, key) in keys {
             let domain = self.backend.failure_domain(key);
             match groups.iter_mut().find(|(d, _)| *d == domain) {
                 Some((_, group)) => group.push(i),
-                None => groups.push((domain, vec![i])),
+                None => {
+                    let mut group = Vec::with_capacity(size);
+                    group.push(i);
+                    groups.push((domain, group));
+                }
             }
         }
         groups.into_iter().map(|(_, group)| group).collect()
