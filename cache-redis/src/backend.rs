@@ -561,7 +561,6 @@ impl RedisBackend {
         }
     }
 
-    /// Hash slot → indexes of `keys` in that slot (one group off a cluster).
     /// The stored values of `keys`, in key order: one `MGET` off a cluster (no regrouping),
     /// one per hash slot on a cluster.
     async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
@@ -593,6 +592,7 @@ impl RedisBackend {
         crate::slot::ungroup(keys.len(), &groups, answers).map_err(unavailable)
     }
 
+    /// Hash slot → indexes of `keys` in that slot (one group off a cluster).
     pub(crate) fn group_by_slot<'k>(
         &self,
         keys: impl Iterator<Item = &'k [u8]>,
