@@ -2,7 +2,7 @@
 //! *server's* clock, then the payload (the envelope bytes) unchanged.
 //!
 //! ```text
-//! 0xFD 's' 'c' | exp: u64 little-endian | px: u64 little-endian | <the envelope as the codec wrote it>
+//! 0xFD 's' 'c' | exp: u64, little-endian | px: u64, little-endian | <the envelope bytes>
 //! ```
 //!
 //! `exp` is the Unix time in milliseconds, on the Redis server's clock, at which the key expires

@@ -79,18 +79,20 @@
 //! compact binary header of about 30 bytes, then the value as JSON; see `cache_core::codec`):
 //!
 //! ```text
-//! \xfdsc | exp = 1764000123456 (u64 LE) | px = 90000 (u64 LE) | \xfe\x01\xe0\xd4\x03…{"home":"Arsenal",…}
+//! \xfdsc | exp = 1764000123456 (u64 LE) | px = 90000 (u64 LE)
+//! \xfe\x01\xe0\xd4\x03…{"home":"Arsenal",…}
 //! ```
 //!
-//! and written with `SET key value PX 90000` (layout and history: [`frame`]). `exp` is the expiry deadline in Unix
-//! milliseconds *on the Redis server's clock*. Each client keeps an estimate of each server's
-//! clock (NTP-style: the fastest of three `TIME` round trips, re-measured every 10 s, then
-//! advanced with the client's monotonic clock — never its wall clock), so a read is one plain
-//! `GET` and the remaining lifetime is `exp − server_now`, within about half a round trip of
-//! what `PTTL` would say. Decisions therefore use the server's clock: a reader whose own clock is
-//! hours off, or an envelope whose `stored_at_ms` is far in the past or future, changes nothing.
-//! On a cluster each primary has its own estimate, looked up by the key's hash slot. Values
-//! without the header (written by other tools) are read too, with a `PTTL` for their lifetime.
+//! (the two lines are one value) and written with `SET key value PX 90000` (layout and
+//! history: [`frame`]). `exp` is the expiry deadline in Unix milliseconds *on the Redis
+//! server's clock*. Each client keeps an estimate of each server's clock (NTP-style: the
+//! fastest of three `TIME` round trips, re-measured every 10 s, then advanced with the client's
+//! monotonic clock — never its wall clock), so a read is one plain `GET` and the remaining
+//! lifetime is `exp − server_now`, within about half a round trip of what `PTTL` would say.
+//! Decisions therefore use the server's clock: a reader whose own clock is hours off, or an
+//! envelope whose `stored_at_ms` is far in the past or future, changes nothing. On a cluster
+//! each primary has its own estimate, looked up by the key's hash slot. Values without the
+//! header (written by other tools) are read too, with a `PTTL` for their lifetime.
 //!
 //! Why not `GET` and `PTTL` in one script? A read must stay one ordinary command so that fred
 //! pipelines concurrent reads; measured on this machine, an `EVALSHA` returning
