@@ -226,6 +226,8 @@ mod liveness;
 #[cfg(feature = "fred")]
 mod lock;
 #[cfg(feature = "fred")]
+mod recycled;
+#[cfg(feature = "fred")]
 mod supervise;
 #[cfg(feature = "fred")]
 mod tracking;

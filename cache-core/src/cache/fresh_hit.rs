@@ -16,9 +16,16 @@ use crate::options::{Lookup, Source, Tier};
 use crate::stats::Stats;
 use crate::value::Value;
 
-/// What [`Inner::fresh_hit`] got from an in-process store's `get_now`, handed to the full read
-/// so the store is not asked twice (`None`: nothing was asked).
-pub(crate) type Prefetched = Option<CacheResult<Option<StoredEntry>>>;
+/// What [`Inner::fresh_hit`] learned from the store's `get_now`, handed to the full read so the
+/// store is not asked twice.
+pub(crate) enum Prefetched {
+    /// The store was not asked (an L1 in front of it, or its breaker not closed).
+    NotAsked,
+    /// The store cannot answer without awaiting (a network store): the full read awaits `get`.
+    MustAwait,
+    /// An in-process store's answer.
+    Answered(CacheResult<Option<StoredEntry>>),
+}
 
 /// A fresh hit: the value and the tier that held it (what `get_or_compute_detailed` reports).
 pub(crate) struct Hit<T> {
@@ -86,23 +93,31 @@ impl<C: Codec> Inner<C> {
                     .fresh(key, now, |object, remaining, check| {
                         self.fresh_at(object, remaining, now, Some(check))
                     })
-                    .ok_or(None)?;
+                    .ok_or(Prefetched::NotAsked)?;
                 // Another type under the key: the full read reports it.
-                let value = Value::stored(object).map_err(|_| None)?;
+                let value = Value::stored(object).map_err(|_| Prefetched::NotAsked)?;
                 Stats::bump(&self.stats.l1_hits);
                 (value, Tier::L1)
             }
             None => {
-                let domain = self.backend.failure_domain(key);
-                if !self.breakers.of(domain).is_closed() {
-                    return Err(None);
-                }
-                let read = self.backend.get_now(key, now);
+                let read = self.ask_now(key, now);
                 (self.fresh_object(read, now)?, Tier::L2)
             }
         };
         Stats::bump(&self.stats.hits);
         Ok(hit(value, tier))
+    }
+
+    /// The store's answer to `get_now` at `now`, unless `key`'s breaker is not closed.
+    pub(crate) fn ask_now(&self, key: &str, now: Moment) -> Prefetched {
+        let domain = self.backend.failure_domain(key);
+        if !self.breakers.of(domain).is_closed() {
+            return Prefetched::NotAsked;
+        }
+        match self.backend.get_now(key, now) {
+            Some(read) => Prefetched::Answered(read),
+            None => Prefetched::MustAwait,
+        }
     }
 
     /// The value of an in-process store's answer, when it is a fresh object of type `T`: the
@@ -114,13 +129,13 @@ impl<C: Codec> Inner<C> {
         now: Moment,
     ) -> Result<Value<T>, Prefetched> {
         match read {
-            Some(Ok(Some(StoredEntry {
+            Prefetched::Answered(Ok(Some(StoredEntry {
                 payload: Payload::Object(object),
                 remaining,
             }))) if self.fresh_at(&object, remaining, now, None) => {
                 // Another type under the key: the full read reports it.
                 Value::stored(object).map_err(|object| {
-                    Some(Ok(Some(StoredEntry {
+                    Prefetched::Answered(Ok(Some(StoredEntry {
                         payload: Payload::Object(object),
                         remaining,
                     })))

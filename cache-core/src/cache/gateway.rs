@@ -247,7 +247,7 @@ impl<C: Codec> Inner<C> {
             return self.admit(key, found).await;
         }
         let ticket = l1.ticket(key);
-        match self.read_l2::<T>(key, None).await {
+        match self.read_l2::<T>(key, Prefetched::NotAsked).await {
             Read::Found(found) => {
                 let fresh = self.fresh_bound(&found.env.timing());
                 l1.fill(key, ticket, &found, fresh).await;
@@ -291,18 +291,14 @@ impl<C: Codec> Inner<C> {
     where
         T: Decoded + Send + Sync + 'static,
     {
-        let now = prefetched.or_else(|| {
-            let domain = self.backend.failure_domain(key);
-            self.breakers
-                .of(domain)
-                .is_closed()
-                .then(|| self.backend.get_now(key, crate::Moment::now()))
-                .flatten()
-        });
-        let read = match now {
-            Some(Ok(entry)) => Ok(entry),
+        let answered = match prefetched {
+            Prefetched::NotAsked => self.ask_now(key, crate::Moment::now()),
+            asked => asked,
+        };
+        let read = match answered {
+            Prefetched::Answered(Ok(entry)) => Ok(entry),
             // A failure, an open breaker, or a store that must be awaited: the guarded path.
-            Some(Err(_)) | None => self.call("get", Some(key), self.backend.get(key)).await,
+            _ => self.call("get", Some(key), self.backend.get(key)).await,
         };
         self.decode_read(key, read).await
     }

@@ -98,7 +98,7 @@ impl<C: Codec> SmartCache<C> {
                 Err(prefetched) => prefetched,
             }
         } else {
-            None
+            Prefetched::NotAsked
         };
         let compute = move || async move { compute().await.map(Arc::new) };
         let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
@@ -125,7 +125,7 @@ impl<C: Codec> SmartCache<C> {
                 Err(prefetched) => prefetched,
             }
         } else {
-            None
+            Prefetched::NotAsked
         };
         let compute = move || async move { compute().await.map(Arc::new) };
         let answer = self.answer::<Arc<T>, _, _, E>(key, options, compute, prefetched);
