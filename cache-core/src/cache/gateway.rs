@@ -244,6 +244,9 @@ impl<C: Codec> Inner<C> {
         if let Some(found) = self.read_l1::<T>(l1, key) {
             // Tags and clear() are checked on every tier: an L1 copy is no more valid than the
             // entry it was filled from.
+            if self.holds_now(&found.env) {
+                return Read::Found(found);
+            }
             return self.admit(key, found).await;
         }
         let ticket = l1.ticket(key);
@@ -286,7 +289,7 @@ impl<C: Codec> Inner<C> {
 
     /// Reads and decodes `key` from the backend: at once when it can answer without awaiting
     /// (an in-process store: no boxed future, no breaker bookkeeping on a hit), else through
-    /// the breaker and the timeout.
+    /// the breaker and the timeout. The decoded entry, or why there is none.
     async fn read_l2<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
     where
         T: Decoded + Send + Sync + 'static,
@@ -300,20 +303,9 @@ impl<C: Codec> Inner<C> {
             // A failure, an open breaker, or a store that must be awaited: the guarded path.
             _ => self.call("get", Some(key), self.backend.get(key)).await,
         };
-        self.decode_read(key, read).await
-    }
-
-    /// What a backend read of `key` gives: the decoded entry, or why there is none.
-    pub(crate) async fn decode_read<T>(
-        &self,
-        key: &str,
-        read: Result<Option<StoredEntry>>,
-    ) -> Read<T>
-    where
-        T: Decoded + Send + Sync + 'static,
-    {
         match read {
             Ok(Some(entry)) => match self.decode_entry::<T>(key, entry) {
+                Some(found) if self.holds_now(&found.env) => Read::Found(found),
                 Some(found) => self.admit(key, found).await,
                 None => Read::Absent,
             },

@@ -308,6 +308,13 @@ impl<C: Codec> Inner<C> {
             .all(|(recorded, now)| now == Some(*recorded)))
     }
 
+    /// Whether `env`'s stamp holds without a lookup or a nested future (the common case: the
+    /// namespace version trusted now, and no tag needing a lookup); when not, [`admit`](Self::admit)
+    /// settles it.
+    pub(crate) fn holds_now<T>(&self, env: &Envelope<T>) -> bool {
+        self.stamp_holds_now(env, Moment::now(), None) == Some(true)
+    }
+
     /// A decoded entry as the read path may use it: itself while its stamp holds; absent (a
     /// counted miss, and no stale or fail-safe value either: its data was invalidated) when it
     /// does not; unavailable when the versions cannot be read (the entry then backs fail-safe
