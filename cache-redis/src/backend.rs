@@ -705,9 +705,9 @@ impl CacheBackend for RedisBackend {
         Some(self)
     }
 
-    /// The future lives in a block its thread recycles (see [`crate::recycled`]): fred's
-    /// command futures are ~5 KB, and a fresh block that size per hit cost the allocator's
-    /// arena locks under concurrency.
+    // The future lives in a block its thread recycles (see `crate::recycled`): fred's command
+    // futures are ~5 KB, and a fresh block that size per hit cost the allocator's arena locks
+    // under concurrency.
     fn get<'s, 'k, 'f>(
         &'s self,
         key: &'k str,
