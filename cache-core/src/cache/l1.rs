@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use smallvec::SmallVec;
 use tokio::time::Instant;
 
 use super::gateway::Found;
@@ -62,17 +63,24 @@ pub(crate) struct L1Fill {
 
 /// A tagged L1 entry's tags: the versions its value was computed under (kept here rather than
 /// in the stored header, so a hit moves one reference count for them, not two — each a cache
-/// line of its own), and per tag its version key's stripe and the stripe counter as of which
-/// its version was last found unchanged.
+/// line of its own), and per tag the check state of its version key ([`TagSlot`]), inline for
+/// up to two tags: a tagged hit then reads this allocation and the stripe counters, where a
+/// slice of stripes and one of check states took two more cache lines per hit.
 struct TagChecks {
     /// The entry's tags and the versions it recorded (the stored header's `tags` is `None`;
     /// [`L1::entry`] puts them back).
     versions: Arc<TagVersions>,
-    /// The stripes of the version keys of the entry's tags, in the envelope's tag order.
-    stripes: Box<[u32]>,
-    /// Per tag, one plus its version key's stripe counter as of which its version was last
-    /// found unchanged; 0: not yet.
-    checked: Box<[AtomicU64]>,
+    /// One per tag, in the envelope's tag order.
+    slots: SmallVec<[TagSlot; 2]>,
+}
+
+/// The check state of one tag of an L1 entry.
+struct TagSlot {
+    /// The stripe of the tag's version key.
+    stripe: u32,
+    /// One plus that stripe's counter as of which the tag's version was last found unchanged;
+    /// 0: not yet.
+    checked: AtomicU64,
 }
 
 /// Whether a tagged L1 entry's tag versions still hold without looking them up: each was found
@@ -82,8 +90,7 @@ pub(crate) struct TagCheck<'a> {
     /// The entry's tags and recorded versions (`None`: untagged).
     versions: Option<&'a TagVersions>,
     stripes: &'a [AtomicU32],
-    tag_stripes: &'a [u32],
-    checked: &'a [AtomicU64],
+    slots: &'a [TagSlot],
 }
 
 impl<'a> TagCheck<'a> {
@@ -92,28 +99,26 @@ impl<'a> TagCheck<'a> {
         self.versions
     }
 
-    fn counters(&self) -> impl Iterator<Item = u64> + '_ {
-        self.tag_stripes
-            .iter()
-            .map(|&stripe| u64::from(self.stripes[stripe as usize].load(Ordering::SeqCst)))
+    fn counter(&self, slot: &TagSlot) -> u64 {
+        u64::from(self.stripes[slot.stripe as usize].load(Ordering::SeqCst))
     }
 
     /// Every tag's version was found unchanged, and its version key did not change since.
     pub(crate) fn still_holds(&self) -> bool {
-        self.counters()
-            .zip(self.checked)
-            .all(|(now, checked)| checked.load(Ordering::Acquire) == now + 1)
+        self.slots
+            .iter()
+            .all(|slot| slot.checked.load(Ordering::Acquire) == self.counter(slot) + 1)
     }
 
     /// The counters to take before looking the versions up.
     pub(crate) fn start(&self) -> Vec<u64> {
-        self.counters().collect()
+        self.slots.iter().map(|slot| self.counter(slot)).collect()
     }
 
     /// The versions looked up after [`start`](Self::start) returned `counters` held.
     pub(crate) fn held(&self, counters: Vec<u64>) {
-        for (checked, counter) in self.checked.iter().zip(counters) {
-            checked.store(counter + 1, Ordering::Release);
+        for (slot, counter) in self.slots.iter().zip(counters) {
+            slot.checked.store(counter + 1, Ordering::Release);
         }
     }
 }
@@ -394,15 +399,10 @@ impl L1 {
     /// The tag check of an entry filled with `fill`'s stamps (none: an untagged entry's).
     fn check<'a>(&'a self, fill: &'a Option<L1Fill>) -> TagCheck<'a> {
         let tags = fill.as_ref().and_then(|fill| fill.tags.as_ref());
-        let (versions, tag_stripes, checked): (_, &[u32], &[AtomicU64]) = match tags {
-            Some(tags) => (Some(&*tags.versions), &tags.stripes, &tags.checked),
-            None => (None, &[], &[]),
-        };
         TagCheck {
-            versions,
+            versions: tags.map(|tags| &*tags.versions),
             stripes: &self.coherence.stripes,
-            tag_stripes,
-            checked,
+            slots: tags.map_or(&[], |tags| &tags.slots),
         }
     }
 
@@ -450,14 +450,13 @@ impl L1 {
     ) {
         let lifetime = found.remaining.unwrap_or_else(|| found.env.lifetime());
         let tags = found.env.tags.as_ref().map(|tags| {
-            let stripes: Box<[u32]> = tags
-                .keys()
-                .map(|tag| self.coherence.stripe(&crate::tag::version_key(tag)) as u32)
-                .collect();
+            let slots = tags.keys().map(|tag| TagSlot {
+                stripe: self.coherence.stripe(&crate::tag::version_key(tag)) as u32,
+                checked: AtomicU64::new(0),
+            });
             Arc::new(TagChecks {
                 versions: tags.clone(),
-                checked: stripes.iter().map(|_| AtomicU64::new(0)).collect(),
-                stripes,
+                slots: slots.collect(),
             })
         });
         let value = found.env.value.clone().into_object();
