@@ -77,8 +77,10 @@ impl EntryOptions {
     /// each tag's version as it was before the value was computed (for `set`: before the
     /// write), and a read that finds a tag invalidated since treats the entry as absent — it is
     /// not served as stale, nor as a fail-safe value. Replaces tags given before; duplicates
-    /// count once. Each tag costs a read on a hit (one `MGET` per cluster slot for all of an
-    /// entry's tags, after the entry's `GET`).
+    /// count once. Without an L1, each tag costs a read on a hit: one `MGET` per cluster slot
+    /// for all of the tags named here, sent with the entry's `GET` (so a tagged hit takes one
+    /// round trip; a tag the stored entry carries that these options do not name costs a
+    /// second read). With an L1 a tagged hit reads nothing.
     ///
     /// A tag is any non-empty string of at most [`MAX_TAG_BYTES`](crate::tag::MAX_TAG_BYTES)
     /// bytes, at most [`MAX_TAGS`](crate::tag::MAX_TAGS) per entry; the call using these

@@ -451,3 +451,42 @@ async fn a_tagged_l1_hit_reads_its_tag_versions_from_the_l1_too() {
     b.invalidate_tag("t").await.unwrap();
     assert_eq!(lookup(&a, "tagged", &["t"], 2).await, (Source::Miss, 2));
 }
+
+/// Without an L1, a tagged read over a store that must be awaited reads the versions of the
+/// tags its options name beside the entry: one round trip, not the entry's and then its tags'.
+/// What it decides is what reading them after the entry decided.
+#[tokio::test(start_paused = true)]
+async fn a_tagged_read_takes_its_versions_beside_the_entry() {
+    let fake = FakeBackend::new();
+    let cache = builder(&fake)
+        .clear_check_interval(Duration::from_secs(3600))
+        .build();
+    lookup(&cache, "k", &["t"], 1).await;
+    lookup(&cache, "other", &["u"], 5).await;
+    let latency = Duration::from_millis(10);
+    fake.set_latency(latency);
+
+    let started = tokio::time::Instant::now();
+    assert_eq!(lookup(&cache, "k", &["t"], 2).await, (Source::Hit, 1));
+    assert_eq!(started.elapsed(), latency, "one round trip");
+
+    cache.invalidate_tag("t").await.unwrap();
+    assert_eq!(lookup(&cache, "k", &["t"], 3).await, (Source::Miss, 3));
+    assert_eq!(cache.stats().tag_invalidated, 1);
+
+    // An entry carrying a tag its reader did not name is checked all the same: a second read
+    // for that tag's version.
+    let started = tokio::time::Instant::now();
+    assert_eq!(lookup(&cache, "other", &["t"], 6).await, (Source::Hit, 5));
+    assert_eq!(started.elapsed(), latency * 2);
+    cache.invalidate_tag("u").await.unwrap();
+    assert_eq!(lookup(&cache, "other", &["t"], 7).await, (Source::Miss, 7));
+
+    // A version key gone: invalidated, as when it is read after the entry.
+    fake.set_latency(Duration::ZERO);
+    assert!(fake.delete(&version_key("t")).await.unwrap());
+    fake.set_latency(latency);
+    let failed = cache.get_or_compute("k", &tagged(&["t"]), failing()).await;
+    assert!(matches!(failed, Err(CacheError::Compute(_))), "{failed:?}");
+    assert_eq!(cache.stats().fail_safe_serves, 0);
+}

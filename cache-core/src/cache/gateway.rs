@@ -16,6 +16,7 @@ use crate::envelope::Envelope;
 use crate::error::{CacheError, Result};
 use crate::options::Tier;
 use crate::stats::Stats;
+use crate::tag::{TagVersion, version_key};
 
 /// An entry read from the backend: the decoded envelope, and what identifies the write.
 pub(crate) struct Found<T> {
@@ -234,12 +235,20 @@ impl<C: Codec> Inner<C> {
     /// (filling the L1). Undecodable entries are counted misses, never errors.
     /// `prefetched`: what [`fresh_hit`](Self::fresh_hit) already got from an in-process store
     /// (which is not asked again).
-    pub(crate) async fn read<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
+    /// `tags`: the tags the caller expects the entry to carry (its entry options'), whose
+    /// versions a store without an L1 then reads beside the entry (see
+    /// [`read_with_versions`](Self::read_with_versions)).
+    pub(crate) async fn read<T>(
+        &self,
+        key: &str,
+        prefetched: Prefetched,
+        tags: &[String],
+    ) -> Read<T>
     where
         T: Decoded + Send + Sync + 'static,
     {
         let Some(l1) = &self.l1 else {
-            return self.read_l2(key, prefetched).await;
+            return self.read_l2(key, prefetched, tags).await;
         };
         if let Some(found) = self.read_l1::<T>(l1, key) {
             // Tags and clear() are checked on every tier: an L1 copy is no more valid than the
@@ -250,7 +259,8 @@ impl<C: Codec> Inner<C> {
             return self.admit(key, found).await;
         }
         let ticket = l1.ticket(key);
-        match self.read_l2::<T>(key, Prefetched::NotAsked).await {
+        // The L1 holds tag versions too (`tag_versions`): nothing to read beside the entry.
+        match self.read_l2::<T>(key, Prefetched::NotAsked, &[]).await {
             Read::Found(found) => {
                 let fresh = self.fresh_bound(&found.env.timing());
                 l1.fill(key, ticket, &found, fresh).await;
@@ -290,7 +300,7 @@ impl<C: Codec> Inner<C> {
     /// Reads and decodes `key` from the backend: at once when it can answer without awaiting
     /// (an in-process store: no boxed future, no breaker bookkeeping on a hit), else through
     /// the breaker and the timeout. The decoded entry, or why there is none.
-    async fn read_l2<T>(&self, key: &str, prefetched: Prefetched) -> Read<T>
+    async fn read_l2<T>(&self, key: &str, prefetched: Prefetched, tags: &[String]) -> Read<T>
     where
         T: Decoded + Send + Sync + 'static,
     {
@@ -298,20 +308,52 @@ impl<C: Codec> Inner<C> {
             Prefetched::NotAsked => self.ask_now(key, crate::Moment::now()),
             asked => asked,
         };
-        let read = match answered {
-            Prefetched::Answered(Ok(entry)) => Ok(entry),
+        let (read, versions) = match answered {
+            Prefetched::Answered(Ok(entry)) => (Ok(entry), None),
             // A failure, an open breaker, or a store that must be awaited: the guarded path.
-            _ => self.call("get", Some(key), self.backend.get(key)).await,
+            _ if tags.is_empty() => (
+                self.call("get", Some(key), self.backend.get(key)).await,
+                None,
+            ),
+            _ => self.read_with_versions(key, tags).await,
         };
         match read {
             Ok(Some(entry)) => match self.decode_entry::<T>(key, entry) {
                 Some(found) if self.holds_now(&found.env) => Read::Found(found),
-                Some(found) => self.admit(key, found).await,
+                Some(found) => {
+                    let holds = match versions {
+                        Some(versions) => self.holds_with(&found.env, tags, &versions).await,
+                        None => None,
+                    };
+                    match holds {
+                        Some(holds) => self.admitted(key, found, holds),
+                        None => self.admit(key, found).await,
+                    }
+                }
                 None => Read::Absent,
             },
             Ok(None) => Read::Absent,
             Err(_) => Read::Unavailable { last_good: None },
         }
+    }
+
+    /// The guarded read of `key` and, at the same time, the versions of the tags the caller
+    /// expects it to carry (`versions[i]` the version of `tags[i]`; `None` when they could not
+    /// be read): a tagged read takes one round trip, not the entry's and then its tags'. The
+    /// versions may be read before the entry (another connection): a read concurrent with an
+    /// invalidation may then serve what was valid when it started, as any read concurrent
+    /// with a write may; a read that starts after `invalidate_tag` returned reads the new
+    /// version.
+    async fn read_with_versions(
+        &self,
+        key: &str,
+        tags: &[String],
+    ) -> (Result<Option<StoredEntry>>, Option<Vec<Option<TagVersion>>>) {
+        let keys: Vec<String> = tags.iter().map(|tag| version_key(tag)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let get = self.call("get", Some(key), self.backend.get(key));
+        let (read, versions) = futures_util::future::join(get, self.tag_versions(&keys)).await;
+        (read, versions.ok())
     }
 
     /// Decodes `key`'s stored entry, its tags not checked yet; an undecodable one is counted

@@ -219,7 +219,7 @@ impl<C: Codec> SmartCache<C> {
                     freshness: Freshness::Fresh,
                 }));
             }
-            Err(prefetched) => self.inner.read::<Arc<T>>(key, prefetched).await,
+            Err(prefetched) => self.inner.read::<Arc<T>>(key, prefetched, &[]).await,
         };
         Ok(match read {
             Read::Found(found) => {

@@ -210,7 +210,7 @@ impl<C: Codec> SmartCache<C> {
             });
         }
 
-        let read = inner.read::<V>(key, prefetched).await;
+        let read = inner.read::<V>(key, prefetched, &options.tags).await;
         let swr = options
             .stale_while_revalidate
             .unwrap_or(inner.config.stale_while_revalidate);

@@ -315,6 +315,34 @@ impl<C: Codec> Inner<C> {
         self.stamp_holds_now(env, Moment::now(), None) == Some(true)
     }
 
+    /// [`stamp_holds`](Self::stamp_holds) with the versions of `tags` read beside the entry
+    /// (`versions[i]` the version of `tags[i]`); `None` when the entry carries a tag whose
+    /// version was not read.
+    pub(crate) async fn holds_with<T>(
+        &self,
+        env: &Envelope<T>,
+        tags: &[String],
+        versions: &[Option<TagVersion>],
+    ) -> Option<Result<bool>> {
+        let ns = match self.namespace_version().await {
+            Ok(ns) => ns,
+            Err(err) => return Some(Err(err)),
+        };
+        if !written_under(env, ns) {
+            return Some(Ok(false));
+        }
+        let Some(recorded) = &env.tags else {
+            return Some(Ok(true));
+        };
+        for (tag, version) in recorded.iter() {
+            let at = tags.iter().position(|expected| expected == tag)?;
+            if *versions.get(at)? != Some(*version) {
+                return Some(Ok(false));
+            }
+        }
+        Some(Ok(true))
+    }
+
     /// A decoded entry as the read path may use it: itself while its stamp holds; absent (a
     /// counted miss, and no stale or fail-safe value either: its data was invalidated) when it
     /// does not; unavailable when the versions cannot be read (the entry then backs fail-safe
@@ -391,7 +419,7 @@ impl<C: Codec> Inner<C> {
     }
 
     /// What the read path gets of `found` once its stamp was checked (see [`admit`](Self::admit)).
-    fn admitted<T>(&self, key: &str, found: Found<T>, holds: Result<bool>) -> Read<T> {
+    pub(crate) fn admitted<T>(&self, key: &str, found: Found<T>, holds: Result<bool>) -> Read<T> {
         match holds {
             Ok(true) => Read::Found(found),
             Ok(false) => {
