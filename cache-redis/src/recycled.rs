@@ -78,7 +78,8 @@ impl<F> Recycled<F> {
     pub(crate) fn new(make: impl FnOnce() -> F) -> Self {
         let layout = Layout::new::<F>();
         let block = if layout.size() == 0 {
-            NonNull::dangling()
+            // Aligned for `F`: a zero-sized value still needs an aligned address.
+            NonNull::<F>::dangling().cast::<u8>()
         } else {
             let reused = FREE
                 .try_with(|free| free.borrow_mut().take(layout))
@@ -203,7 +204,8 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
-    /// A zero-sized future.
+    /// A zero-sized future that needs an aligned address all the same.
+    #[repr(align(64))]
     struct Done;
 
     impl Future for Done {

@@ -322,7 +322,7 @@ impl<C: Codec> Inner<C> {
                 Some(found) if self.holds_now(&found.env) => Read::Found(found),
                 Some(found) => {
                     let holds = match versions {
-                        Some(versions) => self.holds_with(&found.env, tags, &versions).await,
+                        Some(versions) => self.holds_with(&found.env, tags, versions).await,
                         None => None,
                     };
                     match holds {
@@ -338,8 +338,8 @@ impl<C: Codec> Inner<C> {
     }
 
     /// The guarded read of `key` and, at the same time, the versions of the tags the caller
-    /// expects it to carry (`versions[i]` the version of `tags[i]`; `None` when they could not
-    /// be read): a tagged read takes one round trip, not the entry's and then its tags'. The
+    /// expects it to carry (`versions[i]` the version of `tags[i]`): a tagged read takes one
+    /// round trip, not the entry's and then its tags'. The
     /// versions may be read before the entry (another connection): a read concurrent with an
     /// invalidation may then serve what was valid when it started, as any read concurrent
     /// with a write may; a read that starts after `invalidate_tag` returned reads the new
@@ -348,12 +348,15 @@ impl<C: Codec> Inner<C> {
         &self,
         key: &str,
         tags: &[String],
-    ) -> (Result<Option<StoredEntry>>, Option<Vec<Option<TagVersion>>>) {
+    ) -> (
+        Result<Option<StoredEntry>>,
+        Option<Result<Vec<Option<TagVersion>>>>,
+    ) {
         let keys: Vec<String> = tags.iter().map(|tag| version_key(tag)).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let get = self.call("get", Some(key), self.backend.get(key));
         let (read, versions) = futures_util::future::join(get, self.tag_versions(&keys)).await;
-        (read, versions.ok())
+        (read, Some(versions))
     }
 
     /// Decodes `key`'s stored entry, its tags not checked yet; an undecodable one is counted

@@ -316,13 +316,15 @@ impl<C: Codec> Inner<C> {
     }
 
     /// [`stamp_holds`](Self::stamp_holds) with the versions of `tags` read beside the entry
-    /// (`versions[i]` the version of `tags[i]`); `None` when the entry carries a tag whose
-    /// version was not read.
+    /// (`versions[i]` the version of `tags[i]`), where that settles it: `None` when the entry
+    /// carries a tag whose version was not read, and when a version differs — read beside the
+    /// entry, it may predate the entry's write, so [`admit`](Self::admit) reads it again after
+    /// the entry before calling the entry invalidated.
     pub(crate) async fn holds_with<T>(
         &self,
         env: &Envelope<T>,
         tags: &[String],
-        versions: &[Option<TagVersion>],
+        versions: Result<Vec<Option<TagVersion>>>,
     ) -> Option<Result<bool>> {
         let ns = match self.namespace_version().await {
             Ok(ns) => ns,
@@ -334,13 +336,19 @@ impl<C: Codec> Inner<C> {
         let Some(recorded) = &env.tags else {
             return Some(Ok(true));
         };
-        for (tag, version) in recorded.iter() {
-            let at = tags.iter().position(|expected| expected == tag)?;
-            if *versions.get(at)? != Some(*version) {
-                return Some(Ok(false));
-            }
-        }
-        Some(Ok(true))
+        let named: Vec<usize> = recorded
+            .keys()
+            .map(|tag| tags.iter().position(|expected| expected == tag))
+            .collect::<Option<_>>()?;
+        let versions = match versions {
+            Ok(versions) => versions,
+            Err(err) => return Some(Err(err)),
+        };
+        let unchanged = recorded
+            .values()
+            .zip(named)
+            .all(|(version, at)| versions.get(at) == Some(&Some(*version)));
+        unchanged.then_some(Ok(true))
     }
 
     /// A decoded entry as the read path may use it: itself while its stamp holds; absent (a
