@@ -92,6 +92,7 @@ pub mod envelope;
 pub mod error;
 mod flight;
 pub mod glob;
+mod hit_clock;
 mod moment;
 mod options;
 pub mod policy;

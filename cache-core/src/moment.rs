@@ -31,9 +31,20 @@ impl Moment {
     pub const NEVER: Moment = Moment(i64::MAX);
 
     /// The cache's clock now (Tokio's, so a test's paused clock moves it).
+    ///
+    /// A fresh in-process hit reads a cheaper bound of this clock where the OS has one (see
+    /// `hit_clock.rs`), until the process sees Tokio's clock paused: at a cache's build or at
+    /// any read of this clock (writes, misses). So a test that pauses Tokio's clock pauses it
+    /// before it builds its cache or writes (as `#[tokio::test(start_paused = true)]` does).
     #[inline]
     pub fn now() -> Moment {
-        Moment::at(tokio::time::Instant::now().into_std())
+        if crate::hit_clock::paused_seen() {
+            return Moment::at(tokio::time::Instant::now().into_std());
+        }
+        let os = Instant::now();
+        let tokio = tokio::time::Instant::now().into_std();
+        crate::hit_clock::observe(os, tokio);
+        Moment::at(tokio)
     }
 
     /// `instant` as a moment; one beyond ±292 years of the origin is clamped (never reached by

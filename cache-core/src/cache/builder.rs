@@ -140,6 +140,8 @@ impl<C: Codec> SmartCacheBuilder<C> {
     /// Builds the cache. With an L1, call it inside a Tokio runtime (the change feed runs in
     /// tasks).
     pub fn build(self) -> SmartCache<C> {
+        // Built on a paused Tokio clock, its hits read that clock from the first.
+        crate::hit_clock::look();
         let config = self.config;
         let policy = self.policy.unwrap_or_else(|| {
             Arc::new(XFetch {

@@ -1,5 +1,6 @@
 //! The hit path: a fresh hit settled without awaiting, without a decision to carry around and
-//! without a draw — one clock read (shared with the store), the entry checked where it lies and
+//! without a draw — one read of the hit's clock (a bound of the precise one, see
+//! `hit_clock.rs`, shared with the store), the entry checked where it lies and
 //! handed out as it is ([`Value`]: the store's own reference count, the only one a hit moves).
 //! What it cannot settle goes to the full read path (`read_path.rs`).
 
@@ -11,6 +12,7 @@ use crate::backend::{ObjectPayload, Payload, StoredEntry};
 use crate::codec::Codec;
 use crate::envelope::EntryTiming;
 use crate::error::Result as CacheResult;
+use crate::hit_clock::HitTime;
 use crate::moment::Moment;
 use crate::options::{Lookup, Source, Tier};
 use crate::stats::Stats;
@@ -86,7 +88,8 @@ impl<C: Codec> Inner<C> {
     where
         T: Send + Sync + 'static,
     {
-        let now = Moment::now();
+        let time = HitTime::read();
+        let now = time.moment();
         let (value, tier) = match &self.l1 {
             Some(l1) => {
                 let object = l1
@@ -101,7 +104,13 @@ impl<C: Codec> Inner<C> {
             }
             None => {
                 let read = self.ask_now(key, now);
-                (self.fresh_object(read, now)?, Tier::L2)
+                let value = self.fresh_object(read, now).map_err(|read| match read {
+                    // Answered at a bound: an entry it calls expired or not surely fresh may
+                    // not be, so the full read asks again at the precise time.
+                    Prefetched::Answered(_) if !time.is_exact() => Prefetched::NotAsked,
+                    read => read,
+                })?;
+                (value, Tier::L2)
             }
         };
         Stats::bump(&self.stats.hits);

@@ -25,6 +25,7 @@ use crate::backend::Payload;
 use crate::codec::Codec;
 use crate::envelope::{Envelope, TagVersions};
 use crate::error::Result;
+use crate::hit_clock::HitTime;
 use crate::moment::Moment;
 use crate::stats::Stats;
 use crate::tag::{CLEAR_KEY, TagVersion, validate_tag, version_key};
@@ -74,9 +75,12 @@ impl Namespace {
         }
     }
 
-    /// The version, if it was read less than the check interval ago.
+    /// The version, if it was read less than the check interval ago — less a hit clock's
+    /// slack (at most half the interval): renewed that early, a trust interval is not cut short
+    /// for the hits, whose clock may read up to the slack ahead (see `hit_clock.rs`).
     fn current(&self) -> Option<TagVersion> {
-        self.current_at(Moment::now())
+        let early = crate::hit_clock::slack().min(self.interval / 2);
+        self.current_at(Moment::now().saturating_add(early))
     }
 
     /// The version, if it was read less than the check interval before `now`. Never with a
@@ -310,9 +314,9 @@ impl<C: Codec> Inner<C> {
 
     /// Whether `env`'s stamp holds without a lookup or a nested future (the common case: the
     /// namespace version trusted now, and no tag needing a lookup); when not, [`admit`](Self::admit)
-    /// settles it.
+    /// settles it. On the hit's clock: a "no" it gives too early only costs that lookup.
     pub(crate) fn holds_now<T>(&self, env: &Envelope<T>) -> bool {
-        self.stamp_holds_now(env, Moment::now(), None) == Some(true)
+        self.stamp_holds_now(env, HitTime::read().moment(), None) == Some(true)
     }
 
     /// [`stamp_holds`](Self::stamp_holds) with the versions of `tags` read beside the entry
