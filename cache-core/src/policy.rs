@@ -38,7 +38,9 @@ pub trait RefreshPolicy: Send + Sync + Debug + 'static {
     /// Whether [`decide`](Self::decide) would certainly say [`Freshness::Fresh`], known
     /// without drawing: the hit path's shortcut, so a common hit pays for no randomness and no
     /// decision. Default `false` (always decide); a policy answers `true` only when no draw
-    /// could make the entry anything but fresh.
+    /// could make the entry anything but fresh. It must not answer `true` for a shorter
+    /// remaining lifetime and `false` for a longer one: a hit asks with a lifetime measured on a
+    /// clock that may read a little ahead (never behind), and trusts a `true`.
     fn surely_fresh(&self, _timing: &EntryTiming, _physical_remaining: Option<Duration>) -> bool {
         false
     }

@@ -1,8 +1,10 @@
 //! A deterministic [`CacheBackend`](cache_core::CacheBackend) for tests.
 //!
 //! [`FakeBackend`] keeps entries in memory with lifetimes on **tokio's clock**, so
-//! `tokio::time::pause()` and `advance()` drive expiry without real waiting. On top of a plain
-//! store it offers:
+//! `tokio::time::pause()` and `advance()` drive expiry without real waiting. (A `SmartCache`
+//! with an in-process store or L1 follows a paused clock from the first time it sees it paused:
+//! pause before building the cache, as `#[tokio::test(start_paused = true)]` does.) On top of
+//! a plain store it offers:
 //!
 //! - **fault injection**: fail the next N operations ([`FakeBackend::fail_next`]) or every
 //!   operation ([`FakeBackend::fail_always`]), add latency ([`FakeBackend::set_latency`]),

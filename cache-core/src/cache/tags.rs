@@ -79,8 +79,10 @@ impl Namespace {
     /// slack (at most half the interval): renewed that early, a trust interval is not cut short
     /// for the hits, whose clock may read up to the slack ahead (see `hit_clock.rs`).
     fn current(&self) -> Option<TagVersion> {
+        // The clock first: it may find Tokio's clock paused, and the slack then zero.
+        let now = Moment::now();
         let early = crate::hit_clock::slack().min(self.interval / 2);
-        self.current_at(Moment::now().saturating_add(early))
+        self.current_at(now.saturating_add(early))
     }
 
     /// The version, if it was read less than the check interval before `now`. Never with a
