@@ -83,8 +83,8 @@ pub(crate) fn slack() -> Duration {
     coarse::slack()
 }
 
-/// Tokio's clock as [`Moment::now`] reads it, noting a paused clock on the way: `os` is the OS
-/// clock read just before.
+/// Notes a paused Tokio clock, for [`Moment::now`]: `tokio` is Tokio's clock, read just after
+/// the OS clock read `os`.
 pub(crate) fn observe(os: Instant, tokio: Instant) {
     if is_paused(os, tokio, || {
         (Instant::now(), tokio::time::Instant::now().into_std())
