@@ -397,6 +397,9 @@ impl L1 {
     }
 
     /// The tag check of an entry filled with `fill`'s stamps (none: an untagged entry's).
+    /// Inline: built out of line, it came back through the stack in pieces that the hit then
+    /// read whole (a failed store forward: a third of `L1::fresh`'s own time in `perf`).
+    #[inline(always)]
     fn check<'a>(&'a self, fill: &'a Option<L1Fill>) -> TagCheck<'a> {
         let tags = fill.as_ref().and_then(|fill| fill.tags.as_ref());
         TagCheck {
